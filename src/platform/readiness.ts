@@ -1,0 +1,43 @@
+import { Effect, Ref } from "effect"
+
+export type CheckResult = "ok" | string
+
+/**
+ * Whether this process should receive traffic: false once draining starts,
+ * and false while any registered dependency check fails.
+ */
+export class Readiness extends Effect.Service<Readiness>()("veza/Readiness", {
+  effect: Effect.gen(function* () {
+    const draining = yield* Ref.make(false)
+    const checks = yield* Ref.make(new Map<string, Effect.Effect<void, unknown>>())
+
+    const register = (name: string, check: Effect.Effect<void, unknown>) =>
+      Ref.update(checks, (m) => new Map(m).set(name, check))
+
+    const report = Effect.gen(function* () {
+      const isDraining = yield* Ref.get(draining)
+      const entries = Array.from((yield* Ref.get(checks)).entries())
+      const results = yield* Effect.forEach(
+        entries,
+        ([name, check]) =>
+          check.pipe(
+            Effect.timeout("2 seconds"),
+            Effect.match({
+              onFailure: (e) => [name, e instanceof Error ? e.message : String(e)] as const,
+              onSuccess: () => [name, "ok"] as const
+            })
+          ),
+        { concurrency: "unbounded" }
+      )
+      const ready = !isDraining && results.every(([, r]) => r === "ok")
+      return { ready, draining: isDraining, checks: Object.fromEntries(results) as Record<string, CheckResult> }
+    })
+
+    return {
+      register,
+      report,
+      startDraining: Ref.set(draining, true),
+      isDraining: Ref.get(draining)
+    } as const
+  })
+}) {}

@@ -1,0 +1,36 @@
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, Option } from "effect"
+import { ServiceUnavailable } from "./api-errors.js"
+
+interface PgErrorLike {
+  readonly code?: string
+  readonly constraint?: string
+  readonly message?: string
+}
+
+const pgError = (e: SqlError): PgErrorLike => (typeof e.cause === "object" && e.cause !== null ? e.cause : {}) as PgErrorLike
+
+/** Connection-class failures: the database is away, not the request wrong. */
+const isUnavailable = (e: SqlError): boolean => {
+  const { code, message = "" } = pgError(e)
+  if (code !== undefined && (code.startsWith("08") || code.startsWith("57P") || code === "53300")) return true
+  if (code === "ECONNREFUSED" || code === "ECONNRESET" || code === "ETIMEDOUT") return true
+  return /connect|terminat|timeout|Connection/.test(message)
+}
+
+/** The constraint a unique violation hit, if that is what this error is. */
+export const uniqueViolation = (e: SqlError): Option.Option<string> => {
+  const { code, constraint } = pgError(e)
+  return code === "23505" ? Option.some(constraint ?? "") : Option.none()
+}
+
+/**
+ * SqlError never reaches a client as such: an unreachable database is a 503
+ * the client may retry; anything else is a defect, logged and answered 500.
+ */
+export const sqlErrors = <A, E, R>(effect: Effect.Effect<A, E | SqlError, R>): Effect.Effect<A, Exclude<E, SqlError> | ServiceUnavailable, R> =>
+  Effect.catchIf(
+    effect,
+    (e): e is SqlError => typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "SqlError",
+    (e) => (isUnavailable(e) ? Effect.fail(ServiceUnavailable.of("the database is unavailable, retry shortly", "DATABASE_UNAVAILABLE")) : Effect.die(e))
+  ) as Effect.Effect<A, Exclude<E, SqlError> | ServiceUnavailable, R>

@@ -1,0 +1,28 @@
+import { HttpApiBuilder } from "@effect/platform"
+import { Effect } from "effect"
+import { VezaApi } from "../api.js"
+import { policyUse } from "../auth/policy.js"
+import { canUpdate } from "./policy.js"
+import { UsersRpcs } from "./rpc.js"
+import { Users } from "./service.js"
+
+export const UsersHandlers = HttpApiBuilder.group(VezaApi, "users", (handlers) =>
+  Effect.gen(function* () {
+    const users = yield* Users
+    return handlers
+      .handle("byId", ({ path }) => users.getPublic(path.id))
+      .handle("byUsername", ({ path }) => users.getPublicByUsername(path.username))
+      .handle("update", ({ path, payload }) => users.updateProfile(path.id, payload).pipe(policyUse(canUpdate(path.id))))
+  })
+)
+
+export const UsersRpcHandlers = UsersRpcs.toLayer(
+  Effect.gen(function* () {
+    const users = yield* Users
+    return {
+      "users.get": ({ id }) => users.getPublic(id),
+      "users.getByUsername": ({ username }) => users.getPublicByUsername(username),
+      "users.update": ({ id, profile }) => users.updateProfile(id, profile).pipe(policyUse(canUpdate(id)))
+    }
+  })
+)
