@@ -19,21 +19,24 @@ export const Password = Schema.String.pipe(
 
 export const AccountType = Schema.Literal("listener", "creator", "artist", "producer", "label")
 
-export class RegisterRequest extends Schema.Class<RegisterRequest>("RegisterRequest")({
+export const RegisterRequest = Schema.Struct({
   email: Email,
   username: Username,
   password: Password,
   account_type: Schema.optional(AccountType)
-}) {}
+}).annotations({ identifier: "RegisterRequest" })
+export type RegisterRequest = typeof RegisterRequest.Type
 
-export class LoginRequest extends Schema.Class<LoginRequest>("LoginRequest")({
+export const LoginRequest = Schema.Struct({
   email: Email,
   password: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(256))
-}) {}
+}).annotations({ identifier: "LoginRequest" })
+export type LoginRequest = typeof LoginRequest.Type
 
 const OpaqueToken = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(512))
 
-export class RefreshRequest extends Schema.Class<RefreshRequest>("RefreshRequest")({ refresh_token: OpaqueToken }) {}
+export const RefreshRequest = Schema.Struct({ refresh_token: OpaqueToken }).annotations({ identifier: "RefreshRequest" })
+export type RefreshRequest = typeof RefreshRequest.Type
 
 export class AuthSession extends Schema.Class<AuthSession>("AuthSession")({
   user: Me,

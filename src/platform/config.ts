@@ -47,7 +47,11 @@ const rawConfig = Config.all({
     Config.withDefault("development" as const)
   ),
   host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
-  port: Config.port("PORT").pipe(Config.withDefault(8080)),
+  // Config.port refuses 0, which here means "pick a free port" (tests, side-by-side runs).
+  port: Config.integer("PORT").pipe(
+    Config.withDefault(8080),
+    Config.validate({ message: "PORT must be 0-65535", validation: (n) => n >= 0 && n <= 65535 })
+  ),
   dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
   roles,
   databaseUrl: Config.option(Config.redacted("DATABASE_URL")),

@@ -11,8 +11,8 @@ const UUID_SEGMENT = /\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 const NUMERIC_SEGMENT = /\/\d+(?=\/|$)/g
 
 /** A bounded label for metrics: ids collapse to `:id`, so series don't grow with data. */
-const routeLabel = (path: string, status: number) =>
-  status === 404 ? "unmatched" : path.replace(UUID_SEGMENT, "/:id").replace(NUMERIC_SEGMENT, "/:n")
+const routeLabel = (path: string, matched: boolean) =>
+  !matched ? "unmatched" : path.replace(UUID_SEGMENT, "/:id").replace(NUMERIC_SEGMENT, "/:n")
 
 const jsonError = (status: number, code: string, message: string, details?: unknown) =>
   HttpServerResponse.unsafeJson(errorBody(code, message, details), { status })
@@ -161,6 +161,7 @@ export const platformMiddleware = (
       const isMultipart = request.headers["content-type"]?.startsWith("multipart/") === true
 
       let response: HttpServerResponse.HttpServerResponse
+      let matched = true
       if (declaredLength > config.maxJsonBodyBytes && !isMultipart) {
         // Refused before reading: the body limit would otherwise reset the connection mid-upload.
         response = HttpServerResponse.setHeader(
@@ -188,7 +189,10 @@ export const platformMiddleware = (
           isMultipart ? identity : HttpIncomingMessage.withMaxBodySize(maxBody),
           Effect.timeout(timeout),
           Effect.provideService(HttpServerRequest.HttpServerRequest, enriched),
-          Effect.catchAllCause((cause) => failureResponse(cause, request, requestId))
+          Effect.catchAllCause((cause) => {
+            matched = !isTagged(Cause.squash(cause), "RouteNotFound")
+            return failureResponse(cause, request, requestId)
+          })
         )
         if (response.status >= 400) response = normaliseErrorBody(response)
       }
@@ -204,7 +208,7 @@ export const platformMiddleware = (
 
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
       const path = request.url.split("?")[0] ?? "/"
-      const route = routeLabel(path, response.status)
+      const route = routeLabel(path, matched)
       metrics.httpRequests.inc({ method: request.method, route, status: String(response.status) })
       metrics.httpDuration.observe({ method: request.method, route }, seconds)
       if (config.accessLog) {

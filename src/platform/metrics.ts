@@ -8,7 +8,7 @@ import * as Prom from "prom-client"
 export class Metrics extends Effect.Service<Metrics>()("veza/Metrics", {
   sync: () => {
     const registry = new Prom.Registry()
-    Prom.collectDefaultMetrics({ register: registry, prefix: "veza_process_" })
+    Prom.collectDefaultMetrics({ register: registry, prefix: "veza_" })
     const httpRequests = new Prom.Counter({
       name: "veza_http_requests_total",
       help: "HTTP requests by method, route and status",

@@ -58,7 +58,7 @@ const optionalUrl = Schema.optional(
   )
 )
 
-export class UpdateProfile extends Schema.Class<UpdateProfile>("UpdateProfile")({
+export const UpdateProfile = Schema.Struct({
   display_name: optionalText(100),
   bio: optionalText(4000),
   tagline: optionalText(255),
@@ -68,4 +68,5 @@ export class UpdateProfile extends Schema.Class<UpdateProfile>("UpdateProfile")(
   banner_url: optionalUrl,
   language: Schema.optional(Schema.String.pipe(Schema.pattern(/^[a-z]{2}(-[A-Z]{2})?$/, { message: () => "must be a language tag like en or pt-BR" }))),
   timezone: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(50)))
-}) {}
+}).annotations({ identifier: "UpdateProfile" })
+export type UpdateProfile = typeof UpdateProfile.Type
