@@ -13,8 +13,8 @@ export interface Mail {
 
 /**
  * Every mail is written to the `email_outbox` table first. Without SMTP_URL
- * it is also logged (status `logged`), which is how development and tests
- * read verification and reset links; with SMTP_URL it is sent and marked
+ * it is also logged (status `logged`; the body only outside production),
+ * which is how development reads verification and reset links; with SMTP_URL it is sent and marked
  * `sent` or `failed` with the error.
  */
 export class Mailer extends Effect.Service<Mailer>()("veza/Mailer", {
@@ -39,9 +39,14 @@ export class Mailer extends Effect.Service<Mailer>()("veza/Mailer", {
           returning id`
         const id = row!.id
         if (Option.isNone(transport)) {
-          // The body carries one-time links: logged only where no real mail goes out.
+          // The body carries one-time links: shown in development logs, never in production's.
           yield* Effect.logInfo("email (not sent: SMTP_URL unset)").pipe(
-            Effect.annotateLogs({ email_id: id, template: mail.template, to: mail.to, body: mail.text })
+            Effect.annotateLogs({
+              email_id: id,
+              template: mail.template,
+              to: mail.to,
+              ...(config.isProduction ? {} : { body: mail.text })
+            })
           )
           return
         }

@@ -1,0 +1,75 @@
+import { execFileSync } from "node:child_process"
+import * as NodeHttp from "node:http"
+import { describe, expect, it } from "vitest"
+import { uniqueName } from "../support/accounts.js"
+import { startServer, tempDataDir } from "../support/server.js"
+
+const postgresProcessesUnder = (dir: string) => {
+  try {
+    return execFileSync("pgrep", ["-f", `postgres -D ${dir}`], { encoding: "utf8" }).trim().split("\n").filter(Boolean)
+  } catch {
+    return [] // pgrep exits 1 when nothing matches
+  }
+}
+
+/** A request whose body trickles in, so it is still in flight when the signal lands. */
+const slowRegister = (baseUrl: string, onStarted: () => void) =>
+  new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const username = uniqueName()
+    const payload = Buffer.from(JSON.stringify({ email: `${username}@example.com`, username, password: "slow but steady" }))
+    const req = NodeHttp.request(`${baseUrl}/api/v1/auth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-length": String(payload.length) }
+    })
+    req.on("response", (res) => {
+      let body = ""
+      res.on("data", (d) => (body += d))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on("error", reject)
+    req.write(payload.subarray(0, 10))
+    onStarted()
+    setTimeout(() => req.end(payload.subarray(10)), 1500)
+  })
+
+describe("graceful shutdown", () => {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    it(`${signal} with a request in flight: the request completes, exit 0, no postgres left`, async () => {
+      const dataDir = tempDataDir()
+      // No DATABASE_URL: the embedded database must be stopped by the process itself.
+      const server = await startServer({ DATA_DIR: dataDir, SHUTDOWN_GRACE_MS: "10000" })
+      expect(postgresProcessesUnder(dataDir).length).toBeGreaterThan(0)
+      let signalled!: Promise<number | null>
+      const response = await slowRegister(server.baseUrl, () => {
+        setTimeout(() => (signalled = server.stop(signal)), 200)
+      })
+      expect(response.status, response.body).toBe(201)
+      expect(await signalled).toBe(0)
+      const messages = server.logs.map((l) => l.message)
+      expect(messages.indexOf("draining HTTP server")).toBeLessThan(messages.indexOf("HTTP server closed"))
+      expect(postgresProcessesUnder(dataDir)).toEqual([])
+      await expect(fetch(`${server.baseUrl}/healthz`)).rejects.toThrow()
+    })
+  }
+
+  it("cuts requests still running when the grace period ends, and still exits 0", async () => {
+    const dataDir = tempDataDir()
+    const server = await startServer({ DATA_DIR: dataDir, SHUTDOWN_GRACE_MS: "300" })
+    const username = uniqueName()
+    const req = NodeHttp.request(`${server.baseUrl}/api/v1/auth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-length": "500" }
+    })
+    const outcome = new Promise<string>((resolve) => {
+      req.on("response", () => resolve("response"))
+      req.on("error", () => resolve("cut"))
+    })
+    req.write(`{"username":"${username}"`) // never finished
+    await new Promise((r) => setTimeout(r, 100))
+    const started = Date.now()
+    expect(await server.stop("SIGTERM")).toBe(0)
+    expect(Date.now() - started).toBeLessThan(5000)
+    expect(await outcome).toBe("cut")
+    expect(postgresProcessesUnder(dataDir)).toEqual([])
+  })
+})
