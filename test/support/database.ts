@@ -20,12 +20,17 @@ export const query = async <R extends pg.QueryResultRow = Record<string, unknown
   }
 }
 
+const created: Array<string> = []
+// Registered at import so it belongs to the importing file; runs after the
+// servers' own afterAll (hooks run in reverse), though `force` copes either way.
+afterAll(async () => {
+  for (const name of created.splice(0)) await query(adminUrl(), `drop database if exists ${name} with (force)`)
+})
+
 /** A database of its own for the calling test file, dropped when the file ends. */
 export const freshDatabase = async (label: string) => {
   const name = `veza_t_${label}_${NodeCrypto.randomBytes(4).toString("hex")}`.toLowerCase()
   await query(adminUrl(), `create database ${name}`)
-  afterAll(async () => {
-    await query(adminUrl(), `drop database if exists ${name} with (force)`)
-  })
+  created.push(name)
   return withDatabase(adminUrl(), name)
 }

@@ -31,6 +31,17 @@ export const tempDataDir = () => {
 
 export const MAIN = NodePath.resolve("dist/src/main.js")
 
+// Hooks registered here, at import, belong to the importing file; ones
+// registered from inside a beforeAll would be silently dropped.
+const running = new Set<RunningServer>()
+afterAll(async () => {
+  await Promise.all(Array.from(running, (s) => s.stop("SIGTERM")))
+})
+// A crashed or killed test worker must not leave servers behind.
+process.on("exit", () => {
+  for (const s of running) s.process.kill("SIGKILL")
+})
+
 /** Runs `node dist/src/main.js` with the given environment until it exits. */
 export const runToExit = (env: Record<string, string>, args: ReadonlyArray<string> = []) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -63,9 +74,11 @@ export const startServer = (env: Record<string, string>): Promise<RunningServer>
     const stdout: Array<string> = []
     const stderr: Array<string> = []
     let exited = false
+    let self: RunningServer | undefined
     const exit = new Promise<number | null>((r) =>
       child.on("exit", (code) => {
         exited = true
+        if (self !== undefined) running.delete(self)
         r(code)
       })
     )
@@ -73,7 +86,6 @@ export const startServer = (env: Record<string, string>): Promise<RunningServer>
       if (!exited) child.kill(signal)
       return exit
     }
-    afterAll(() => stop("SIGTERM"))
     NodeReadline.createInterface({ input: child.stderr }).on("line", (l) => stderr.push(l))
     NodeReadline.createInterface({ input: child.stdout }).on("line", (line) => {
       stdout.push(line)
@@ -86,7 +98,9 @@ export const startServer = (env: Record<string, string>): Promise<RunningServer>
       logs.push(parsed)
       if (parsed.message === "listening") {
         const port = Number(parsed.annotations["port"])
-        resolve({ baseUrl: `http://127.0.0.1:${port}`, port, process: child, logs, stdout, stderr, stop })
+        self = { baseUrl: `http://127.0.0.1:${port}`, port, process: child, logs, stdout, stderr, stop }
+        running.add(self)
+        resolve(self)
       }
     })
     void exit.then((code) => reject(new Error(`server exited (${code}) before listening: ${stderr.join("\n")}`)))
