@@ -145,7 +145,7 @@ const main = async () => {
 
     const same = [await fetch(veza.url + userPath).then((r) => r.json()), await fetch(baseline.url + userPath).then((r) => r.json())]
     const canonical = (o: object) => JSON.stringify(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)))
-    if (canonical(same[0]) !== canonical(same[1])) throw new Error(`responses differ:\n${JSON.stringify(same)}`)
+    if (canonical(same[0] as object) !== canonical(same[1] as object)) throw new Error(`responses differ:\n${JSON.stringify(same)}`)
 
     console.log(`GET /api/v1/users/:id — ${DURATION_S}s per run after ${WARMUP_S}s warm-up, ${NodeOs.cpus().length} cores, load generator in this process`)
     console.log(`${"server".padEnd(16)}${"conns".padStart(6)}${"req/s".padStart(9)}${"p50 ms".padStart(9)}${"p95 ms".padStart(9)}${"p99 ms".padStart(9)}${"CPU µs/req".padStart(12)}${"non-2xx".padStart(9)}`)

@@ -19,7 +19,7 @@ import { DatabaseLive } from "./platform/database.js"
 import { HttpServerLive } from "./platform/http-server.js"
 import { Mailer } from "./platform/mailer.js"
 import { Metrics } from "./platform/metrics.js"
-import { OpsRoutes } from "./platform/ops-routes.js"
+import { OPS_PATHS, OpsRoutes } from "./platform/ops-routes.js"
 import { Readiness } from "./platform/readiness.js"
 import { VezaRpcs } from "./rpc.js"
 import { UsersHandlers, UsersRpcHandlers } from "./users/handlers.js"
@@ -64,12 +64,22 @@ const ApiFace = Layer.mergeAll(
   )
 ).pipe(Layer.provide(AuthenticationLive))
 
+const API_PATHS = [
+  ...Object.values(VezaApi.groups).flatMap((group) => Object.values(group.endpoints).map((endpoint) => endpoint.path)),
+  "/api/v1/openapi.json",
+  "/docs",
+  "/rpc"
+]
+
 /** The faces this process serves, chosen by VEZA_ROLES. */
 const RoutesLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) => {
     const onlyFor = <E, R>(role: Role, face: Layer.Layer<never, E, R>): Layer.Layer<never, E, R> =>
       config.roles.includes(role) ? face : Layer.empty
-    return HttpServerLive(Layer.mergeAll(OpsRoutes, onlyFor("api", ApiFace)))
+    return HttpServerLive({
+      routes: Layer.mergeAll(OpsRoutes, onlyFor("api", ApiFace)),
+      routeTemplates: [...OPS_PATHS, ...API_PATHS]
+    })
   })
 )
 
@@ -97,12 +107,13 @@ const reportFailure = (cause: Cause.Cause<unknown>) =>
     process.stderr.write(`veza: ${message.replace(/\s+/g, " ").trim()}\n`)
   })
 
-const program: Effect.Effect<void, unknown> =
+const program: Effect.Effect<void, unknown, never> =
   process.argv[2] === "migrate"
     ? Effect.scoped(Layer.build(MigrateOnly)).pipe(Effect.zipRight(Effect.logInfo("migrations up to date")))
     : Layer.launch(AppLive)
 
 NodeRuntime.runMain(
-  program.pipe(Effect.provide(LoggingLive), Effect.tapErrorCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : reportFailure(cause)))),
+  // No span exporter is wired, so spans would only cost CPU on every request and query.
+  program.pipe(Effect.withTracerEnabled(false), Effect.provide(LoggingLive), Effect.tapErrorCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : reportFailure(cause)))),
   { disableErrorReporting: true, disablePrettyLogger: true }
 )

@@ -1,18 +1,14 @@
 import * as NodeCrypto from "node:crypto"
-import { Headers, HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Cause, Effect, identity, Option } from "effect"
+import type * as NodeHttp from "node:http"
+import * as NodeNet from "node:net"
+import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Cause, Effect, Option } from "effect"
 import { errorBody } from "./api-errors.js"
 import { CLIENT_IP_HEADER } from "./client-info.js"
 import type { AppSettings } from "./config.js"
 import type { Metrics } from "./metrics.js"
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
-const UUID_SEGMENT = /\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?=\/|$)/gi
-const NUMERIC_SEGMENT = /\/\d+(?=\/|$)/g
-
-/** A bounded label for metrics: ids collapse to `:id`, so series don't grow with data. */
-const routeLabel = (path: string, matched: boolean) =>
-  !matched ? "unmatched" : path.replace(UUID_SEGMENT, "/:id").replace(NUMERIC_SEGMENT, "/:n")
 
 const jsonError = (status: number, code: string, message: string, details?: unknown) =>
   HttpServerResponse.unsafeJson(errorBody(code, message, details), { status })
@@ -98,9 +94,6 @@ const failureResponse = (cause: Cause.Cause<unknown>, request: HttpServerRequest
         }
         return jsonError(400, "MALFORMED_BODY", "request body could not be read as the declared content type (malformed JSON?)")
       }
-      if (isTagged(e, "TimeoutException")) {
-        return jsonError(503, "REQUEST_TIMEOUT", "the request took too long; retry later")
-      }
     }
     yield* Effect.logError("unhandled failure").pipe(Effect.annotateLogs({ request_id: requestId, cause: Cause.pretty(cause) }))
     return jsonError(500, "INTERNAL", `internal error (request ${requestId})`)
@@ -130,100 +123,136 @@ const securityHeaders = (production: boolean) => {
   return base
 }
 
-/**
- * What every request goes through, whatever face serves it: request id,
- * client address, CORS, body limit, timeout, error envelope, security
- * headers, metrics and the access log.
- */
-export const platformMiddleware = (
-  config: AppSettings,
-  metrics: Metrics,
-  isDraining: Effect.Effect<boolean>
-) => {
-  const cors = corsPolicy(config)
-  const security = securityHeaders(config.isProduction)
+/** The Effect side: body limit, failures that escaped handlers, and the error envelope. */
+export const errorBoundary = (config: AppSettings) => {
   const maxBody = Option.some(config.maxJsonBodyBytes)
-  const timeout = `${config.requestTimeoutMs} millis` as const
-
   return <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-    Effect.gen(function* () {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const started = process.hrtime.bigint()
-      const incomingId = request.headers["x-request-id"]
-      const requestId = incomingId !== undefined && REQUEST_ID.test(incomingId) ? incomingId : NodeCrypto.randomUUID()
-      const forwarded = config.trustProxy ? request.headers["x-forwarded-for"]?.split(",")[0]?.trim() : undefined
-      const remote = forwarded !== undefined && forwarded.length > 0 ? forwarded : Option.getOrElse(request.remoteAddress, () => "0.0.0.0")
-      const ip = remote.startsWith("::ffff:") ? remote.slice(7) : remote
-      const origin = request.headers["origin"]
-      const corsAllowed = origin !== undefined && cors.allows(origin)
-
-      const declaredLength = Number(request.headers["content-length"] ?? 0)
-      const isMultipart = request.headers["content-type"]?.startsWith("multipart/") === true
-
-      let response: HttpServerResponse.HttpServerResponse
-      let matched = true
-      if (declaredLength > config.maxJsonBodyBytes && !isMultipart) {
-        // Refused before reading: the body limit would otherwise reset the connection mid-upload.
-        response = HttpServerResponse.setHeader(
-          jsonError(413, "PAYLOAD_TOO_LARGE", `request body exceeds ${config.maxJsonBodyBytes} bytes`),
-          "connection",
-          "close"
+    app.pipe(
+      HttpIncomingMessage.withMaxBodySize(maxBody),
+      Effect.catchAllCause((cause) =>
+        Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+          failureResponse(cause, request, request.headers["x-request-id"] ?? "unknown")
         )
-      } else if (request.method === "OPTIONS" && request.headers["access-control-request-method"] !== undefined) {
-        response = corsAllowed
-          ? HttpServerResponse.empty({
-              status: 204,
-              headers: Headers.fromInput({
-                "access-control-allow-methods": CORS_METHODS,
-                "access-control-allow-headers": request.headers["access-control-request-headers"] ?? CORS_HEADERS,
-                "access-control-max-age": "600"
-              })
-            })
-          : HttpServerResponse.empty({ status: 204 })
-      } else {
-        const enriched = request.modify({
-          headers: Headers.set(Headers.set(request.headers, "x-request-id", requestId), CLIENT_IP_HEADER, ip)
-        })
-        response = yield* app.pipe(
-          // Multipart routes (uploads) stream and enforce their own limits.
-          isMultipart ? identity : HttpIncomingMessage.withMaxBodySize(maxBody),
-          Effect.timeout(timeout),
-          Effect.provideService(HttpServerRequest.HttpServerRequest, enriched),
-          Effect.catchAllCause((cause) => {
-            matched = !isTagged(Cause.squash(cause), "RouteNotFound")
-            return failureResponse(cause, request, requestId)
-          })
-        )
-        if (response.status >= 400) response = normaliseErrorBody(response)
-      }
-
-      const headers: Record<string, string> = { ...security, "x-request-id": requestId }
-      if (corsAllowed) {
-        headers["access-control-allow-origin"] = origin
-        headers["access-control-expose-headers"] = "x-request-id, retry-after"
-        headers["vary"] = "Origin"
-      }
-      if (yield* isDraining) headers["connection"] = "close"
-      response = HttpServerResponse.setHeaders(response, headers)
-
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9
-      const path = request.url.split("?")[0] ?? "/"
-      const route = routeLabel(path, matched)
-      metrics.httpRequests.inc({ method: request.method, route, status: String(response.status) })
-      metrics.httpDuration.observe({ method: request.method, route }, seconds)
-      if (config.accessLog) {
-        yield* Effect.logInfo("request").pipe(
-          Effect.annotateLogs({
-            request_id: requestId,
-            method: request.method,
-            path,
-            status: response.status,
-            duration_ms: Math.round(seconds * 1e5) / 100,
-            ip
-          })
-        )
-      }
-      return response
-    })
+      ),
+      Effect.map((response) => (response.status >= 400 ? normaliseErrorBody(response) : response))
+    )
 }
 
+export interface FrontState {
+  /** Set when shutdown begins: responses then ask clients to reconnect elsewhere. */
+  draining: boolean
+}
+
+const LOGGED_AT_INFO = new Set(["trace", "debug", "info"])
+
+const clientIp = (request: NodeHttp.IncomingMessage, trustProxy: boolean) => {
+  const forwarded = trustProxy ? String(request.headers["x-forwarded-for"] ?? "").split(",")[0]!.trim() : ""
+  // An unparseable forwarded address is ignored, never stored.
+  const remote = NodeNet.isIP(forwarded) !== 0 ? forwarded : (request.socket.remoteAddress ?? "0.0.0.0")
+  return remote.startsWith("::ffff:") ? remote.slice(7) : remote
+}
+
+const sendJson = (response: NodeHttp.ServerResponse, status: number, body: unknown) => {
+  const text = JSON.stringify(body)
+  response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text)
+}
+
+/**
+ * The node side, in front of the Effect app: request id, client address,
+ * CORS, security headers, refusing bodies that announce themselves too
+ * large, metrics and the access log. Plain Node code on purpose: it runs on
+ * every request, and as Effect code it cost a third of the request's CPU
+ * (docs/performance.md).
+ */
+export const nodeFront = (
+  config: AppSettings,
+  metrics: Metrics,
+  routeLabel: (path: string) => string,
+  state: FrontState,
+  next: (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => void
+) => {
+  const cors = corsPolicy(config)
+  const fixedHeaders = Object.entries(securityHeaders(config.isProduction))
+  const accessLog = config.accessLog && LOGGED_AT_INFO.has(config.logLevel)
+
+  return (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => {
+    const started = process.hrtime.bigint()
+    const incomingId = request.headers["x-request-id"]
+    const requestId = typeof incomingId === "string" && REQUEST_ID.test(incomingId) ? incomingId : NodeCrypto.randomUUID()
+    const ip = clientIp(request, config.trustProxy)
+    // Handlers (HTTP and RPC alike) read these; whatever the client sent is overwritten.
+    request.headers["x-request-id"] = requestId
+    request.headers[CLIENT_IP_HEADER] = ip
+
+    for (const [name, value] of fixedHeaders) response.setHeader(name, value)
+    response.setHeader("x-request-id", requestId)
+    if (state.draining) response.setHeader("connection", "close")
+    const origin = request.headers["origin"]
+    const corsAllowed = origin !== undefined && cors.allows(origin)
+    if (corsAllowed) {
+      response.setHeader("access-control-allow-origin", origin)
+      response.setHeader("access-control-expose-headers", "x-request-id, retry-after")
+      response.setHeader("vary", "Origin")
+    }
+
+    response.once("finish", () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      const path = (request.url ?? "/").split("?")[0]!
+      const route = routeLabel(path)
+      metrics.httpRequests.inc({ method: request.method ?? "", route, status: String(response.statusCode) })
+      metrics.httpDuration.observe({ method: request.method ?? "", route }, seconds)
+      if (accessLog) {
+        // Same line shape as Effect's JSON logger, without a fiber per request.
+        process.stdout.write(
+          JSON.stringify({
+            message: "request",
+            logLevel: "INFO",
+            timestamp: new Date().toISOString(),
+            annotations: {
+              request_id: requestId,
+              method: request.method,
+              path,
+              status: response.statusCode,
+              duration_ms: Math.round(seconds * 1e5) / 100,
+              ip
+            }
+          }) + "\n"
+        )
+      }
+    })
+
+    if (request.method === "OPTIONS" && request.headers["access-control-request-method"] !== undefined) {
+      if (corsAllowed) {
+        response.setHeader("access-control-allow-methods", CORS_METHODS)
+        response.setHeader("access-control-allow-headers", request.headers["access-control-request-headers"] ?? CORS_HEADERS)
+        response.setHeader("access-control-max-age", "600")
+      }
+      response.writeHead(204).end()
+      return
+    }
+    const declaredLength = Number(request.headers["content-length"] ?? 0)
+    const isMultipart = request.headers["content-type"]?.startsWith("multipart/") === true
+    if (declaredLength > config.maxJsonBodyBytes && !isMultipart) {
+      // Refused before reading: the body limit would otherwise reset the connection mid-upload.
+      response.setHeader("connection", "close")
+      sendJson(response, 413, errorBody("PAYLOAD_TOO_LARGE", `request body exceeds ${config.maxJsonBodyBytes} bytes`))
+      return
+    }
+    next(request, response)
+  }
+}
+
+/**
+ * Metrics label for a path: the route template it matches, so series stay
+ * bounded whatever ids or names appear in URLs; anything else is "unmatched".
+ */
+export const routeLabeller = (templates: ReadonlyArray<string>) => {
+  const escape = (segment: string) => segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+  const compiled = templates.map((template) => ({
+    template,
+    pattern: new RegExp(
+      "^" + template.split("/").map((seg) => (seg.startsWith(":") ? "[^/]+" : seg === "*" ? ".*" : escape(seg))).join("/") + "$"
+    )
+  }))
+  return (path: string) => compiled.find((c) => c.pattern.test(path))?.template ?? "unmatched"
+}

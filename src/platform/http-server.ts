@@ -4,7 +4,7 @@ import { HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Duration, Effect, Layer } from "effect"
 import { AppConfig } from "./config.js"
-import { platformMiddleware } from "./http-middleware.js"
+import { errorBoundary, type FrontState, nodeFront, routeLabeller } from "./http-middleware.js"
 import { Metrics } from "./metrics.js"
 import { Readiness } from "./readiness.js"
 
@@ -51,21 +51,23 @@ const drain = (server: NodeHttp.Server, grace: Duration.Duration) =>
  * flips readiness, stops accepting and drains; resources acquired before this
  * layer (database, storage) are still open while in-flight requests finish.
  */
-export const HttpServerLive = <E, R>(
-  routes: Layer.Layer<never, E, R>,
-  upgrades: ReadonlyMap<string, UpgradeHandler> = new Map()
-) =>
+export const HttpServerLive = <E, R>(options: {
+  readonly routes: Layer.Layer<never, E, R>
+  /** Path templates (`/api/v1/users/:id`) used as metrics labels. */
+  readonly routeTemplates: ReadonlyArray<string>
+  readonly upgrades?: ReadonlyMap<string, UpgradeHandler>
+}) =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const config = yield* AppConfig
       const readiness = yield* Readiness
       const metrics = yield* Metrics
-      const app = yield* HttpLayerRouter.toHttpEffect(routes)
-      const handler = yield* NodeHttpServer.makeHandler(platformMiddleware(config, metrics, readiness.isDraining)(app))
-      const server = NodeHttp.createServer(
-        { requestTimeout: config.requestTimeoutMs + 5000, keepAliveTimeout: 5000 },
-        handler
-      )
+      const app = yield* HttpLayerRouter.toHttpEffect(options.routes)
+      const handler = yield* NodeHttpServer.makeHandler(errorBoundary(config)(app))
+      const state: FrontState = { draining: false }
+      const front = nodeFront(config, metrics, routeLabeller(options.routeTemplates), state, handler)
+      const upgrades = options.upgrades ?? new Map<string, UpgradeHandler>()
+      const server = NodeHttp.createServer({ requestTimeout: config.requestTimeoutMs, keepAliveTimeout: 5000 }, front)
       server.on("upgrade", (request: NodeHttp.IncomingMessage, socket: NodeNet.Socket, head: Buffer) => {
         const path = (request.url ?? "/").split("?")[0] ?? "/"
         const upgrade = upgrades.get(path)
@@ -75,6 +77,7 @@ export const HttpServerLive = <E, R>(
       const address = yield* Effect.acquireRelease(listen(server, config.host, config.port), () =>
         Effect.gen(function* () {
           yield* readiness.startDraining
+          state.draining = true
           yield* Effect.logInfo("draining HTTP server")
           if (config.readinessDelayMs > 0) yield* Effect.sleep(Duration.millis(config.readinessDelayMs))
           yield* drain(server, config.shutdownGrace)

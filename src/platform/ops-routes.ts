@@ -3,6 +3,8 @@ import { Effect } from "effect"
 import { Metrics } from "./metrics.js"
 import { Readiness } from "./readiness.js"
 
+export const OPS_PATHS = ["/healthz", "/health", "/readyz", "/metrics"] as const
+
 /** Liveness, readiness and Prometheus metrics: served by every role. */
 export const OpsRoutes = HttpLayerRouter.use((router) =>
   Effect.gen(function* () {
