@@ -1,7 +1,7 @@
 import { Rpc, RpcGroup, RpcMiddleware } from "@effect/rpc"
 import { Schema } from "effect"
 import { Conflict, Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized } from "../platform/api-errors.js"
-import { Me } from "../users/schema.js"
+import { Me, Username } from "../users/schema.js"
 import { AuthSession, LoginRequest, RefreshRequest, RegisterRequest, UsernameAvailability } from "./api.js"
 import { CurrentUser } from "./current-user.js"
 
@@ -12,11 +12,11 @@ export class RpcAuthentication extends RpcMiddleware.Tag<RpcAuthentication>()("v
 }) {}
 
 export class AuthRpcs extends RpcGroup.make(
-  Rpc.make("auth.register", { payload: RegisterRequest, success: AuthSession, error: Schema.Union(Conflict, TooManyRequests, ServiceUnavailable) }),
+  Rpc.make("auth.register", { payload: RegisterRequest, success: AuthSession, error: Schema.Union(Conflict, ServiceUnavailable) }),
   Rpc.make("auth.login", { payload: LoginRequest, success: AuthSession, error: Schema.Union(Unauthorized, Forbidden, TooManyRequests, ServiceUnavailable) }),
   Rpc.make("auth.refresh", { payload: RefreshRequest, success: AuthSession, error: Schema.Union(Unauthorized, ServiceUnavailable) }),
   Rpc.make("auth.logout", { payload: RefreshRequest, error: ServiceUnavailable }),
   Rpc.make("auth.logoutAll", { error: ServiceUnavailable }).middleware(RpcAuthentication),
   Rpc.make("auth.me", { success: Me, error: Schema.Union(Unauthorized, ServiceUnavailable) }).middleware(RpcAuthentication),
-  Rpc.make("auth.checkUsername", { payload: { username: Schema.String }, success: UsernameAvailability, error: ServiceUnavailable })
+  Rpc.make("auth.checkUsername", { payload: { username: Username }, success: UsernameAvailability, error: ServiceUnavailable })
 ) {}

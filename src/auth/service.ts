@@ -39,7 +39,7 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
     const registered = metrics.counter("veza_users_registered_total", "Accounts registered", ["role"])
     const loginAttempts = metrics.counter("veza_auth_login_attempts_total", "Login attempts by result", ["result"])
     const refreshes = metrics.counter("veza_auth_token_refreshes_total", "Refresh-token rotations by result", ["result"])
-    const publicUrl = Option.getOrElse(config.publicUrl, () => `http://localhost:${config.port}`).replace(/\/$/, "")
+    const publicUrl = Option.getOrElse(config.publicUrl, () => `http://localhost:${config.port === 0 ? 8080 : config.port}`).replace(/\/$/, "")
 
     /** A new login session: a refresh-token family with its first token, plus an access token. */
     const startSession = (userId: UserId, client: ClientInfo) =>
@@ -80,6 +80,7 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
               to: email,
               userId,
               template: "verify_email",
+              secrets: [token],
               subject: "Confirm your Veza email address",
               text: `Welcome to Veza! Confirm your address within 48 hours:\n${publicUrl}/verify-email?token=${token}\n`
             })
@@ -87,6 +88,7 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
               to: email,
               userId,
               template: "password_reset",
+              secrets: [token],
               subject: "Reset your Veza password",
               text: `Someone asked to reset your Veza password. If it was you, open within one hour:\n${publicUrl}/reset-password?token=${token}\nOtherwise ignore this message.\n`
             })

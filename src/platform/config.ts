@@ -26,6 +26,12 @@ const roles = commaList("VEZA_ROLES").pipe(
   })
 )
 
+/** An optional secret; set-but-empty counts as unset rather than as an empty secret. */
+const optionalSecret = (name: string) =>
+  Config.option(Config.redacted(name)).pipe(
+    Config.map(Option.filter((value) => Redacted.value(value).trim().length > 0))
+  )
+
 const positiveInt = (name: string, fallback: number) =>
   Config.integer(name).pipe(
     Config.withDefault(fallback),
@@ -54,18 +60,18 @@ const rawConfig = Config.all({
   ),
   dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
   roles,
-  databaseUrl: Config.option(Config.redacted("DATABASE_URL")),
+  databaseUrl: optionalSecret("DATABASE_URL"),
   dbPoolMax: positiveInt("DB_POOL_MAX", 10),
   dbConnectTimeoutMs: positiveInt("DB_CONNECT_TIMEOUT_MS", 5000),
   dbStatementTimeoutMs: positiveInt("DB_STATEMENT_TIMEOUT_MS", 15000),
-  jwtSecret: Config.option(Config.redacted("JWT_SECRET")),
+  jwtSecret: optionalSecret("JWT_SECRET"),
   jwtIssuer: Config.string("JWT_ISSUER").pipe(Config.withDefault("veza-api")),
   jwtAudience: Config.string("JWT_AUDIENCE").pipe(Config.withDefault("veza-app")),
   accessTokenTtlSeconds: positiveInt("ACCESS_TOKEN_TTL_SECONDS", 900),
   refreshTokenTtlSeconds: positiveInt("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
   corsAllowedOrigins: commaList("CORS_ALLOWED_ORIGINS"),
-  publicUrl: Config.option(Config.string("PUBLIC_URL")),
-  smtpUrl: Config.option(Config.redacted("SMTP_URL")),
+  publicUrl: Config.option(Config.string("PUBLIC_URL")).pipe(Config.map(Option.filter((url) => url.trim().length > 0))),
+  smtpUrl: optionalSecret("SMTP_URL"),
   mailFrom: Config.string("MAIL_FROM").pipe(Config.withDefault("Veza <no-reply@veza.local>")),
   shutdownGraceMs: positiveInt("SHUTDOWN_GRACE_MS", 25000),
   maxJsonBodyBytes: positiveInt("MAX_JSON_BODY_BYTES", 1024 * 1024),
@@ -137,6 +143,12 @@ export class AppConfig extends Effect.Service<AppConfig>()("veza/AppConfig", {
       : Redacted.make(yield* developmentSecret(c.dataDir))
     if (Redacted.value(jwtSecret).length < 32) {
       yield* Effect.logWarning("JWT_SECRET is shorter than 32 characters; production would refuse it")
+    }
+    if (isProduction && Option.isNone(c.publicUrl)) {
+      yield* Effect.logWarning("PUBLIC_URL is not set: links in verification and reset mails point at localhost")
+    }
+    if (isProduction && Option.isNone(c.smtpUrl)) {
+      yield* Effect.logWarning("SMTP_URL is not set: mails are only written to the email_outbox table")
     }
     const settings: AppSettings = {
       ...c,

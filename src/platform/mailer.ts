@@ -9,6 +9,8 @@ export interface Mail {
   readonly template: string
   readonly subject: string
   readonly text: string
+  /** One-time tokens inside the text: scrubbed from the outbox once the mail is delivered. */
+  readonly secrets?: ReadonlyArray<string>
 }
 
 /**
@@ -56,7 +58,9 @@ export class Mailer extends Effect.Service<Mailer>()("veza/Mailer", {
           )
         )
         if (result._tag === "Right") {
-          yield* sql`update email_outbox set status = 'sent', attempts = attempts + 1, sent_at = now() where id = ${id}`
+          const delivered = (mail.secrets ?? []).reduce((text, secret) => text.split(secret).join("[redacted]"), mail.text)
+          yield* sql`update email_outbox set status = 'sent', attempts = attempts + 1, sent_at = now(), body_text = ${delivered}
+                     where id = ${id}`
         } else {
           const error = String(result.left.error)
           yield* sql`update email_outbox set status = 'failed', attempts = attempts + 1, last_error = ${error} where id = ${id}`

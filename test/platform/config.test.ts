@@ -19,6 +19,18 @@ describe("production start-up rules", () => {
     expect(lines[0]).toContain("DATABASE_URL")
   })
 
+  it("counts empty values as unset", async () => {
+    const r = await runToExit({
+      APP_ENV: "production",
+      JWT_SECRET: LONG_SECRET,
+      CORS_ALLOWED_ORIGINS: "https://veza.example",
+      DATABASE_URL: "",
+      DATA_DIR: tempDataDir()
+    })
+    expect(r.code).toBe(1)
+    expect(r.stderr.trim()).toBe("veza: refusing to start in production: DATABASE_URL must be set")
+  })
+
   it("refuses a JWT secret shorter than 32 characters", async () => {
     const r = await runToExit({
       APP_ENV: "production",

@@ -76,6 +76,19 @@ describe("bad input is a 4xx in the error envelope, never a 500", () => {
   })
 })
 
+describe("client addresses behind a proxy", () => {
+  it("ignores an X-Forwarded-For that is not an address instead of failing", async () => {
+    const proxied = await startServer({ DATABASE_URL: await freshDatabase("http_proxy"), TRUST_PROXY: "true" })
+    for (const forwarded of ["not-an-ip", "1.2.3.4', 'x", "", "::1, 10.0.0.1"]) {
+      const res = await http(proxied.baseUrl, "POST", "/api/v1/auth/login", {
+        body: { email: "nobody@example.com", password: "whatever pw" },
+        headers: { "x-forwarded-for": forwarded }
+      })
+      expect(res.status, forwarded).toBe(401)
+    }
+  })
+})
+
 describe("request ids, CORS and headers", () => {
   it("honours a caller's x-request-id and makes one up otherwise", async () => {
     const given = await http(server.baseUrl, "GET", "/healthz", { headers: { "x-request-id": "trace-abc.123" } })
@@ -130,6 +143,14 @@ describe("operations", () => {
     expect(text).toMatch(/veza_users_registered_total\{role="user"\} [1-9]/)
     expect(text).toContain("veza_auth_login_attempts_total")
     expect(text).toContain("veza_process_resident_memory_bytes")
+    // Names and garbage in URLs collapse into their route template: series stay bounded.
+    await http(server.baseUrl, "GET", "/api/v1/users/by-username/someone_unknown")
+    await http(server.baseUrl, "GET", "/api/v1/nowhere/at/all")
+    const after = await fetch(`${server.baseUrl}/metrics`).then((r) => r.text())
+    expect(after).toContain('route="/api/v1/users/by-username/:username"')
+    expect(after).toContain('route="unmatched"')
+    expect(after).not.toContain("someone_unknown")
+    expect(after).not.toContain("nowhere")
   })
 
   it("serves the OpenAPI document and the interactive docs", async () => {
