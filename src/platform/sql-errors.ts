@@ -32,5 +32,10 @@ export const sqlErrors = <A, E, R>(effect: Effect.Effect<A, E | SqlError, R>): E
   Effect.catchIf(
     effect,
     (e): e is SqlError => typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "SqlError",
-    (e) => (isUnavailable(e) ? Effect.fail(ServiceUnavailable.of("the database is unavailable, retry shortly", "DATABASE_UNAVAILABLE")) : Effect.die(e))
+    (e) =>
+      pgError(e).code === "57014" // statement_timeout (DB_STATEMENT_TIMEOUT_MS)
+        ? Effect.fail(ServiceUnavailable.of("the database took too long to answer, retry shortly", "DATABASE_TIMEOUT"))
+        : isUnavailable(e)
+          ? Effect.fail(ServiceUnavailable.of("the database is unavailable, retry shortly", "DATABASE_UNAVAILABLE"))
+          : Effect.die(e)
   ) as Effect.Effect<A, Exclude<E, SqlError> | ServiceUnavailable, R>
