@@ -51,6 +51,9 @@ export class UsernameAvailability extends Schema.Class<UsernameAvailability>("Us
   available: Schema.Boolean
 }) {}
 
+/** Asking for a mail: the answer is 202 whether or not the address has an account. */
+const EmailRequest = Schema.Struct({ email: Email })
+
 const Accepted = HttpApiSchema.NoContent.annotations(HttpApiSchema.annotations({ status: 202 }))
 
 export class AuthApi extends HttpApiGroup.make("auth")
@@ -90,12 +93,12 @@ export class AuthApi extends HttpApiGroup.make("auth")
   )
   .add(
     HttpApiEndpoint.post("resendVerification", "/auth/resend-verification")
-      .setPayload(Schema.Struct({ email: Email }))
+      .setPayload(EmailRequest)
       .addSuccess(Accepted)
   )
   .add(
     HttpApiEndpoint.post("requestPasswordReset", "/auth/password/reset-request")
-      .setPayload(Schema.Struct({ email: Email }))
+      .setPayload(EmailRequest)
       .addSuccess(Accepted)
   )
   .add(
