@@ -1,4 +1,5 @@
 import type { ChildProcess } from "node:child_process"
+import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodeNet from "node:net"
 import * as NodePath from "node:path"
@@ -51,24 +52,35 @@ const waitForExit = (child: ChildProcess, timeoutMs: number) =>
 
 /**
  * As root, postgres runs as the `postgres` user, which must be able to reach
- * the data directory: say which folder blocks it instead of initdb's riddle.
+ * the data directory. The first folder on the way that it cannot traverse
+ * (a clone under /root, a private temp folder), if any.
  */
-const checkReachableByPostgresUser = (databaseDir: string) =>
-  Effect.suspend(() => {
-    if (process.getuid?.() !== 0) return Effect.void
-    let dir = NodePath.dirname(databaseDir)
-    while (true) {
-      if (NodeFs.existsSync(dir) && (NodeFs.statSync(dir).mode & 0o001) === 0) {
-        return Effect.fail(
-          new EmbeddedPostgresError({
-            message: `${dir} is not traversable by the postgres user that runs the embedded database (chmod o+x it, or choose another DATA_DIR)`
-          })
-        )
-      }
-      const parent = NodePath.dirname(dir)
-      if (parent === dir) return Effect.void
-      dir = parent
-    }
+const blockedAncestor = (databaseDir: string): string | undefined => {
+  if (process.getuid?.() !== 0) return undefined
+  let dir = NodePath.dirname(databaseDir)
+  while (true) {
+    if (NodeFs.existsSync(dir) && (NodeFs.statSync(dir).mode & 0o001) === 0) return dir
+    const parent = NodePath.dirname(dir)
+    if (parent === dir) return undefined
+    dir = parent
+  }
+}
+
+/**
+ * Where the cluster lives: `dir`, or — when the postgres user cannot reach it —
+ * a stable folder of its own under /var/tmp (kept across restarts), so a
+ * clone in root's home still starts with the two README commands.
+ */
+const clusterDirectory = (dir: string) =>
+  Effect.gen(function* () {
+    const wanted = NodePath.resolve(dir)
+    const blocked = blockedAncestor(wanted)
+    if (blocked === undefined) return wanted
+    const fallback = NodePath.join("/var/tmp", `veza-pg-${NodeCrypto.createHash("sha256").update(wanted).digest("hex").slice(0, 16)}`)
+    yield* Effect.logWarning("embedded PostgreSQL moved: the postgres user cannot traverse a parent of DATA_DIR").pipe(
+      Effect.annotateLogs({ wanted, blocked, using: fallback })
+    )
+    return fallback
   })
 
 /**
@@ -78,7 +90,7 @@ const checkReachableByPostgresUser = (databaseDir: string) =>
 export const embeddedPostgres = (dir: string) =>
   Effect.gen(function* () {
     const EmbeddedPostgres = yield* importWithoutExitHooks
-    const databaseDir = NodePath.resolve(dir)
+    const databaseDir = yield* clusterDirectory(dir)
     const port = yield* freePort
     const password = "veza-embedded"
     const cluster = new EmbeddedPostgres({
@@ -93,7 +105,6 @@ export const embeddedPostgres = (dir: string) =>
       onLog: () => {},
       onError: () => {}
     })
-    yield* checkReachableByPostgresUser(databaseDir)
     const initialised = NodeFs.existsSync(NodePath.join(databaseDir, "PG_VERSION"))
     yield* Effect.acquireRelease(
       Effect.tryPromise({

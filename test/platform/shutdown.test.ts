@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process"
+import * as NodeFs from "node:fs"
 import * as NodeHttp from "node:http"
 import { describe, expect, it } from "vitest"
 import { uniqueName } from "../support/accounts.js"
@@ -51,6 +52,20 @@ describe("graceful shutdown", () => {
       await expect(fetch(`${server.baseUrl}/healthz`)).rejects.toThrow()
     })
   }
+
+  it("as root, with a DATA_DIR the postgres user cannot reach, still starts and stops cleanly", async (ctx) => {
+    if (process.getuid?.() !== 0) return ctx.skip()
+    const dataDir = tempDataDir()
+    NodeFs.chmodSync(dataDir, 0o700) // like a clone under /root
+    const server = await startServer({ DATA_DIR: dataDir })
+    const moved = server.logs.find((l) => l.message.startsWith("embedded PostgreSQL moved"))
+    const clusterDir = String(moved?.annotations["using"])
+    expect(clusterDir).toMatch(/^\/var\/tmp\/veza-pg-[0-9a-f]{16}$/)
+    expect((await fetch(`${server.baseUrl}/readyz`)).status).toBe(200)
+    expect(await server.stop("SIGTERM")).toBe(0)
+    expect(postgresProcessesUnder(clusterDir)).toEqual([])
+    NodeFs.rmSync(clusterDir, { recursive: true, force: true })
+  })
 
   it("cuts requests still running when the grace period ends, and still exits 0", async () => {
     const dataDir = tempDataDir()
