@@ -262,3 +262,21 @@ describe("username and email", () => {
     expect(reused.status).toBe(400)
   })
 })
+
+describe("login limit per address", () => {
+  it("blocks an address that fails across many accounts, and only that address", async () => {
+    const limited = await startServer({ DATABASE_URL: db, JWT_SECRET, TRUST_PROXY: "true", LOGIN_MAX_ATTEMPTS_PER_IP: "4" })
+    const victim = await registerUser(limited.baseUrl)
+    const from = (ip: string, email: string, password: string) =>
+      http(limited.baseUrl, "POST", "/api/v1/auth/login", { body: { email, password }, headers: { "x-forwarded-for": ip } })
+    for (let i = 0; i < 4; i++) {
+      expect((await from("203.0.113.7", `${uniqueName()}@example.com`, "guessing pw")).status).toBe(401)
+    }
+    const blocked = await from("203.0.113.7", victim.email, victim.password)
+    expect(blocked.status).toBe(429)
+    expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0)
+    expect((await from("198.51.100.9", victim.email, victim.password)).status).toBe(200)
+    const recorded = await query(db, "select 1 from login_attempts where ip_address = '203.0.113.7' and not success")
+    expect(recorded).toHaveLength(4)
+  })
+})
