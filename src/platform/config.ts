@@ -3,7 +3,6 @@ import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { Config, ConfigError, Data, Duration, Effect, Either, Option, Redacted } from "effect"
 
-export type AppEnv = "development" | "test" | "staging" | "production"
 export type Role = "api" | "chat" | "stream"
 const ALL_ROLES: ReadonlyArray<Role> = ["api", "chat", "stream"]
 

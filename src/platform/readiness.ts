@@ -1,7 +1,5 @@
 import { Effect, Ref } from "effect"
 
-export type CheckResult = "ok" | string
-
 /**
  * Whether this process should receive traffic: false once draining starts,
  * and false while any registered dependency check fails.
@@ -30,7 +28,7 @@ export class Readiness extends Effect.Service<Readiness>()("veza/Readiness", {
         { concurrency: "unbounded" }
       )
       const ready = !isDraining && results.every(([, r]) => r === "ok")
-      return { ready, draining: isDraining, checks: Object.fromEntries(results) as Record<string, CheckResult> }
+      return { ready, draining: isDraining, checks: Object.fromEntries(results) as Record<string, string> }
     })
 
     return {

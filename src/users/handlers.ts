@@ -1,7 +1,9 @@
 import { HttpApiBuilder } from "@effect/platform"
 import { Effect } from "effect"
 import { VezaApi } from "../api.js"
+import { CurrentUser } from "../auth/current-user.js"
 import { policyUse } from "../auth/policy.js"
+import { clientInfo } from "../platform/client-info.js"
 import { canUpdate } from "./policy.js"
 import { UsersRpcs } from "./rpc.js"
 import { Users } from "./service.js"
@@ -12,7 +14,11 @@ export const UsersHandlers = HttpApiBuilder.group(VezaApi, "users", (handlers) =
     return handlers
       .handle("byId", ({ path }) => users.getPublic(path.id))
       .handle("byUsername", ({ path }) => users.getPublicByUsername(path.username))
-      .handle("update", ({ path, payload }) => users.updateProfile(path.id, payload).pipe(policyUse(canUpdate(path.id))))
+      .handle("update", ({ path, payload, request }) =>
+        Effect.flatMap(CurrentUser, (actor) => users.updateProfile(path.id, payload, actor, clientInfo(request.headers))).pipe(
+          policyUse(canUpdate(path.id))
+        )
+      )
   })
 )
 
@@ -22,7 +28,10 @@ export const UsersRpcHandlers = UsersRpcs.toLayer(
     return {
       "users.get": ({ id }) => users.getPublic(id),
       "users.getByUsername": ({ username }) => users.getPublicByUsername(username),
-      "users.update": ({ id, profile }) => users.updateProfile(id, profile).pipe(policyUse(canUpdate(id)))
+      "users.update": ({ id, profile }, { headers }) =>
+        Effect.flatMap(CurrentUser, (actor) => users.updateProfile(id, profile, actor, clientInfo(headers))).pipe(
+          policyUse(canUpdate(id))
+        )
     }
   })
 )

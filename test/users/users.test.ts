@@ -49,8 +49,8 @@ describe("updating a profile", () => {
     expect(first.body).toMatchObject({ display_name: "DJ Test", bio: "beats", website_url: "https://example.com/me", email: s.email })
     const second = await http(server.baseUrl, "PUT", `/api/v1/users/${s.user.id}`, { token: s.access_token, body: { location: "Lyon", bio: null } })
     expect(second.body).toMatchObject({ display_name: "DJ Test", bio: null, location: "Lyon" })
-    const audit = await query<{ updated_at: Date }>(db, "select updated_at, created_at from user_profiles where user_id = $1", [s.user.id])
-    expect(audit).toHaveLength(1)
+    const audit = await query(db, "select action from audit_logs where actor_id = $1 and target_id = $1 order by created_at", [s.user.id])
+    expect(audit.filter((a) => a["action"] === "user.profile_updated")).toHaveLength(2)
   })
 
   it("is refused to other users (403) and to anonymous callers (401)", async () => {
@@ -71,6 +71,8 @@ describe("updating a profile", () => {
     const res = await http(server.baseUrl, "PUT", `/api/v1/users/${owner.user.id}`, { token: admin.access_token, body: { tagline: "moderated" } })
     expect(res.status).toBe(200)
     expect(res.body.tagline).toBe("moderated")
+    const audit = await query(db, "select actor_id, action, metadata from audit_logs where target_id = $1", [owner.user.id])
+    expect(audit).toContainEqual({ actor_id: admin.user.id, action: "admin.user_profile_updated", metadata: { fields: ["tagline"] } })
   })
 
   it.each([
