@@ -14,6 +14,7 @@ import { AuditLog } from "./audit/service.js"
 import { Authenticator, AuthenticationLive } from "./auth/authentication.js"
 import { AuthHandlers, AuthRpcHandlers, RpcAuthenticationLive } from "./auth/handlers.js"
 import { Auth } from "./auth/service.js"
+import { ClientInfoReader } from "./platform/client-info.js"
 import { AppConfig, logLevelConfig, type Role } from "./platform/config.js"
 import { DatabaseLive } from "./platform/database.js"
 import { HttpServerLive } from "./platform/http-server.js"
@@ -87,7 +88,7 @@ const AppLive = RoutesLive.pipe(
   Layer.provide(DomainLive),
   Layer.provide(DatabaseReadiness),
   Layer.provideMerge(DatabaseLive),
-  Layer.provideMerge(Layer.mergeAll(Metrics.Default, Readiness.Default, NodeHttpServer.layerContext)),
+  Layer.provideMerge(Layer.mergeAll(Metrics.Default, Readiness.Default, ClientInfoReader.Default, NodeHttpServer.layerContext)),
   Layer.provideMerge(AppConfig.Default)
 )
 

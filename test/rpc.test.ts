@@ -3,13 +3,15 @@ import { beforeAll, describe, expect, it } from "vitest"
 // The client as another TypeScript program imports it: from the package's built entry point.
 import { makeHttpClient, makeRpcClient } from "veza/client"
 import { uniqueName } from "./support/accounts.js"
-import { freshDatabase } from "./support/database.js"
+import { freshDatabase, query } from "./support/database.js"
 import { type RunningServer, startServer } from "./support/server.js"
 
 let server: RunningServer
+let db: string
 
 beforeAll(async () => {
-  server = await startServer({ DATABASE_URL: await freshDatabase("rpc") })
+  db = await freshDatabase("rpc")
+  server = await startServer({ DATABASE_URL: db })
 })
 
 describe("typed clients", () => {
@@ -50,5 +52,22 @@ describe("typed clients", () => {
     const r = await Effect.runPromise(program)
     expect(r.user.username).toBe(username)
     expect(Either.isLeft(r.duplicate) && r.duplicate.left).toMatchObject({ _tag: "Conflict", code: "EMAIL_TAKEN" })
+  })
+})
+
+describe("RPC over HTTP", () => {
+  it("records the real client address, whatever headers the RPC message carries", async () => {
+    const email = `${uniqueName()}@example.com`
+    const forged = ["x-veza-client-ip", "x-forwarded-for", "x-veza-client-ip-0000000000000000"].map((name) => [name, "6.6.6.6"])
+    const message = { _tag: "Request", id: "1", tag: "auth.login", payload: { email, password: "wrong password" }, headers: forged }
+    const res = await fetch(`${server.baseUrl}/rpc`, {
+      method: "POST",
+      headers: { "content-type": "application/ndjson" },
+      body: JSON.stringify(message) + "\n"
+    })
+    expect(res.status).toBe(200)
+    expect(await res.text()).toContain("INVALID_CREDENTIALS")
+    const attempts = await query<{ ip: string }>(db, "select host(ip_address) as ip from login_attempts where identifier = $1", [email])
+    expect(attempts).toEqual([{ ip: "127.0.0.1" }])
   })
 })

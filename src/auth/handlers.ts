@@ -2,7 +2,7 @@ import { HttpApiBuilder, HttpServerRequest } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import { VezaApi } from "../api.js"
 import { Unauthorized } from "../platform/api-errors.js"
-import { clientInfo } from "../platform/client-info.js"
+import { ClientInfoReader } from "../platform/client-info.js"
 import { Users } from "../users/service.js"
 import { Authenticator } from "./authentication.js"
 import { CurrentUser } from "./current-user.js"
@@ -13,7 +13,8 @@ export const AuthHandlers = HttpApiBuilder.group(VezaApi, "auth", (handlers) =>
   Effect.gen(function* () {
     const auth = yield* Auth
     const users = yield* Users
-    const client = Effect.map(HttpServerRequest.HttpServerRequest, (request) => clientInfo(request.headers))
+    const clients = yield* ClientInfoReader
+    const client = Effect.map(HttpServerRequest.HttpServerRequest, (request) => clients.read(request.headers))
     return handlers
       .handle("register", ({ payload }) => Effect.flatMap(client, (c) => auth.register(payload, c)))
       .handle("login", ({ payload }) => Effect.flatMap(client, (c) => auth.login(payload, c)))
@@ -54,6 +55,7 @@ export const AuthRpcHandlers = AuthRpcs.toLayer(
   Effect.gen(function* () {
     const auth = yield* Auth
     const users = yield* Users
+    const { read: clientInfo } = yield* ClientInfoReader
     return {
       "auth.register": (payload, { headers }) => auth.register(payload, clientInfo(headers)),
       "auth.login": (payload, { headers }) => auth.login(payload, clientInfo(headers)),

@@ -4,7 +4,6 @@ import * as NodeNet from "node:net"
 import { HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Cause, Effect, Option } from "effect"
 import { errorBody } from "./api-errors.js"
-import { CLIENT_IP_HEADER } from "./client-info.js"
 import type { AppSettings } from "./config.js"
 import type { Metrics } from "./metrics.js"
 
@@ -168,6 +167,7 @@ export const nodeFront = (
   config: AppSettings,
   metrics: Metrics,
   routeLabel: (path: string) => string,
+  addressHeader: string,
   state: FrontState,
   next: (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => void
 ) => {
@@ -182,7 +182,7 @@ export const nodeFront = (
     const ip = clientIp(request, config.trustProxy)
     // Handlers (HTTP and RPC alike) read these; whatever the client sent is overwritten.
     request.headers["x-request-id"] = requestId
-    request.headers[CLIENT_IP_HEADER] = ip
+    request.headers[addressHeader] = ip
 
     for (const [name, value] of fixedHeaders) response.setHeader(name, value)
     response.setHeader("x-request-id", requestId)

@@ -3,6 +3,7 @@ import type * as NodeNet from "node:net"
 import { HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Duration, Effect, Layer } from "effect"
+import { ClientInfoReader } from "./client-info.js"
 import { AppConfig } from "./config.js"
 import { errorBoundary, type FrontState, nodeFront, routeLabeller } from "./http-middleware.js"
 import { Metrics } from "./metrics.js"
@@ -65,7 +66,8 @@ export const HttpServerLive = <E, R>(options: {
       const app = yield* HttpLayerRouter.toHttpEffect(options.routes)
       const handler = yield* NodeHttpServer.makeHandler(errorBoundary(config)(app))
       const state: FrontState = { draining: false }
-      const front = nodeFront(config, metrics, routeLabeller(options.routeTemplates), state, handler)
+      const clients = yield* ClientInfoReader
+      const front = nodeFront(config, metrics, routeLabeller(options.routeTemplates), clients.addressHeader, state, handler)
       const upgrades = options.upgrades ?? new Map<string, UpgradeHandler>()
       const server = NodeHttp.createServer({ requestTimeout: config.requestTimeoutMs, keepAliveTimeout: 5000 }, front)
       server.on("upgrade", (request: NodeHttp.IncomingMessage, socket: NodeNet.Socket, head: Buffer) => {

@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { VezaApi } from "../api.js"
 import { CurrentUser } from "../auth/current-user.js"
 import { policyUse } from "../auth/policy.js"
-import { clientInfo } from "../platform/client-info.js"
+import { ClientInfoReader } from "../platform/client-info.js"
 import { canUpdate } from "./policy.js"
 import { UsersRpcs } from "./rpc.js"
 import { Users } from "./service.js"
@@ -11,6 +11,7 @@ import { Users } from "./service.js"
 export const UsersHandlers = HttpApiBuilder.group(VezaApi, "users", (handlers) =>
   Effect.gen(function* () {
     const users = yield* Users
+    const { read: clientInfo } = yield* ClientInfoReader
     return handlers
       .handle("byId", ({ path }) => users.getPublic(path.id))
       .handle("byUsername", ({ path }) => users.getPublicByUsername(path.username))
@@ -25,6 +26,7 @@ export const UsersHandlers = HttpApiBuilder.group(VezaApi, "users", (handlers) =
 export const UsersRpcHandlers = UsersRpcs.toLayer(
   Effect.gen(function* () {
     const users = yield* Users
+    const { read: clientInfo } = yield* ClientInfoReader
     return {
       "users.get": ({ id }) => users.getPublic(id),
       "users.getByUsername": ({ username }) => users.getPublicByUsername(username),
