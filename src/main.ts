@@ -17,7 +17,8 @@ import { Auth } from "./auth/service.js"
 import { ClientInfoReader } from "./platform/client-info.js"
 import { AppConfig, logLevelConfig, type Role } from "./platform/config.js"
 import { DatabaseLive } from "./platform/database.js"
-import { HttpServerLive } from "./platform/http-server.js"
+import { HttpServerLive, WebSocketRoutes } from "./platform/http-server.js"
+import { makeWebSocketUpgrade } from "./platform/websocket-upgrade.js"
 import { Mailer } from "./platform/mailer.js"
 import { Metrics } from "./platform/metrics.js"
 import { OPS_PATHS, OpsRoutes } from "./platform/ops-routes.js"
@@ -55,13 +56,27 @@ const DomainLive = Layer.mergeAll(Auth.Default, Authenticator.Default).pipe(
   Layer.provideMerge(Layer.mergeAll(Users.Default, Mailer.Default, AuditLog.Default))
 )
 
+const RpcHandlersLive = Layer.mergeAll(AuthRpcHandlers, UsersRpcHandlers, RpcAuthenticationLive, RpcSerialization.layerNdjson)
+
+/** `/rpc` over WebSocket: the same RPC group, one connection carrying many calls. */
+const RpcWebSocketLive = Layer.scoped(
+  WebSocketRoutes,
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    if (!config.roles.includes("api")) return new Map()
+    const { httpApp, protocol } = yield* RpcServer.makeProtocolWithHttpAppWebsocket
+    yield* Layer.build(RpcServer.layer(VezaRpcs).pipe(Layer.provide(Layer.succeed(RpcServer.Protocol, protocol))))
+    return new Map([["/rpc", yield* makeWebSocketUpgrade(httpApp, { maxPayload: config.maxJsonBodyBytes })]])
+  })
+).pipe(Layer.provide(RpcHandlersLive))
+
 const ApiFace = Layer.mergeAll(
   HttpLayerRouter.addHttpApi(VezaApi, { openapiPath: "/api/v1/openapi.json" }).pipe(
     Layer.provide([AuthHandlers, UsersHandlers])
   ),
   HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs" }),
   RpcServer.layerHttpRouter({ group: VezaRpcs, path: "/rpc", protocol: "http" }).pipe(
-    Layer.provide([AuthRpcHandlers, UsersRpcHandlers, RpcAuthenticationLive, RpcSerialization.layerNdjson])
+    Layer.provide(RpcHandlersLive)
   )
 ).pipe(Layer.provide(AuthenticationLive))
 
@@ -85,6 +100,7 @@ const RoutesLive = Layer.unwrapEffect(
 )
 
 const AppLive = RoutesLive.pipe(
+  Layer.provide(RpcWebSocketLive),
   Layer.provide(DomainLive),
   Layer.provide(DatabaseReadiness),
   Layer.provideMerge(DatabaseLive),

@@ -1,4 +1,5 @@
 import { Effect, Either } from "effect"
+import * as WS from "ws"
 import { beforeAll, describe, expect, it } from "vitest"
 // The client as another TypeScript program imports it: from the package's built entry point.
 import { makeHttpClient, makeRpcClient } from "veza/client"
@@ -69,5 +70,50 @@ describe("RPC over HTTP", () => {
     expect(await res.text()).toContain("INVALID_CREDENTIALS")
     const attempts = await query<{ ip: string }>(db, "select host(ip_address) as ip from login_attempts where identifier = $1", [email])
     expect(attempts).toEqual([{ ip: "127.0.0.1" }])
+  })
+})
+
+describe("RPC over WebSocket", () => {
+  it("serves the same procedures over one connection, with the token from the upgrade", async () => {
+    const username = uniqueName()
+    const email = `${username}@example.com`
+    const program = Effect.gen(function* () {
+      const anonymous = yield* makeRpcClient({ baseUrl: server.baseUrl, transport: "websocket" })
+      const session = yield* anonymous.auth.register({ email, username, password: "socket password" })
+      const available = yield* anonymous.auth.checkUsername({ username })
+      const anonymousMe = yield* Effect.either(anonymous.auth.me())
+      const signedIn = yield* makeRpcClient({ baseUrl: server.baseUrl, accessToken: session.access_token, transport: "websocket" })
+      const results = yield* Effect.all(
+        Array.from({ length: 20 }, () => signedIn.auth.me()),
+        { concurrency: "unbounded" }
+      )
+      return { session, available, anonymousMe, results }
+    }).pipe(Effect.scoped)
+    const r = await Effect.runPromise(program)
+    expect(r.available.available).toBe(false)
+    expect(Either.isLeft(r.anonymousMe) && r.anonymousMe.left._tag).toBe("Unauthorized")
+    expect(r.results.every((me) => me.id === r.session.user.id)).toBe(true)
+  })
+
+  it("records the real client address, whatever headers the messages carry", async () => {
+    const email = `${uniqueName()}@example.com`
+    const ws = new WS.WebSocket(`${server.baseUrl.replace("http", "ws")}/rpc`)
+    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject))
+    const reply = new Promise<string>((resolve) => ws.once("message", (data) => resolve(String(data))))
+    const headers = [["x-veza-client-ip", "6.6.6.6"], ["x-forwarded-for", "6.6.6.6"]]
+    ws.send(JSON.stringify({ _tag: "Request", id: "1", tag: "auth.login", payload: { email, password: "wrong password" }, headers }) + "\n")
+    expect(await reply).toContain("INVALID_CREDENTIALS")
+    ws.close()
+    const attempts = await query<{ ip: string }>(db, "select host(ip_address) as ip from login_attempts where identifier = $1", [email])
+    expect(attempts).toEqual([{ ip: "127.0.0.1" }])
+  })
+
+  it("closes open connections with 1001 when the server shuts down", async () => {
+    const own = await startServer({ DATABASE_URL: db })
+    const ws = new WS.WebSocket(`${own.baseUrl.replace("http", "ws")}/rpc`)
+    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject))
+    const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)))
+    expect(await own.stop("SIGTERM")).toBe(0)
+    expect(await closed).toBe(1001)
   })
 })

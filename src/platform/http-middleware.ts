@@ -157,6 +157,20 @@ const sendJson = (response: NodeHttp.ServerResponse, status: number, body: unkno
 }
 
 /**
+ * Gives a request its id (the caller's `x-request-id` when well-formed) and
+ * records the client's address under `addressHeader`, overwriting whatever the
+ * client sent: handlers, HTTP or RPC, plain or upgraded, read them back.
+ */
+export const requestIdentifier = (config: AppSettings, addressHeader: string) => (request: NodeHttp.IncomingMessage) => {
+  const incomingId = request.headers["x-request-id"]
+  const requestId = typeof incomingId === "string" && REQUEST_ID.test(incomingId) ? incomingId : NodeCrypto.randomUUID()
+  const ip = clientIp(request, config.trustProxy)
+  request.headers["x-request-id"] = requestId
+  request.headers[addressHeader] = ip
+  return { requestId, ip }
+}
+
+/**
  * The node side, in front of the Effect app: request id, client address,
  * CORS, security headers, refusing bodies that announce themselves too
  * large, metrics and the access log. Plain Node code on purpose: it runs on
@@ -172,17 +186,13 @@ export const nodeFront = (
   next: (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => void
 ) => {
   const cors = corsPolicy(config)
+  const identify = requestIdentifier(config, addressHeader)
   const fixedHeaders = Object.entries(securityHeaders(config.isProduction))
   const accessLog = config.accessLog && LOGGED_AT_INFO.has(config.logLevel)
 
   return (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => {
     const started = process.hrtime.bigint()
-    const incomingId = request.headers["x-request-id"]
-    const requestId = typeof incomingId === "string" && REQUEST_ID.test(incomingId) ? incomingId : NodeCrypto.randomUUID()
-    const ip = clientIp(request, config.trustProxy)
-    // Handlers (HTTP and RPC alike) read these; whatever the client sent is overwritten.
-    request.headers["x-request-id"] = requestId
-    request.headers[addressHeader] = ip
+    const { requestId, ip } = identify(request)
 
     for (const [name, value] of fixedHeaders) response.setHeader(name, value)
     response.setHeader("x-request-id", requestId)

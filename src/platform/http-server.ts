@@ -2,15 +2,24 @@ import * as NodeHttp from "node:http"
 import type * as NodeNet from "node:net"
 import { HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Duration, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer } from "effect"
 import { ClientInfoReader } from "./client-info.js"
 import { AppConfig } from "./config.js"
-import { errorBoundary, type FrontState, nodeFront, routeLabeller } from "./http-middleware.js"
+import { errorBoundary, type FrontState, nodeFront, requestIdentifier, routeLabeller } from "./http-middleware.js"
 import { Metrics } from "./metrics.js"
 import { Readiness } from "./readiness.js"
 
-/** Raw `upgrade` handling for faces that drive `ws` themselves (the chat gateway). */
+/** Raw `upgrade` handling for faces that serve WebSockets (RPC, the chat gateway). */
 export type UpgradeHandler = (request: NodeHttp.IncomingMessage, socket: NodeNet.Socket, head: Buffer) => void
+
+export interface WebSocketEndpoint {
+  readonly upgrade: UpgradeHandler
+  /** Closes every connection with 1001 once its queued frames are out; run when draining starts. */
+  readonly closeAll: Effect.Effect<void>
+}
+
+/** The WebSocket endpoints of this process, by path; faces add theirs. */
+export class WebSocketRoutes extends Context.Tag("veza/WebSocketRoutes")<WebSocketRoutes, ReadonlyMap<string, WebSocketEndpoint>>() {}
 
 const listen = (server: NodeHttp.Server, host: string, port: number) =>
   Effect.async<NodeNet.AddressInfo, Error>((resume) => {
@@ -23,16 +32,18 @@ const listen = (server: NodeHttp.Server, host: string, port: number) =>
   })
 
 /**
- * Stop accepting, let in-flight requests finish within the grace period,
- * then cut whatever is left. Idle keep-alive sockets are closed at once.
+ * Stop accepting, close WebSockets (1001), let in-flight requests finish
+ * within the grace period, then cut whatever is left. Idle keep-alive sockets
+ * are closed at once. The server's close waits for upgraded sockets too, hence
+ * WebSockets are closed here rather than when their own scope ends.
  */
-const drain = (server: NodeHttp.Server, grace: Duration.Duration) =>
+const drain = (server: NodeHttp.Server, endpoints: Iterable<WebSocketEndpoint>, grace: Duration.Duration) =>
   // Finalizers are uninterruptible; the wait must not be, or the timeout could never win.
   Effect.interruptible(
     Effect.async<void>((resume) => {
       server.close(() => resume(Effect.void))
       server.closeIdleConnections()
-    })
+    }).pipe(Effect.zipLeft(Effect.forEach(endpoints, (e) => e.closeAll, { concurrency: "unbounded", discard: true }), { concurrent: true }))
   ).pipe(
     Effect.timeoutTo({
       duration: grace,
@@ -47,8 +58,8 @@ const drain = (server: NodeHttp.Server, grace: Duration.Duration) =>
 
 /**
  * The one HTTP server of the process. It owns the `http.Server`: requests go
- * to the Effect app built from `routes`, upgrades to the handlers given (so a
- * gateway can drive `ws` itself on the same port). Closing the layer's scope
+ * to the Effect app built from `routes`, upgrades to the WebSocketRoutes (so a
+ * gateway can drive `ws` itself on the same port); other upgrades get 404. Closing the layer's scope
  * flips readiness, stops accepting and drains; resources acquired before this
  * layer (database, storage) are still open while in-flight requests finish.
  */
@@ -56,7 +67,6 @@ export const HttpServerLive = <E, R>(options: {
   readonly routes: Layer.Layer<never, E, R>
   /** Path templates (`/api/v1/users/:id`) used as metrics labels. */
   readonly routeTemplates: ReadonlyArray<string>
-  readonly upgrades?: ReadonlyMap<string, UpgradeHandler>
 }) =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
@@ -68,12 +78,16 @@ export const HttpServerLive = <E, R>(options: {
       const state: FrontState = { draining: false }
       const clients = yield* ClientInfoReader
       const front = nodeFront(config, metrics, routeLabeller(options.routeTemplates), clients.addressHeader, state, handler)
-      const upgrades = options.upgrades ?? new Map<string, UpgradeHandler>()
+      const upgrades = yield* WebSocketRoutes
+      const identify = requestIdentifier(config, clients.addressHeader)
       const server = NodeHttp.createServer({ requestTimeout: config.requestTimeoutMs, keepAliveTimeout: 5000 }, front)
       server.on("upgrade", (request: NodeHttp.IncomingMessage, socket: NodeNet.Socket, head: Buffer) => {
         const path = (request.url ?? "/").split("?")[0] ?? "/"
-        const upgrade = upgrades.get(path)
-        if (upgrade !== undefined) return upgrade(request, socket, head)
+        const endpoint = upgrades.get(path)
+        if (endpoint !== undefined && !state.draining) {
+          identify(request)
+          return endpoint.upgrade(request, socket, head)
+        }
         socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
       })
       const address = yield* Effect.acquireRelease(listen(server, config.host, config.port), () =>
@@ -82,7 +96,7 @@ export const HttpServerLive = <E, R>(options: {
           state.draining = true
           yield* Effect.logInfo("draining HTTP server")
           if (config.readinessDelayMs > 0) yield* Effect.sleep(Duration.millis(config.readinessDelayMs))
-          yield* drain(server, config.shutdownGrace)
+          yield* drain(server, upgrades.values(), config.shutdownGrace)
           yield* Effect.logInfo("HTTP server closed")
         })
       )
