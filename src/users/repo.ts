@@ -1,6 +1,6 @@
 import { SqlClient, type Statement } from "@effect/sql"
-import { DateTime, Effect, Option } from "effect"
-import { Me, PublicUser, type UpdateProfile, type UserId, type UserRole } from "./schema.js"
+import { Effect, Option } from "effect"
+import type { Me, PublicUser, UpdateProfile, UserId, UserRole } from "./schema.js"
 
 interface UserRow {
   readonly id: UserId
@@ -40,23 +40,18 @@ const publicFields = (r: UserRow) => ({
   following_count: r.following_count,
   track_count: r.track_count,
   playlist_count: r.playlist_count,
-  created_at: DateTime.unsafeFromDate(r.created_at)
+  created_at: r.created_at
 })
 
-// Rows come from our own schema, already constrained by the database.
-const toPublic = (r: UserRow) => new PublicUser(publicFields(r), true)
-const toMe = (r: UserRow) =>
-  new Me(
-    {
-      ...publicFields(r),
-      email: r.email,
-      email_verified: r.email_verified_at !== null,
-      language: r.language,
-      timezone: r.timezone,
-      updated_at: DateTime.unsafeFromDate(r.updated_at > r.created_at ? r.updated_at : r.created_at)
-    },
-    true
-  )
+const toPublic = (r: UserRow): PublicUser => publicFields(r)
+const toMe = (r: UserRow): Me => ({
+  ...publicFields(r),
+  email: r.email,
+  email_verified: r.email_verified_at !== null,
+  language: r.language,
+  timezone: r.timezone,
+  updated_at: r.updated_at
+})
 
 export class UsersRepo extends Effect.Service<UsersRepo>()("veza/UsersRepo", {
   effect: Effect.gen(function* () {

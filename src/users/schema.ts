@@ -18,10 +18,10 @@ export const Email = Schema.Trim.pipe(
   Schema.transform(Schema.String, { strict: true, decode: (s) => s.toLowerCase(), encode: (s) => s })
 )
 
-const Timestamp = Schema.DateTimeUtc
+// ISO-8601 strings on the wire, Dates in code (what pg returns): no conversion on the hot path.
+const Timestamp = Schema.Date
 
-/** What anyone may see of an account. */
-export class PublicUser extends Schema.Class<PublicUser>("PublicUser")({
+const publicUserFields = {
   id: UserId,
   username: Schema.String,
   display_name: Schema.NullOr(Schema.String),
@@ -37,16 +37,22 @@ export class PublicUser extends Schema.Class<PublicUser>("PublicUser")({
   track_count: Schema.Int,
   playlist_count: Schema.Int,
   created_at: Timestamp
-}) {}
+}
+
+/** What anyone may see of an account. */
+export const PublicUser = Schema.Struct(publicUserFields).annotations({ identifier: "PublicUser" })
+export type PublicUser = typeof PublicUser.Type
 
 /** The account as its owner (or an admin) sees it. */
-export class Me extends PublicUser.extend<Me>("Me")({
+export const Me = Schema.Struct({
+  ...publicUserFields,
   email: Schema.String,
   email_verified: Schema.Boolean,
   language: Schema.String,
   timezone: Schema.String,
   updated_at: Timestamp
-}) {}
+}).annotations({ identifier: "Me" })
+export type Me = typeof Me.Type
 
 const optionalText = (max: number) => Schema.optional(Schema.NullOr(Schema.String.pipe(Schema.maxLength(max))))
 const optionalUrl = Schema.optional(
