@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest"
+import { registerUser } from "../support/accounts.js"
+import { freshDatabase, query } from "../support/database.js"
+import { http, startServer } from "../support/server.js"
+
+const waitFor = async (check: () => Promise<boolean>, timeoutMs = 10_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error("condition not met in time")
+}
+
+describe("readiness", () => {
+  it("turns false as soon as draining starts, while requests are still served", async () => {
+    const server = await startServer({ DATABASE_URL: await freshDatabase("ready_drain"), SHUTDOWN_READINESS_DELAY_MS: "1500" })
+    expect((await http(server.baseUrl, "GET", "/readyz")).status).toBe(200)
+    const exited = server.stop("SIGTERM")
+    await waitFor(async () => server.logs.some((l) => l.message === "draining HTTP server"))
+    const during = await http(server.baseUrl, "GET", "/readyz")
+    expect(during.status).toBe(503)
+    expect(during.body).toMatchObject({ ready: false, draining: true })
+    expect(during.headers.get("connection")).toBe("close")
+    expect((await http(server.baseUrl, "GET", "/healthz")).status).toBe(200)
+    expect(await exited).toBe(0)
+  })
+
+  it("reports an unreachable database (503 on readyz and on calls) and recovers by itself", async () => {
+    const db = await freshDatabase("ready_db")
+    const name = new URL(db).pathname.slice(1)
+    const server = await startServer({ DATABASE_URL: db, DB_CONNECT_TIMEOUT_MS: "1000" })
+    const s = await registerUser(server.baseUrl)
+    await query(db.replace(`/${name}`, "/postgres"), `alter database ${name} allow_connections false`)
+    await query(db.replace(`/${name}`, "/postgres"), `select pg_terminate_backend(pid) from pg_stat_activity where datname = $1`, [name])
+    try {
+      const ready = await http(server.baseUrl, "GET", "/readyz")
+      expect(ready.status).toBe(503)
+      expect(ready.body.checks.database).not.toBe("ok")
+      const call = await http(server.baseUrl, "GET", `/api/v1/users/${s.user.id}`)
+      expect(call.status).toBe(503)
+      expect(call.body.error.code).toBe("DATABASE_UNAVAILABLE")
+    } finally {
+      await query(db.replace(`/${name}`, "/postgres"), `alter database ${name} allow_connections true`)
+    }
+    await waitFor(async () => (await http(server.baseUrl, "GET", "/readyz")).status === 200)
+    expect((await http(server.baseUrl, "GET", `/api/v1/users/${s.user.id}`)).status).toBe(200)
+  })
+})
