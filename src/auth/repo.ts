@@ -57,9 +57,20 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
     const recordLogin = (id: UserId, ip: string) =>
       sql`update users set last_login_at = now(), login_count = login_count + 1, last_login_ip = ${ip}::inet where id = ${id}`
 
-    const recordAttempt = (a: { identifier: string; userId: UserId | null; ip: string; success: boolean; reason: string | null; userAgent: string | null }) =>
-      sql`insert into login_attempts (identifier, user_id, ip_address, success, failure_reason, user_agent)
-          values (${a.identifier}, ${a.userId}, ${a.ip}::inet, ${a.success}, ${a.reason}, ${a.userAgent})`
+    /**
+     * An attempt is recorded as a failure ("pending") before the password is
+     * checked, so parallel guesses count against the limit immediately.
+     */
+    const openAttempt = (identifier: string, ip: string, userAgent: string | null) =>
+      sql<{ id: string }>`insert into login_attempts (identifier, ip_address, success, failure_reason, user_agent)
+          values (${identifier}, ${ip}::inet, false, 'pending', ${userAgent}) returning id`.pipe(Effect.map((rows) => rows[0]!.id))
+
+    const settleAttempt = (id: string, outcome: { userId: UserId | null; success: boolean; reason: string | null }) =>
+      sql`update login_attempts set user_id = ${outcome.userId}, success = ${outcome.success}, failure_reason = ${outcome.reason}
+          where id = ${id}`
+
+    /** Serialises limit checks for one account across requests and nodes, until the transaction ends. */
+    const lockIdentifier = (identifier: string) => sql`select pg_advisory_xact_lock(hashtext(${"login:" + identifier}))`
 
     /**
      * Failures within the window: per account since its last success, per
@@ -170,7 +181,9 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
       idByEmail,
       usernameTaken,
       recordLogin,
-      recordAttempt,
+      openAttempt,
+      settleAttempt,
+      lockIdentifier,
       recentFailures,
       createFamily,
       insertRefreshToken,

@@ -125,9 +125,15 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
         return yield* startSession(userId, client)
       }).pipe(sqlErrors)
 
-    /** Too many recent failures for this account or this address → 429 with when to retry. */
-    const checkLoginLimits = (identifier: string, client: ClientInfo) =>
+    /**
+     * Too many recent failures for this account or this address → 429 with
+     * when to retry; otherwise the attempt is opened (counted as a failure
+     * until settled). Check and count happen under a per-account lock, so a
+     * burst of parallel guesses cannot all pass the check.
+     */
+    const admitLogin = (identifier: string, client: ClientInfo) =>
       Effect.gen(function* () {
+        yield* repo.lockIdentifier(identifier)
         const f = yield* repo.recentFailures(identifier, client.ip, config.loginWindowSeconds)
         const retryAfter = (oldest: Date | null) =>
           Math.max(1, Math.ceil(((oldest?.getTime() ?? Date.now()) + config.loginWindowSeconds * 1000 - Date.now()) / 1000))
@@ -143,17 +149,17 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
             retry_after_seconds: limited.value
           })
         }
-      })
+        return yield* repo.openAttempt(identifier, client.ip, client.userAgent)
+      }).pipe(repo.withTransaction)
 
     const login = (req: LoginRequest, client: ClientInfo) =>
       Effect.gen(function* () {
-        yield* checkLoginLimits(req.email, client)
-        const found = yield* repo.credentialsByEmail(req.email)
-        const credentials = Option.getOrNull(found)
+        const attempt = yield* admitLogin(req.email, client)
+        const credentials = Option.getOrNull(yield* repo.credentialsByEmail(req.email))
         const ok = yield* passwords.verify(credentials?.password_hash ?? null, req.password)
         const fail = (reason: string) =>
           Effect.zipRight(
-            repo.recordAttempt({ identifier: req.email, userId: credentials?.id ?? null, ip: client.ip, success: false, reason, userAgent: client.userAgent }),
+            repo.settleAttempt(attempt, { userId: credentials?.id ?? null, success: false, reason }),
             Effect.sync(() => loginAttempts.inc({ result: reason }))
           )
         if (credentials === null || !ok) {
@@ -166,7 +172,7 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
         }
         yield* repo.withTransaction(
           Effect.all([
-            repo.recordAttempt({ identifier: req.email, userId: credentials.id, ip: client.ip, success: true, reason: null, userAgent: client.userAgent }),
+            repo.settleAttempt(attempt, { userId: credentials.id, success: true, reason: null }),
             repo.recordLogin(credentials.id, client.ip),
             audit.record({ actorId: credentials.id, action: "auth.login", targetType: "user", targetId: credentials.id, ...client })
           ])

@@ -86,10 +86,19 @@ const failureResponse = (cause: Cause.Cause<unknown>, request: HttpServerRequest
       if (isTagged(e, "RouteNotFound")) {
         return jsonError(404, "NOT_FOUND", `no route for ${request.method} ${request.url.split("?")[0]}`)
       }
+      // The rest of an unread body is still on the wire: the connection cannot be reused.
+      const unreadBody = (response: HttpServerResponse.HttpServerResponse) => HttpServerResponse.setHeader(response, "connection", "close")
+      if (isTagged(e, "MultipartError")) {
+        return unreadBody(
+          /TooLarge/.test(String(e.reason))
+            ? jsonError(413, "PAYLOAD_TOO_LARGE", "request body is too large")
+            : jsonError(400, "MALFORMED_BODY", "multipart body could not be parsed")
+        )
+      }
       if (isTagged(e, "RequestError")) {
         const text = `${String(e.description ?? "")} ${String(e.cause ?? "")}`
         if (/max|too large|exceed/i.test(text)) {
-          return jsonError(413, "PAYLOAD_TOO_LARGE", "request body is too large")
+          return unreadBody(jsonError(413, "PAYLOAD_TOO_LARGE", "request body is too large"))
         }
         return jsonError(400, "MALFORMED_BODY", "request body could not be read as the declared content type (malformed JSON?)")
       }
@@ -144,11 +153,18 @@ export interface FrontState {
 
 const LOGGED_AT_INFO = new Set(["trace", "debug", "info"])
 
+/**
+ * The client's address. Behind a proxy (TRUST_PROXY), the rightmost
+ * X-Forwarded-For entry is the one our proxy appended; entries to its left
+ * were written by the client and prove nothing. Zone ids (`fe80::1%eth0`) are
+ * dropped: they name our interface, not the client, and PostgreSQL's inet
+ * refuses them.
+ */
 const clientIp = (request: NodeHttp.IncomingMessage, trustProxy: boolean) => {
-  const forwarded = trustProxy ? String(request.headers["x-forwarded-for"] ?? "").split(",")[0]!.trim() : ""
-  // An unparseable forwarded address is ignored, never stored.
-  const remote = NodeNet.isIP(forwarded) !== 0 ? forwarded : (request.socket.remoteAddress ?? "0.0.0.0")
-  return remote.startsWith("::ffff:") ? remote.slice(7) : remote
+  const forwarded = trustProxy ? String(request.headers["x-forwarded-for"] ?? "").split(",").pop()!.trim() : ""
+  const candidate = NodeNet.isIP(forwarded) !== 0 ? forwarded : (request.socket.remoteAddress ?? "0.0.0.0")
+  const unzoned = candidate.split("%")[0]!
+  return unzoned.startsWith("::ffff:") ? unzoned.slice(7) : unzoned
 }
 
 const sendJson = (response: NodeHttp.ServerResponse, status: number, body: unknown) => {

@@ -1,4 +1,5 @@
 import { Schema } from "effect"
+import { StoredText } from "../platform/text.js"
 
 export const UserId = Schema.UUID.pipe(Schema.brand("UserId"))
 export type UserId = typeof UserId.Type
@@ -54,10 +55,10 @@ export const Me = Schema.Struct({
 }).annotations({ identifier: "Me" })
 export type Me = typeof Me.Type
 
-const optionalText = (max: number) => Schema.optional(Schema.NullOr(Schema.String.pipe(Schema.maxLength(max))))
+const optionalText = (max: number) => Schema.optional(Schema.NullOr(StoredText.pipe(Schema.maxLength(max))))
 const optionalUrl = Schema.optional(
   Schema.NullOr(
-    Schema.String.pipe(
+    StoredText.pipe(
       Schema.maxLength(500),
       Schema.pattern(/^https?:\/\/[^\s]+$/, { message: () => "must be an http(s) URL" })
     )
@@ -73,6 +74,6 @@ export const UpdateProfile = Schema.Struct({
   avatar_url: optionalUrl,
   banner_url: optionalUrl,
   language: Schema.optional(Schema.String.pipe(Schema.pattern(/^[a-z]{2}(-[A-Z]{2})?$/, { message: () => "must be a language tag like en or pt-BR" }))),
-  timezone: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(50)))
+  timezone: Schema.optional(StoredText.pipe(Schema.minLength(1), Schema.maxLength(50)))
 }).annotations({ identifier: "UpdateProfile" })
 export type UpdateProfile = typeof UpdateProfile.Type

@@ -111,6 +111,17 @@ describe("login", () => {
     expect(metrics).toMatch(/veza_auth_login_attempts_total\{result="rate_limited"\} [1-9]/)
   })
 
+  it("counts parallel guesses before checking them: a burst cannot exceed the limit", async () => {
+    const s = await registerUser(server.baseUrl)
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => api("POST", "/api/v1/auth/login", { body: { email: s.email, password: `guess ${i} pw` } }))
+    )
+    expect(results.filter((r) => r.status === 401)).toHaveLength(3)
+    expect(results.filter((r) => r.status === 429)).toHaveLength(9)
+    const rows = await query(db, "select failure_reason from login_attempts where identifier = $1", [s.email])
+    expect(rows).toEqual(Array.from({ length: 3 }, () => ({ failure_reason: "invalid_password" })))
+  })
+
   it("refuses a banned account with 403", async () => {
     const s = await registerUser(server.baseUrl)
     await query(db, "update users set is_banned = true where id = $1", [s.user.id])

@@ -51,6 +51,21 @@ describe("bad input is a 4xx in the error envelope, never a 500", () => {
     expectEnvelope(res.body, "PAYLOAD_TOO_LARGE")
   })
 
+  it("a multipart body sent to a JSON endpoint → 4xx, oversized or not", async () => {
+    const form = new FormData()
+    form.append("email", "a@b.co")
+    form.append("password", "x".repeat(2 * 1024 * 1024))
+    const big = await fetch(`${server.baseUrl}/api/v1/auth/login`, { method: "POST", body: form })
+    expect([400, 413]).toContain(big.status)
+    expectEnvelope(await big.json(), big.status === 413 ? "PAYLOAD_TOO_LARGE" : "VALIDATION_ERROR")
+    const broken = await http(server.baseUrl, "POST", "/api/v1/auth/login", {
+      raw: "--x\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nnot closed",
+      headers: { "content-type": "multipart/form-data; boundary=x" }
+    })
+    expect(broken.status).toBeGreaterThanOrEqual(400)
+    expect(broken.status).toBeLessThan(500)
+  })
+
   it("unknown routes and methods → 404", async () => {
     const res = await http(server.baseUrl, "GET", "/api/v1/nothing-here")
     expect(res.status).toBe(404)
@@ -79,13 +94,26 @@ describe("bad input is a 4xx in the error envelope, never a 500", () => {
 describe("client addresses behind a proxy", () => {
   it("ignores an X-Forwarded-For that is not an address instead of failing", async () => {
     const proxied = await startServer({ DATABASE_URL: await freshDatabase("http_proxy"), TRUST_PROXY: "true" })
-    for (const forwarded of ["not-an-ip", "1.2.3.4', 'x", "", "::1, 10.0.0.1"]) {
+    for (const forwarded of ["not-an-ip", "1.2.3.4', 'x", "", "::1, 10.0.0.1", "fe80::1%eth0"]) {
       const res = await http(proxied.baseUrl, "POST", "/api/v1/auth/login", {
         body: { email: "nobody@example.com", password: "whatever pw" },
         headers: { "x-forwarded-for": forwarded }
       })
       expect(res.status, forwarded).toBe(401)
     }
+  })
+
+  it("believes only the rightmost X-Forwarded-For entry, the one the proxy appended", async () => {
+    const proxied = await startServer({ DATABASE_URL: await freshDatabase("http_xff"), TRUST_PROXY: "true", LOGIN_MAX_ATTEMPTS_PER_IP: "2" })
+    const attempt = (forwarded: string) =>
+      http(proxied.baseUrl, "POST", "/api/v1/auth/login", {
+        body: { email: `${Math.random().toString(36).slice(2)}@example.com`, password: "whatever pw" },
+        headers: { "x-forwarded-for": forwarded }
+      })
+    // The client varies the left part; the proxy's entry (right) stays the same: still limited.
+    expect((await attempt("1.1.1.1, 203.0.113.50")).status).toBe(401)
+    expect((await attempt("2.2.2.2, 203.0.113.50")).status).toBe(401)
+    expect((await attempt("3.3.3.3, 203.0.113.50")).status).toBe(429)
   })
 })
 

@@ -79,7 +79,9 @@ describe("updating a profile", () => {
     [{ website_url: "javascript:alert(1)" }, "website_url"],
     [{ bio: "x".repeat(4001) }, "bio"],
     [{ display_name: 12 }, "display_name"],
-    [{ language: "english" }, "language"]
+    [{ language: "english" }, "language"],
+    [{ bio: "nul\u0000byte" }, "bio"],
+    [{ timezone: "UTC\u0000" }, "timezone"]
   ])("rejects %j with a 400 naming %s", async (body, field) => {
     const s = await registerUser(server.baseUrl)
     const res = await http(server.baseUrl, "PUT", `/api/v1/users/${s.user.id}`, { token: s.access_token, body })
