@@ -103,14 +103,17 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
       sql`insert into refresh_tokens (family_id, user_id, token_hash, expires_at)
           values (${familyId}, ${userId}, ${digest}, now() + make_interval(secs => ${ttlSeconds}))`
 
-    /** Locks the token row: concurrent refreshes of one token are serialised. */
+    /**
+     * Locks the token and its family: concurrent refreshes of one token are
+     * serialised, and so are a refresh and a revocation of its family.
+     */
     const lockRefreshToken = (digest: string) =>
       sql<RefreshTokenRow>`
         select t.id as token_id, t.family_id, t.user_id, t.expires_at <= now() as expired,
                t.rotated_at is not null as rotated, f.revoked_at is not null as family_revoked
         from refresh_tokens t join refresh_token_families f on f.id = t.family_id
         where t.token_hash = ${digest}
-        for update of t`.pipe(Effect.map(first))
+        for update of t, f`.pipe(Effect.map(first))
 
     const markRotated = (tokenId: string, familyId: string) =>
       Effect.zipRight(
@@ -162,6 +165,13 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
         update users set email_verified_at = coalesce(email_verified_at, now())
         where id in (select user_id from used) returning id as user_id`.pipe(Effect.map(first))
 
+    /** Whether a reset token is currently usable; checked before paying for a password hash. */
+    const resetTokenUsable = (digest: string) =>
+      sql<{ usable: boolean }>`select exists(select 1 from password_reset_tokens t join users u on u.id = t.user_id
+          where t.token_hash = ${digest} and t.used_at is null and t.expires_at > now() and u.deleted_at is null) as usable`.pipe(
+        Effect.map((rows) => rows[0]?.usable === true)
+      )
+
     /** Consumes a valid reset token and every other outstanding one of that user. */
     const consumeReset = (digest: string) =>
       sql<{ user_id: UserId }>`
@@ -197,6 +207,7 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
       issuedRecently,
       consumeVerification,
       consumeReset,
+      resetTokenUsable,
       withTransaction: sql.withTransaction
     } as const
   })

@@ -182,7 +182,7 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
       }).pipe(sqlErrors)
 
     type RefreshOutcome =
-      | { readonly _tag: "Rotated"; readonly userId: UserId; readonly refreshToken: string }
+      | { readonly _tag: "Rotated"; readonly session: AuthSession }
       | { readonly _tag: "Rejected"; readonly error: Unauthorized }
 
     /**
@@ -212,12 +212,15 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
             const next = opaqueToken()
             yield* repo.markRotated(t.token_id, t.family_id)
             yield* repo.insertRefreshToken(t.family_id, t.user_id, tokenDigest(next), config.refreshTokenTtlSeconds)
-            return { _tag: "Rotated", userId: t.user_id, refreshToken: next } satisfies RefreshOutcome as RefreshOutcome
+            // Issued before commit, from this transaction's view: a logout-all committing
+            // meanwhile waits on the family lock, then revokes what this issued.
+            const session = yield* sessionFor(t.user_id, next)
+            return { _tag: "Rotated", session } satisfies RefreshOutcome as RefreshOutcome
           })
         )
         refreshes.inc({ result: outcome._tag === "Rotated" ? "rotated" : outcome.error.code.toLowerCase() })
         if (outcome._tag === "Rejected") return yield* outcome.error
-        return yield* sessionFor(outcome.userId, outcome.refreshToken)
+        return outcome.session
       }).pipe(sqlErrors)
 
     const logout = (presented: string, client: ClientInfo) =>
@@ -269,13 +272,14 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
     /** A new password also signs out every session and access token. */
     const resetPassword = (token: string, password: string, client: ClientInfo) =>
       Effect.gen(function* () {
+        const invalid = BadRequest.of("reset link is invalid or expired", "INVALID_TOKEN")
+        // Random tokens must not cost a password hash each.
+        if (!(yield* repo.resetTokenUsable(tokenDigest(token)))) return yield* invalid
         const passwordHash = yield* passwords.hash(password)
         yield* repo.withTransaction(
           Effect.gen(function* () {
             const consumed = yield* repo.consumeReset(tokenDigest(token))
-            if (Option.isNone(consumed)) {
-              return yield* BadRequest.of("reset link is invalid or expired", "INVALID_TOKEN")
-            }
+            if (Option.isNone(consumed)) return yield* invalid
             const userId = consumed.value.user_id
             yield* repo.setPassword(userId, passwordHash)
             yield* repo.revokeAllFamilies(userId, "password_reset")

@@ -38,9 +38,20 @@ afterAll(async () => {
   await new Promise<void>((resolve) => smtp.close(() => resolve()))
 })
 
+/** Delivery happens after the request has been answered. */
+const waitForStatus = async (to: string, status: string) => {
+  for (let i = 0; i < 100; i++) {
+    const rows = await query<{ status: string }>(db, "select status from email_outbox where to_address = $1", [to])
+    if (rows[0]?.status === status) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`mail to ${to} never became ${status}`)
+}
+
 describe("Mailer with SMTP_URL", () => {
   it("delivers the verification mail over SMTP and keeps no usable token in the outbox", async () => {
     const s = await registerUser(server.baseUrl)
+    await waitForStatus(s.email, "sent")
     const mail = received.find((m) => m.to.includes(s.email))
     expect(mail).toBeDefined()
     // The body is quoted-printable: undo soft breaks and =XX escapes before reading the link.
@@ -65,6 +76,7 @@ describe("Mailer with SMTP_URL", () => {
   it("records a failed delivery without failing the request", async () => {
     await new Promise<void>((resolve) => smtp.close(() => resolve()))
     const s = await registerUser(server.baseUrl)
+    await waitForStatus(s.email, "failed")
     const [row] = await query<{ status: string; last_error: string | null; attempts: number }>(
       db,
       "select status, last_error, attempts from email_outbox where to_address = $1",
