@@ -68,6 +68,8 @@ CREATE TABLE user_profiles (
   updated_at timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT chk_user_profiles_bio_length CHECK (char_length(bio) <= 4000),
   CONSTRAINT chk_user_profiles_website_scheme CHECK (website_url ~* '^https?://'),
+  CONSTRAINT chk_user_profiles_avatar_scheme CHECK (avatar_url ~* '^https?://'),
+  CONSTRAINT chk_user_profiles_banner_scheme CHECK (banner_url ~* '^https?://'),
   CONSTRAINT chk_user_profiles_counts_non_negative CHECK (
     follower_count >= 0 AND following_count >= 0 AND track_count >= 0 AND playlist_count >= 0
   )

@@ -13,7 +13,11 @@ CREATE TABLE refresh_token_families (
   revoked_reason varchar(50),
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
-  CONSTRAINT chk_refresh_token_families_revoked CHECK ((revoked_at IS NULL) = (revoked_reason IS NULL))
+  CONSTRAINT chk_refresh_token_families_revoked CHECK ((revoked_at IS NULL) = (revoked_reason IS NULL)),
+  CONSTRAINT chk_refresh_token_families_revoked_reason
+    CHECK (revoked_reason IN ('logout', 'logout_all', 'reuse_detected', 'password_reset')),
+  -- Target of refresh_tokens' composite key: a token's user is its family's user.
+  CONSTRAINT uq_refresh_token_families_id_user UNIQUE (id, user_id)
 );
 CREATE INDEX idx_refresh_token_families_user_id ON refresh_token_families (user_id);
 CREATE INDEX idx_refresh_token_families_active ON refresh_token_families (user_id) WHERE revoked_at IS NULL;
@@ -21,13 +25,15 @@ CREATE TRIGGER trg_refresh_token_families_updated_at BEFORE UPDATE ON refresh_to
 
 CREATE TABLE refresh_tokens (
   id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-  family_id uuid NOT NULL REFERENCES refresh_token_families (id) ON DELETE CASCADE,
+  family_id uuid NOT NULL,
   user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
   token_hash char(64) NOT NULL,
   expires_at timestamptz NOT NULL,
   rotated_at timestamptz,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT fk_refresh_tokens_family FOREIGN KEY (family_id, user_id)
+    REFERENCES refresh_token_families (id, user_id) ON DELETE CASCADE,
   CONSTRAINT uq_refresh_tokens_token_hash UNIQUE (token_hash),
   CONSTRAINT chk_refresh_tokens_expires_future CHECK (expires_at > created_at)
 );

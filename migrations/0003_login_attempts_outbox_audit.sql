@@ -12,7 +12,10 @@ CREATE TABLE login_attempts (
   user_agent text,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
-  CONSTRAINT chk_login_attempts_failure_reason CHECK (success OR failure_reason IS NOT NULL)
+  CONSTRAINT chk_login_attempts_failure_reason CHECK (success OR failure_reason IS NOT NULL),
+  -- 'pending': counted as a failure from before the password check until settled.
+  CONSTRAINT chk_login_attempts_failure_reason_known
+    CHECK (failure_reason IN ('pending', 'unknown_account', 'invalid_password', 'account_disabled'))
 );
 CREATE INDEX idx_login_attempts_identifier_created_at ON login_attempts (identifier, created_at DESC);
 CREATE INDEX idx_login_attempts_ip_address_created_at ON login_attempts (ip_address, created_at DESC);
@@ -32,7 +35,8 @@ CREATE TABLE email_outbox (
   sent_at timestamptz,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
-  CONSTRAINT chk_email_outbox_attempts_non_negative CHECK (attempts >= 0)
+  CONSTRAINT chk_email_outbox_attempts_non_negative CHECK (attempts >= 0),
+  CONSTRAINT chk_email_outbox_template CHECK (template IN ('verify_email', 'password_reset'))
 );
 CREATE INDEX idx_email_outbox_user_id ON email_outbox (user_id);
 CREATE INDEX idx_email_outbox_pending ON email_outbox (created_at) WHERE status = 'pending';

@@ -3,7 +3,6 @@ import { Effect, Layer } from "effect"
 import { VezaApi } from "../api.js"
 import { Unauthorized } from "../platform/api-errors.js"
 import { ClientInfoReader } from "../platform/client-info.js"
-import { Users } from "../users/service.js"
 import { Authenticator } from "./authentication.js"
 import { CurrentUser } from "./current-user.js"
 import { AuthRpcs, RpcAuthentication } from "./rpc.js"
@@ -12,7 +11,6 @@ import { Auth } from "./service.js"
 export const AuthHandlers = HttpApiBuilder.group(VezaApi, "auth", (handlers) =>
   Effect.gen(function* () {
     const auth = yield* Auth
-    const users = yield* Users
     const clients = yield* ClientInfoReader
     const client = Effect.map(HttpServerRequest.HttpServerRequest, (request) => clients.read(request.headers))
     return handlers
@@ -21,11 +19,7 @@ export const AuthHandlers = HttpApiBuilder.group(VezaApi, "auth", (handlers) =>
       .handle("refresh", ({ payload }) => Effect.flatMap(client, (c) => auth.refresh(payload.refresh_token, c)))
       .handle("logout", ({ payload }) => Effect.flatMap(client, (c) => auth.logout(payload.refresh_token, c)))
       .handle("logoutAll", () => Effect.flatMap(Effect.zip(CurrentUser, client), ([me, c]) => auth.logoutAll(me.id, c)))
-      .handle("me", () =>
-        Effect.flatMap(CurrentUser, (me) => users.getMe(me.id)).pipe(
-          Effect.catchTag("NotFound", () => Unauthorized.of("account no longer exists", "INVALID_TOKEN"))
-        )
-      )
+      .handle("me", () => Effect.flatMap(CurrentUser, (me) => auth.me(me.id)))
       .handle("checkUsername", ({ urlParams }) => auth.checkUsername(urlParams.username))
       .handle("verifyEmail", ({ payload }) => Effect.flatMap(client, (c) => auth.verifyEmail(payload.token, c)))
       .handle("resendVerification", ({ payload }) => auth.resendVerification(payload.email))
@@ -54,7 +48,6 @@ export const RpcAuthenticationLive = Layer.effect(
 export const AuthRpcHandlers = AuthRpcs.toLayer(
   Effect.gen(function* () {
     const auth = yield* Auth
-    const users = yield* Users
     const { read: clientInfo } = yield* ClientInfoReader
     return {
       "auth.register": (payload, { headers }) => auth.register(payload, clientInfo(headers)),
@@ -62,10 +55,7 @@ export const AuthRpcHandlers = AuthRpcs.toLayer(
       "auth.refresh": (payload, { headers }) => auth.refresh(payload.refresh_token, clientInfo(headers)),
       "auth.logout": (payload, { headers }) => auth.logout(payload.refresh_token, clientInfo(headers)),
       "auth.logoutAll": (_, { headers }) => Effect.flatMap(CurrentUser, (me) => auth.logoutAll(me.id, clientInfo(headers))),
-      "auth.me": () =>
-        Effect.flatMap(CurrentUser, (me) => users.getMe(me.id)).pipe(
-          Effect.catchTag("NotFound", () => Unauthorized.of("account no longer exists", "INVALID_TOKEN"))
-        ),
+      "auth.me": () => Effect.flatMap(CurrentUser, (me) => auth.me(me.id)),
       "auth.checkUsername": ({ username }) => auth.checkUsername(username)
     }
   })

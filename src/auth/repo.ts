@@ -9,7 +9,6 @@ export interface Credentials {
   readonly token_version: number
   readonly is_active: boolean
   readonly is_banned: boolean
-  readonly email_verified_at: Date | null
 }
 
 export interface RefreshTokenRow {
@@ -20,6 +19,10 @@ export interface RefreshTokenRow {
   readonly rotated: boolean
   readonly family_revoked: boolean
 }
+
+/** The values the migrations' CHECK constraints allow. */
+export type RevokedReason = "logout" | "logout_all" | "reuse_detected" | "password_reset"
+export type LoginFailure = "unknown_account" | "invalid_password" | "account_disabled"
 
 export interface NewUser {
   readonly email: string
@@ -32,7 +35,7 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const first = <A>(rows: ReadonlyArray<A>) => Option.fromNullable(rows[0])
-    const credentialColumns = sql`id, role, password_hash, token_version, is_active, is_banned, email_verified_at`
+    const credentialColumns = sql`id, role, password_hash, token_version, is_active, is_banned`
 
     const insertUser = (u: NewUser) =>
       Effect.flatMap(
@@ -65,7 +68,7 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
       sql<{ id: string }>`insert into login_attempts (identifier, ip_address, success, failure_reason, user_agent)
           values (${identifier}, ${ip}::inet, false, 'pending', ${userAgent}) returning id`.pipe(Effect.map((rows) => rows[0]!.id))
 
-    const settleAttempt = (id: string, outcome: { userId: UserId | null; success: boolean; reason: string | null }) =>
+    const settleAttempt = (id: string, outcome: { userId: UserId | null; success: boolean; reason: LoginFailure | null }) =>
       sql`update login_attempts set user_id = ${outcome.userId}, success = ${outcome.success}, failure_reason = ${outcome.reason}
           where id = ${id}`
 
@@ -121,11 +124,11 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
         sql`update refresh_token_families set last_used_at = now() where id = ${familyId}`
       )
 
-    const revokeFamily = (familyId: string, reason: string) =>
+    const revokeFamily = (familyId: string, reason: RevokedReason) =>
       sql`update refresh_token_families set revoked_at = now(), revoked_reason = ${reason}
           where id = ${familyId} and revoked_at is null`
 
-    const revokeAllFamilies = (userId: UserId, reason: string) =>
+    const revokeAllFamilies = (userId: UserId, reason: RevokedReason) =>
       sql`update refresh_token_families set revoked_at = now(), revoked_reason = ${reason}
           where user_id = ${userId} and revoked_at is null`
 

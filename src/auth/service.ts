@@ -11,7 +11,7 @@ import type { UserId, UserRole } from "../users/schema.js"
 import { Users } from "../users/service.js"
 import { AuthSession, type LoginRequest, type RegisterRequest } from "./api.js"
 import { Passwords } from "./passwords.js"
-import { AuthRepo } from "./repo.js"
+import { AuthRepo, type LoginFailure } from "./repo.js"
 import { AccessTokens, opaqueToken, tokenDigest } from "./tokens.js"
 
 const VERIFY_TTL_SECONDS = 48 * 3600
@@ -157,7 +157,7 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
         const attempt = yield* admitLogin(req.email, client)
         const credentials = Option.getOrNull(yield* repo.credentialsByEmail(req.email))
         const ok = yield* passwords.verify(credentials?.password_hash ?? null, req.password)
-        const fail = (reason: string) =>
+        const fail = (reason: LoginFailure) =>
           Effect.zipRight(
             repo.settleAttempt(attempt, { userId: credentials?.id ?? null, success: false, reason }),
             Effect.sync(() => loginAttempts.inc({ result: reason }))
@@ -239,6 +239,10 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
         audit.record({ actorId: userId, action: "auth.logout_all", targetType: "user", targetId: userId, ...client })
       ]).pipe(repo.withTransaction, Effect.asVoid, sqlErrors)
 
+    /** The caller's own account; gone since its token was checked means the token no longer counts. */
+    const me = (userId: UserId) =>
+      users.getMe(userId).pipe(Effect.catchTag("NotFound", () => Unauthorized.of("account no longer exists", "INVALID_TOKEN")))
+
     const checkUsername = (username: string) =>
       repo.usernameTaken(username).pipe(Effect.map((taken) => ({ username, available: !taken })), sqlErrors)
 
@@ -294,6 +298,7 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
       refresh,
       logout,
       logoutAll,
+      me,
       checkUsername,
       verifyEmail,
       resendVerification,

@@ -31,78 +31,45 @@ const envelopeOf = <Self extends ErrorFields, I>(cls: Schema.Schema<Self, I>, ma
 const fields = (code: string, message: string, details?: unknown): ErrorFields =>
   details === undefined ? { code, message } : { code, message, details }
 
+// One class per status, spelled out: classes made by a factory function cannot
+// be named in the emitted declarations that `veza/client` users compile against.
 export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", ErrorFields) {
-  static readonly status = 400
   static of(message: string, code = "VALIDATION_ERROR", details?: unknown) {
     return new BadRequest(fields(code, message, details))
   }
   static readonly envelope = envelopeOf(BadRequest, (f) => new BadRequest(f), 400)
 }
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", ErrorFields) {
-  static readonly status = 401
   static of(message: string, code = "UNAUTHORIZED", details?: unknown) {
     return new Unauthorized(fields(code, message, details))
   }
   static readonly envelope = envelopeOf(Unauthorized, (f) => new Unauthorized(f), 401)
 }
 export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", ErrorFields) {
-  static readonly status = 403
   static of(message: string, code = "FORBIDDEN", details?: unknown) {
     return new Forbidden(fields(code, message, details))
   }
   static readonly envelope = envelopeOf(Forbidden, (f) => new Forbidden(f), 403)
 }
 export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", ErrorFields) {
-  static readonly status = 404
   static of(message: string, code = "NOT_FOUND", details?: unknown) {
     return new NotFound(fields(code, message, details))
   }
   static readonly envelope = envelopeOf(NotFound, (f) => new NotFound(f), 404)
 }
 export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", ErrorFields) {
-  static readonly status = 409
   static of(message: string, code = "CONFLICT", details?: unknown) {
     return new Conflict(fields(code, message, details))
   }
   static readonly envelope = envelopeOf(Conflict, (f) => new Conflict(f), 409)
 }
-export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", ErrorFields) {
-  static readonly status = 413
-  static of(message: string, code = "PAYLOAD_TOO_LARGE", details?: unknown) {
-    return new PayloadTooLarge(fields(code, message, details))
-  }
-  static readonly envelope = envelopeOf(PayloadTooLarge, (f) => new PayloadTooLarge(f), 413)
-}
-export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()("UnsupportedMediaType", ErrorFields) {
-  static readonly status = 415
-  static of(message: string, code = "UNSUPPORTED_MEDIA_TYPE", details?: unknown) {
-    return new UnsupportedMediaType(fields(code, message, details))
-  }
-  static readonly envelope = envelopeOf(UnsupportedMediaType, (f) => new UnsupportedMediaType(f), 415)
-}
-export class Unprocessable extends Schema.TaggedError<Unprocessable>()("Unprocessable", ErrorFields) {
-  static readonly status = 422
-  static of(message: string, code = "UNPROCESSABLE", details?: unknown) {
-    return new Unprocessable(fields(code, message, details))
-  }
-  static readonly envelope = envelopeOf(Unprocessable, (f) => new Unprocessable(f), 422)
-}
 export class TooManyRequests extends Schema.TaggedError<TooManyRequests>()("TooManyRequests", ErrorFields) {
-  static readonly status = 429
   static of(message: string, code = "RATE_LIMITED", details?: unknown) {
     return new TooManyRequests(fields(code, message, details))
   }
   static readonly envelope = envelopeOf(TooManyRequests, (f) => new TooManyRequests(f), 429)
 }
-export class InternalError extends Schema.TaggedError<InternalError>()("InternalError", ErrorFields) {
-  static readonly status = 500
-  static of(message: string, code = "INTERNAL", details?: unknown) {
-    return new InternalError(fields(code, message, details))
-  }
-  static readonly envelope = envelopeOf(InternalError, (f) => new InternalError(f), 500)
-}
 export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()("ServiceUnavailable", ErrorFields) {
-  static readonly status = 503
   static of(message: string, code = "SERVICE_UNAVAILABLE", details?: unknown) {
     return new ServiceUnavailable(fields(code, message, details))
   }

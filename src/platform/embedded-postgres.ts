@@ -84,6 +84,23 @@ const clusterDirectory = (dir: string) =>
   })
 
 /**
+ * The superuser password, made up when the cluster is created and kept (0600)
+ * beside it: other local users can reach the loopback port, not the file.
+ */
+const clusterPassword = (file: string, clusterExists: boolean) =>
+  Effect.try({
+    try: () => {
+      if (NodeFs.existsSync(file)) return NodeFs.readFileSync(file, "utf8").trim()
+      if (clusterExists) throw new Error(`the cluster exists but its password file ${file} is missing`)
+      const password = NodeCrypto.randomBytes(24).toString("base64url")
+      NodeFs.mkdirSync(NodePath.dirname(file), { recursive: true })
+      NodeFs.writeFileSync(file, password + "\n", { mode: 0o600 })
+      return password
+    },
+    catch: (e) => new EmbeddedPostgresError({ message: `embedded PostgreSQL: ${e instanceof Error ? e.message : String(e)}` })
+  })
+
+/**
  * A PostgreSQL cluster under `dir`, started on a free loopback port for the
  * lifetime of the current scope. Returns its connection URL.
  */
@@ -91,8 +108,9 @@ export const embeddedPostgres = (dir: string) =>
   Effect.gen(function* () {
     const EmbeddedPostgres = yield* importWithoutExitHooks
     const databaseDir = yield* clusterDirectory(dir)
+    const initialised = NodeFs.existsSync(NodePath.join(databaseDir, "PG_VERSION"))
+    const password = yield* clusterPassword(NodePath.join(NodePath.dirname(NodePath.resolve(dir)), "pg-password"), initialised)
     const port = yield* freePort
-    const password = "veza-embedded"
     const cluster = new EmbeddedPostgres({
       databaseDir,
       port,
@@ -105,7 +123,6 @@ export const embeddedPostgres = (dir: string) =>
       onLog: () => {},
       onError: () => {}
     })
-    const initialised = NodeFs.existsSync(NodePath.join(databaseDir, "PG_VERSION"))
     yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {

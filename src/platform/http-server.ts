@@ -3,6 +3,7 @@ import type * as NodeNet from "node:net"
 import { HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Duration, Effect, Layer } from "effect"
+import { errorBody } from "./api-errors.js"
 import { ClientInfoReader } from "./client-info.js"
 import { AppConfig } from "./config.js"
 import { errorBoundary, type FrontState, nodeFront, requestIdentifier, routeLabeller } from "./http-middleware.js"
@@ -20,6 +21,15 @@ export interface WebSocketEndpoint {
 
 /** The WebSocket endpoints of this process, by path; faces add theirs. */
 export class WebSocketRoutes extends Context.Tag("veza/WebSocketRoutes")<WebSocketRoutes, ReadonlyMap<string, WebSocketEndpoint>>() {}
+
+/** Answers an upgrade request that will not be upgraded, in the usual error envelope. */
+const refuseUpgrade = (socket: NodeNet.Socket, status: 404 | 503, body: unknown) => {
+  const text = JSON.stringify(body)
+  socket.end(
+    `HTTP/1.1 ${status} ${NodeHttp.STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`
+  )
+}
 
 const listen = (server: NodeHttp.Server, host: string, port: number) =>
   Effect.async<NodeNet.AddressInfo, Error>((resume) => {
@@ -84,11 +94,10 @@ export const HttpServerLive = <E, R>(options: {
       server.on("upgrade", (request: NodeHttp.IncomingMessage, socket: NodeNet.Socket, head: Buffer) => {
         const path = (request.url ?? "/").split("?")[0] ?? "/"
         const endpoint = upgrades.get(path)
-        if (endpoint !== undefined && !state.draining) {
-          identify(request)
-          return endpoint.upgrade(request, socket, head)
-        }
-        socket.end("HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
+        if (endpoint === undefined) return refuseUpgrade(socket, 404, errorBody("NOT_FOUND", `no WebSocket endpoint at ${path}`))
+        if (state.draining) return refuseUpgrade(socket, 503, errorBody("SERVICE_UNAVAILABLE", "the server is shutting down, reconnect elsewhere"))
+        identify(request)
+        endpoint.upgrade(request, socket, head)
       })
       const address = yield* Effect.acquireRelease(listen(server, config.host, config.port), () =>
         Effect.gen(function* () {

@@ -24,21 +24,10 @@ export class Metrics extends Effect.Service<Metrics>()("veza/Metrics", {
     })
     const counter = <L extends string>(name: string, help: string, labelNames: ReadonlyArray<L> = []) =>
       new Prom.Counter<L>({ name, help, labelNames, registers: [registry] })
-    const gauge = (name: string, help: string, collect: () => number) =>
-      new Prom.Gauge({
-        name,
-        help,
-        registers: [registry],
-        collect() {
-          this.set(collect())
-        }
-      })
     return {
-      registry,
       httpRequests,
       httpDuration,
       counter,
-      gauge,
       render: Effect.promise(() => registry.metrics()),
       contentType: registry.contentType
     } as const

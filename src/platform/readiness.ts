@@ -34,8 +34,7 @@ export class Readiness extends Effect.Service<Readiness>()("veza/Readiness", {
     return {
       register,
       report,
-      startDraining: Ref.set(draining, true),
-      isDraining: Ref.get(draining)
+      startDraining: Ref.set(draining, true)
     } as const
   })
 }) {}

@@ -196,13 +196,18 @@ describe("operations", () => {
   })
 
   it("answers an upgrade to an unknown path with 404 instead of hanging", async () => {
-    const status = await new Promise<number>((resolve, reject) => {
+    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = NodeHttp.request(`${server.baseUrl}/nowhere`, { headers: { connection: "upgrade", upgrade: "websocket" } })
-      req.on("response", (res) => resolve(res.statusCode ?? 0))
+      req.on("response", (res) => {
+        let body = ""
+        res.on("data", (d) => (body += d))
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
+      })
       req.on("upgrade", () => reject(new Error("upgraded")))
       req.on("error", reject)
       req.end()
     })
     expect(status).toBe(404)
+    expectEnvelope(JSON.parse(body), "NOT_FOUND")
   })
 })

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeHttp from "node:http"
+import * as NodePath from "node:path"
 import { describe, expect, it } from "vitest"
 import { uniqueName } from "../support/accounts.js"
 import { startServer, tempDataDir } from "../support/server.js"
@@ -40,6 +41,10 @@ describe("graceful shutdown", () => {
       // No DATABASE_URL: the embedded database must be stopped by the process itself.
       const server = await startServer({ DATA_DIR: dataDir, SHUTDOWN_GRACE_MS: "10000" })
       expect(postgresProcessesUnder(dataDir).length).toBeGreaterThan(0)
+      // The embedded superuser password is random and readable by the owner only.
+      const passwordFile = NodePath.join(dataDir, "pg-password")
+      expect(NodeFs.readFileSync(passwordFile, "utf8").trim()).toMatch(/^[A-Za-z0-9_-]{32}$/)
+      expect(NodeFs.statSync(passwordFile).mode & 0o077).toBe(0)
       let signalled!: Promise<number | null>
       const response = await slowRegister(server.baseUrl, () => {
         setTimeout(() => (signalled = server.stop(signal)), 200)
