@@ -12,6 +12,7 @@ import { Cause, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { VezaApi } from "./api.js"
 import { AuditLog } from "./audit/service.js"
 import { Authenticator, AuthenticationLive } from "./auth/authentication.js"
+import { AuthMaintenanceLive } from "./auth/maintenance.js"
 import { AuthHandlers, AuthRpcHandlers, RpcAuthenticationLive } from "./auth/handlers.js"
 import { Auth } from "./auth/service.js"
 import { ClientInfoReader } from "./platform/client-info.js"
@@ -92,10 +93,11 @@ const RoutesLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) => {
     const onlyFor = <E, R>(role: Role, face: Layer.Layer<never, E, R>): Layer.Layer<never, E, R> =>
       config.roles.includes(role) ? face : Layer.empty
-    return HttpServerLive({
+    const server = HttpServerLive({
       routes: Layer.mergeAll(OpsRoutes, onlyFor("api", ApiFace)),
       routeTemplates: [...OPS_PATHS, ...API_PATHS]
     })
+    return Layer.merge(server, onlyFor("api", AuthMaintenanceLive))
   })
 )
 

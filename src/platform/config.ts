@@ -78,6 +78,8 @@ const rawConfig = Config.all({
   loginMaxPerAccount: positiveInt("LOGIN_MAX_ATTEMPTS_PER_ACCOUNT", 5),
   loginMaxPerIp: positiveInt("LOGIN_MAX_ATTEMPTS_PER_IP", 20),
   loginWindowSeconds: positiveInt("LOGIN_WINDOW_SECONDS", 900),
+  securityRetentionDays: positiveInt("SECURITY_RETENTION_DAYS", 30),
+  maintenanceIntervalMs: positiveInt("MAINTENANCE_INTERVAL_MS", 3600 * 1000),
   logLevel: logLevelConfig,
   accessLog: Config.boolean("ACCESS_LOG").pipe(Config.withDefault(true)),
   trustProxy: Config.boolean("TRUST_PROXY").pipe(Config.withDefault(false)),
