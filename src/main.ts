@@ -44,7 +44,6 @@ const LoggingLive = Layer.unwrapEffect(
   )
 )
 
-
 const DatabaseReadiness = Layer.effectDiscard(
   Effect.gen(function* () {
     const readiness = yield* Readiness
