@@ -221,11 +221,14 @@ export const nodeFront = (
       response.setHeader("vary", "Origin")
     }
 
-    response.once("finish", () => {
+    // "close" rather than "finish": requests whose connection ended before a
+    // complete response (client gone, body cut off) are counted too, as 499.
+    response.once("close", () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9
       const path = (request.url ?? "/").split("?")[0]!
       const route = routeLabel(path)
-      metrics.httpRequests.inc({ method: request.method ?? "", route, status: String(response.statusCode) })
+      const status = response.writableFinished ? response.statusCode : 499
+      metrics.httpRequests.inc({ method: request.method ?? "", route, status: String(status) })
       metrics.httpDuration.observe({ method: request.method ?? "", route }, seconds)
       if (accessLog) {
         // Same line shape as Effect's JSON logger, without a fiber per request.
@@ -238,7 +241,7 @@ export const nodeFront = (
               request_id: requestId,
               method: request.method,
               path,
-              status: response.statusCode,
+              status,
               duration_ms: Math.round(seconds * 1e5) / 100,
               ip
             }

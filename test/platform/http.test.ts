@@ -181,6 +181,22 @@ describe("operations", () => {
     expect(after).not.toContain("nowhere")
   })
 
+  it("counts and logs requests whose client went away before the answer, as 499", async () => {
+    const req = NodeHttp.request(`${server.baseUrl}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-length": "100", "x-request-id": "gone-before-answer" }
+    })
+    req.on("error", () => {})
+    req.write('{"email":')
+    await new Promise((r) => setTimeout(r, 200))
+    req.destroy()
+    await new Promise((r) => setTimeout(r, 300))
+    const line = server.logs.find((l) => l.message === "request" && l.annotations["request_id"] === "gone-before-answer")
+    expect(line?.annotations["status"]).toBe(499)
+    const text = await fetch(`${server.baseUrl}/metrics`).then((r) => r.text())
+    expect(text).toMatch(/veza_http_requests_total\{method="POST",route="\/api\/v1\/auth\/login",status="499"\} 1/)
+  })
+
   it("serves the OpenAPI document and the interactive docs", async () => {
     const spec = await http(server.baseUrl, "GET", "/api/v1/openapi.json")
     expect(spec.status).toBe(200)
