@@ -69,14 +69,15 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
         })
       })
 
-    const sendOneTimeLink = (kind: "verify" | "reset", userId: UserId, email: string) =>
+    /** Records a one-time link and its mail; the returned effect sends it (run it after commit). */
+    const prepareOneTimeLink = (kind: "verify" | "reset", userId: UserId, email: string) =>
       Effect.gen(function* () {
-        if (yield* repo.issuedRecently(kind, userId, MAIL_THROTTLE_SECONDS)) return
+        if (yield* repo.issuedRecently(kind, userId, MAIL_THROTTLE_SECONDS)) return Effect.void
         const token = opaqueToken()
         const ttl = kind === "verify" ? VERIFY_TTL_SECONDS : RESET_TTL_SECONDS
         yield* repo.createOneTimeToken(kind, userId, email, tokenDigest(token), ttl)
-        yield* kind === "verify"
-          ? mailer.send({
+        return yield* kind === "verify"
+          ? mailer.record({
               to: email,
               userId,
               template: "verify_email",
@@ -84,7 +85,7 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
               subject: "Confirm your Veza email address",
               text: `Welcome to Veza! Confirm your address within 48 hours:\n${publicUrl}/verify-email?token=${token}\n`
             })
-          : mailer.send({
+          : mailer.record({
               to: email,
               userId,
               template: "password_reset",
@@ -94,6 +95,9 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
             })
       })
 
+    const sendOneTimeLink = (kind: "verify" | "reset", userId: UserId, email: string) =>
+      Effect.flatten(prepareOneTimeLink(kind, userId, email))
+
     const register = (req: RegisterRequest, client: ClientInfo) =>
       Effect.gen(function* () {
         if (yield* repo.usernameTaken(req.username)) {
@@ -101,11 +105,16 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
         }
         const passwordHash = yield* passwords.hash(req.password)
         const role = roleFor(req.account_type)
-        const userId = yield* repo
+        // Account, verification link and first session commit together: a failure
+        // leaves nothing behind, so the client's retry is not told EMAIL_TAKEN.
+        const { session, sendVerification } = yield* repo
           .withTransaction(
-            Effect.tap(repo.insertUser({ email: req.email, username: req.username, passwordHash, role }), (id) =>
-              audit.record({ actorId: id, action: "auth.register", targetType: "user", targetId: id, ...client, metadata: { role } })
-            )
+            Effect.gen(function* () {
+              const id = yield* repo.insertUser({ email: req.email, username: req.username, passwordHash, role })
+              yield* audit.record({ actorId: id, action: "auth.register", targetType: "user", targetId: id, ...client, metadata: { role } })
+              const sendVerification = yield* prepareOneTimeLink("verify", id, req.email)
+              return { session: yield* startSession(id, client), sendVerification }
+            })
           )
           .pipe(
             Effect.catchTag("SqlError", (e) =>
@@ -121,8 +130,8 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
             )
           )
         registered.inc({ role })
-        yield* sendOneTimeLink("verify", userId, req.email)
-        return yield* startSession(userId, client)
+        yield* sendVerification
+        return session
       }).pipe(sqlErrors)
 
     /**

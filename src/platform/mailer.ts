@@ -65,7 +65,12 @@ export class Mailer extends Effect.Service<Mailer>()("veza/Mailer", {
         }
       }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("email bookkeeping failed", cause)))
 
-    const send = (mail: Mail) =>
+    /**
+     * Records the mail and returns what sends it. Inside a transaction, run
+     * the returned effect after commit, so no mail leaves for data that was
+     * rolled back.
+     */
+    const record = (mail: Mail) =>
       Effect.gen(function* () {
         const stored = (mail.secrets ?? []).reduce((text, secret) => text.split(secret).join("[redacted]"), mail.text)
         const [row] = yield* sql<{ id: string }>`
@@ -74,11 +79,8 @@ export class Mailer extends Effect.Service<Mailer>()("veza/Mailer", {
                   ${Option.isSome(transport) ? "pending" : "logged"})
           returning id`
         const id = row!.id
-        if (Option.isSome(transport)) {
-          yield* FiberSet.run(deliveries, deliver(id, mail, transport.value))
-          return
-        }
-        yield* Effect.logInfo("email (not sent: SMTP_URL unset)").pipe(
+        if (Option.isSome(transport)) return FiberSet.run(deliveries, deliver(id, mail, transport.value)).pipe(Effect.asVoid)
+        return Effect.logInfo("email (not sent: SMTP_URL unset)").pipe(
           Effect.annotateLogs({
             email_id: id,
             template: mail.template,
@@ -87,6 +89,8 @@ export class Mailer extends Effect.Service<Mailer>()("veza/Mailer", {
           })
         )
       })
-    return { send } as const
+
+    const send = (mail: Mail) => Effect.flatten(record(mail))
+    return { record, send } as const
   })
 }) {}

@@ -293,3 +293,27 @@ describe("login limit per address", () => {
     expect(recorded).toHaveLength(4)
   })
 })
+
+describe("registration is atomic", () => {
+  it("a failure after the account row leaves nothing behind, so a retry succeeds", async () => {
+    // Fault injection: the first session of this client fails inside the registration transaction.
+    await query(db, `create or replace function fail_session() returns trigger as $$
+      begin if new.user_agent = 'inject-failure' then raise exception 'injected failure'; end if; return new; end $$ language plpgsql`)
+    await query(db, "create trigger trg_fail_session before insert on refresh_token_families for each row execute function fail_session()")
+    const username = uniqueName()
+    const body = { email: `${username}@example.com`, username, password: "atomic password" }
+    try {
+      const failed = await api("POST", "/api/v1/auth/register", { body, headers: { "user-agent": "inject-failure" } })
+      expect(failed.status).toBe(500)
+      expect(failed.body.error.code).toBe("INTERNAL")
+      expect(await query(db, "select 1 from users where email = $1", [body.email])).toHaveLength(0)
+      expect(await query(db, "select 1 from email_outbox where to_address = $1", [body.email])).toHaveLength(0)
+      expect(server.logs.some((l) => l.message.startsWith("email") && l.annotations["to"] === body.email)).toBe(false)
+    } finally {
+      await query(db, "drop trigger trg_fail_session on refresh_token_families")
+      await query(db, "drop function fail_session()")
+    }
+    const retried = await api("POST", "/api/v1/auth/register", { body })
+    expect(retried.status).toBe(201)
+  })
+})
