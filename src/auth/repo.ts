@@ -72,8 +72,16 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
       sql`update login_attempts set user_id = ${outcome.userId}, success = ${outcome.success}, failure_reason = ${outcome.reason}
           where id = ${id}`
 
-    /** Serialises limit checks for one account across requests and nodes, until the transaction ends. */
-    const lockIdentifier = (identifier: string) => sql`select pg_advisory_xact_lock(hashtext(${"login:" + identifier}))`
+    /**
+     * Serialises limit checks for one account and for one address, across
+     * requests and nodes, until the transaction ends. Always account first,
+     * then address: no two transactions can wait on each other in a cycle.
+     */
+    const lockLoginKeys = (identifier: string, ip: string) =>
+      Effect.zipRight(
+        sql`select pg_advisory_xact_lock(hashtext(${"login:" + identifier}))`,
+        sql`select pg_advisory_xact_lock(hashtext(${"login-ip:" + ip}))`
+      )
 
     /**
      * Failures within the window: per account since its last success, per
@@ -196,7 +204,7 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
       recordLogin,
       openAttempt,
       settleAttempt,
-      lockIdentifier,
+      lockLoginKeys,
       recentFailures,
       createFamily,
       insertRefreshToken,

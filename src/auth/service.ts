@@ -137,12 +137,12 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
     /**
      * Too many recent failures for this account or this address → 429 with
      * when to retry; otherwise the attempt is opened (counted as a failure
-     * until settled). Check and count happen under a per-account lock, so a
-     * burst of parallel guesses cannot all pass the check.
+     * until settled). Check and count happen under per-account and
+     * per-address locks, so a burst of parallel guesses cannot all pass.
      */
     const admitLogin = (identifier: string, client: ClientInfo) =>
       Effect.gen(function* () {
-        yield* repo.lockIdentifier(identifier)
+        yield* repo.lockLoginKeys(identifier, client.ip)
         const f = yield* repo.recentFailures(identifier, client.ip, config.loginWindowSeconds)
         const retryAfter = (oldest: Date | null) =>
           Math.max(1, Math.ceil(((oldest?.getTime() ?? Date.now()) + config.loginWindowSeconds * 1000 - Date.now()) / 1000))

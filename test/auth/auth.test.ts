@@ -292,6 +292,20 @@ describe("login limit per address", () => {
     const recorded = await query(db, "select 1 from login_attempts where ip_address = '203.0.113.7' and not success")
     expect(recorded).toHaveLength(4)
   })
+
+  it("holds under a parallel burst across many accounts", async () => {
+    const limited = await startServer({ DATABASE_URL: db, JWT_SECRET, TRUST_PROXY: "true", LOGIN_MAX_ATTEMPTS_PER_IP: "4" })
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        http(limited.baseUrl, "POST", "/api/v1/auth/login", {
+          body: { email: `${uniqueName()}@example.com`, password: "guessing pw" },
+          headers: { "x-forwarded-for": "203.0.113.99" }
+        })
+      )
+    )
+    expect(results.filter((r) => r.status === 401)).toHaveLength(4)
+    expect(results.filter((r) => r.status === 429)).toHaveLength(8)
+  })
 })
 
 describe("registration is atomic", () => {
