@@ -3,7 +3,7 @@ import * as WS from "ws"
 import { beforeAll, describe, expect, it } from "vitest"
 // The client as another TypeScript program imports it: from the package's built entry point.
 import { makeHttpClient, makeRpcClient } from "veza/client"
-import { uniqueName } from "./support/accounts.js"
+import { tokenFromLog, uniqueName } from "./support/accounts.js"
 import { freshDatabase, query } from "./support/database.js"
 import { type RunningServer, startServer } from "./support/server.js"
 
@@ -53,6 +53,26 @@ describe("typed clients", () => {
     const r = await Effect.runPromise(program)
     expect(r.user.username).toBe(username)
     expect(Either.isLeft(r.duplicate) && r.duplicate.left).toMatchObject({ _tag: "Conflict", code: "EMAIL_TAKEN" })
+  })
+})
+
+describe("mail flows over RPC", () => {
+  it("verify the email and reset the password with the mailed links", async () => {
+    const username = uniqueName()
+    const email = `${username}@example.com`
+    const program = Effect.gen(function* () {
+      const rpc = yield* makeRpcClient({ baseUrl: server.baseUrl })
+      yield* rpc.auth.register({ email, username, password: "first password" })
+      yield* rpc.auth.verifyEmail({ token: tokenFromLog(server, email, "verify_email") })
+      const replayed = yield* Effect.either(rpc.auth.verifyEmail({ token: tokenFromLog(server, email, "verify_email") }))
+      yield* rpc.auth.requestPasswordReset({ email })
+      yield* rpc.auth.resetPassword({ token: tokenFromLog(server, email, "password_reset"), password: "second password" })
+      const session = yield* rpc.auth.login({ email, password: "second password" })
+      return { replayed, session }
+    }).pipe(Effect.scoped)
+    const r = await Effect.runPromise(program)
+    expect(Either.isLeft(r.replayed) && r.replayed.left).toMatchObject({ _tag: "BadRequest", code: "INVALID_TOKEN" })
+    expect(r.session.user.email_verified).toBe(true)
   })
 })
 

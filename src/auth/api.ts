@@ -52,7 +52,9 @@ export class UsernameAvailability extends Schema.Class<UsernameAvailability>("Us
 }) {}
 
 /** Asking for a mail: the answer is 202 whether or not the address has an account. */
-const EmailRequest = Schema.Struct({ email: Email })
+export const EmailRequest = Schema.Struct({ email: Email })
+export const VerifyEmailRequest = Schema.Struct({ token: OpaqueToken })
+export const ResetPasswordRequest = Schema.Struct({ token: OpaqueToken, password: Password })
 
 const Accepted = HttpApiSchema.NoContent.annotations(HttpApiSchema.annotations({ status: 202 }))
 
@@ -87,7 +89,7 @@ export class AuthApi extends HttpApiGroup.make("auth")
   )
   .add(
     HttpApiEndpoint.post("verifyEmail", "/auth/verify-email")
-      .setPayload(Schema.Struct({ token: OpaqueToken }))
+      .setPayload(VerifyEmailRequest)
       .addSuccess(HttpApiSchema.NoContent)
       .addError(BadRequest.envelope)
   )
@@ -103,7 +105,7 @@ export class AuthApi extends HttpApiGroup.make("auth")
   )
   .add(
     HttpApiEndpoint.post("resetPassword", "/auth/password/reset")
-      .setPayload(Schema.Struct({ token: OpaqueToken, password: Password }))
+      .setPayload(ResetPasswordRequest)
       .addSuccess(HttpApiSchema.NoContent)
       .addError(BadRequest.envelope)
   )

@@ -56,7 +56,11 @@ export const AuthRpcHandlers = AuthRpcs.toLayer(
       "auth.logout": (payload, { headers }) => auth.logout(payload.refresh_token, clientInfo(headers)),
       "auth.logoutAll": (_, { headers }) => Effect.flatMap(CurrentUser, (me) => auth.logoutAll(me.id, clientInfo(headers))),
       "auth.me": () => Effect.flatMap(CurrentUser, (me) => auth.me(me.id)),
-      "auth.checkUsername": ({ username }) => auth.checkUsername(username)
+      "auth.checkUsername": ({ username }) => auth.checkUsername(username),
+      "auth.verifyEmail": ({ token }, { headers }) => auth.verifyEmail(token, clientInfo(headers)),
+      "auth.resendVerification": ({ email }) => auth.resendVerification(email),
+      "auth.requestPasswordReset": ({ email }, { headers }) => auth.requestPasswordReset(email, clientInfo(headers)),
+      "auth.resetPassword": ({ token, password }, { headers }) => auth.resetPassword(token, password, clientInfo(headers))
     }
   })
 )
