@@ -19,28 +19,20 @@ describe("production start-up rules", () => {
     expect(lines[0]).toContain("DATABASE_URL")
   })
 
-  it("counts empty values as unset", async () => {
-    const r = await runToExit({
-      APP_ENV: "production",
-      JWT_SECRET: LONG_SECRET,
-      CORS_ALLOWED_ORIGINS: "https://veza.example",
-      DATABASE_URL: "",
-      DATA_DIR: tempDataDir()
-    })
+  const complete = {
+    APP_ENV: "production",
+    JWT_SECRET: LONG_SECRET,
+    CORS_ALLOWED_ORIGINS: "https://veza.example",
+    DATABASE_URL: "postgres://postgres@127.0.0.1:5432/test"
+  }
+  it.each([
+    [{ DATABASE_URL: "" }, "DATABASE_URL must be set"], // empty counts as unset
+    [{ JWT_SECRET: "too-short" }, "JWT_SECRET must be set to at least 32 characters"],
+    [{ CORS_ALLOWED_ORIGINS: " , " }, "CORS_ALLOWED_ORIGINS must list the allowed origins"]
+  ])("with %j otherwise complete, refuses with exactly that reason", async (override, reason) => {
+    const r = await runToExit({ ...complete, ...override, DATA_DIR: tempDataDir() })
     expect(r.code).toBe(1)
-    expect(r.stderr.trim()).toBe("veza: refusing to start in production: DATABASE_URL must be set")
-  })
-
-  it("refuses a JWT secret shorter than 32 characters", async () => {
-    const r = await runToExit({
-      APP_ENV: "production",
-      JWT_SECRET: "too-short",
-      CORS_ALLOWED_ORIGINS: "https://veza.example",
-      DATABASE_URL: "postgres://postgres@127.0.0.1:5432/test",
-      DATA_DIR: tempDataDir()
-    })
-    expect(r.code).toBe(1)
-    expect(r.stderr.trim()).toBe("veza: refusing to start in production: JWT_SECRET must be set to at least 32 characters")
+    expect(r.stderr.trim()).toBe(`veza: refusing to start in production: ${reason}`)
   })
 
   it("starts when the rules are met, and never logs the secret", async () => {
