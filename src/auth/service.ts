@@ -76,23 +76,19 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
         const token = opaqueToken()
         const ttl = kind === "verify" ? VERIFY_TTL_SECONDS : RESET_TTL_SECONDS
         yield* repo.createOneTimeToken(kind, userId, email, tokenDigest(token), ttl)
-        return yield* kind === "verify"
-          ? mailer.record({
-              to: email,
-              userId,
-              template: "verify_email",
-              secrets: [token],
-              subject: "Confirm your Veza email address",
-              text: `Welcome to Veza! Confirm your address within 48 hours:\n${publicUrl}/verify-email?token=${token}\n`
-            })
-          : mailer.record({
-              to: email,
-              userId,
-              template: "password_reset",
-              secrets: [token],
-              subject: "Reset your Veza password",
-              text: `Someone asked to reset your Veza password. If it was you, open within one hour:\n${publicUrl}/reset-password?token=${token}\nOtherwise ignore this message.\n`
-            })
+        const content =
+          kind === "verify"
+            ? {
+                template: "verify_email" as const,
+                subject: "Confirm your Veza email address",
+                text: `Welcome to Veza! Confirm your address within 48 hours:\n${publicUrl}/verify-email?token=${token}\n`
+              }
+            : {
+                template: "password_reset" as const,
+                subject: "Reset your Veza password",
+                text: `Someone asked to reset your Veza password. If it was you, open within one hour:\n${publicUrl}/reset-password?token=${token}\nOtherwise ignore this message.\n`
+              }
+        return yield* mailer.record({ to: email, userId, secrets: [token], ...content })
       })
 
     const sendOneTimeLink = (kind: "verify" | "reset", userId: UserId, email: string) =>

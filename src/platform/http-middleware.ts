@@ -74,6 +74,9 @@ const normaliseErrorBody = (response: HttpServerResponse.HttpServerResponse) => 
 const isTagged = (u: unknown, tag: string): u is { readonly _tag: string; readonly reason?: string; readonly cause?: unknown; readonly description?: string } =>
   typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === tag
 
+/** The rest of an unread body is still on the wire: the connection cannot be reused. */
+const unreadBody = (response: HttpServerResponse.HttpServerResponse) => HttpServerResponse.setHeader(response, "connection", "close")
+
 /** Failures that escaped every handler: routing, body reading, defects. */
 const failureResponse = (cause: Cause.Cause<unknown>, request: HttpServerRequest.HttpServerRequest, requestId: string) =>
   Effect.gen(function* () {
@@ -86,8 +89,6 @@ const failureResponse = (cause: Cause.Cause<unknown>, request: HttpServerRequest
       if (isTagged(e, "RouteNotFound")) {
         return jsonError(404, "NOT_FOUND", `no route for ${request.method} ${request.url.split("?")[0]}`)
       }
-      // The rest of an unread body is still on the wire: the connection cannot be reused.
-      const unreadBody = (response: HttpServerResponse.HttpServerResponse) => HttpServerResponse.setHeader(response, "connection", "close")
       if (isTagged(e, "MultipartError")) {
         return unreadBody(
           /TooLarge/.test(String(e.reason))
@@ -146,11 +147,6 @@ export const errorBoundary = (config: AppSettings) => {
     )
 }
 
-export interface FrontState {
-  /** Set when shutdown begins: responses then ask clients to reconnect elsewhere. */
-  draining: boolean
-}
-
 const LOGGED_AT_INFO = new Set(["trace", "debug", "info"])
 
 /**
@@ -197,12 +193,12 @@ export const nodeFront = (
   config: AppSettings,
   metrics: Metrics,
   routeLabel: (path: string) => string,
-  addressHeader: string,
-  state: FrontState,
+  identify: ReturnType<typeof requestIdentifier>,
+  /** True once shutdown begins: responses then ask clients to reconnect elsewhere. */
+  isDraining: () => boolean,
   next: (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => void
 ) => {
   const cors = corsPolicy(config)
-  const identify = requestIdentifier(config, addressHeader)
   const fixedHeaders = Object.entries(securityHeaders(config.isProduction))
   const accessLog = config.accessLog && LOGGED_AT_INFO.has(config.logLevel)
 
@@ -212,7 +208,7 @@ export const nodeFront = (
 
     for (const [name, value] of fixedHeaders) response.setHeader(name, value)
     response.setHeader("x-request-id", requestId)
-    if (state.draining) response.setHeader("connection", "close")
+    if (isDraining()) response.setHeader("connection", "close")
     const origin = request.headers["origin"]
     const corsAllowed = origin !== undefined && cors.allows(origin)
     if (corsAllowed) {

@@ -6,7 +6,7 @@ import { Context, Duration, Effect, Layer } from "effect"
 import { errorBody } from "./api-errors.js"
 import { ClientInfoReader } from "./client-info.js"
 import { AppConfig } from "./config.js"
-import { errorBoundary, type FrontState, nodeFront, requestIdentifier, routeLabeller } from "./http-middleware.js"
+import { errorBoundary, nodeFront, requestIdentifier, routeLabeller } from "./http-middleware.js"
 import { Metrics } from "./metrics.js"
 import { Readiness } from "./readiness.js"
 
@@ -85,24 +85,22 @@ export const HttpServerLive = <E, R>(options: {
       const metrics = yield* Metrics
       const app = yield* HttpLayerRouter.toHttpEffect(options.routes)
       const handler = yield* NodeHttpServer.makeHandler(errorBoundary(config)(app))
-      const state: FrontState = { draining: false }
       const clients = yield* ClientInfoReader
-      const front = nodeFront(config, metrics, routeLabeller(options.routeTemplates), clients.addressHeader, state, handler)
-      const upgrades = yield* WebSocketRoutes
       const identify = requestIdentifier(config, clients.addressHeader)
+      const front = nodeFront(config, metrics, routeLabeller(options.routeTemplates), identify, readiness.isDraining, handler)
+      const upgrades = yield* WebSocketRoutes
       const server = NodeHttp.createServer({ requestTimeout: config.requestTimeoutMs, keepAliveTimeout: 5000 }, front)
       server.on("upgrade", (request: NodeHttp.IncomingMessage, socket: NodeNet.Socket, head: Buffer) => {
         const path = (request.url ?? "/").split("?")[0] ?? "/"
         const endpoint = upgrades.get(path)
         if (endpoint === undefined) return refuseUpgrade(socket, 404, errorBody("NOT_FOUND", `no WebSocket endpoint at ${path}`))
-        if (state.draining) return refuseUpgrade(socket, 503, errorBody("SERVICE_UNAVAILABLE", "the server is shutting down, reconnect elsewhere"))
+        if (readiness.isDraining()) return refuseUpgrade(socket, 503, errorBody("SERVICE_UNAVAILABLE", "the server is shutting down, reconnect elsewhere"))
         identify(request)
         endpoint.upgrade(request, socket, head)
       })
       const address = yield* Effect.acquireRelease(listen(server, config.host, config.port), () =>
         Effect.gen(function* () {
           yield* readiness.startDraining
-          state.draining = true
           yield* Effect.logInfo("draining HTTP server")
           if (config.readinessDelayMs > 0) yield* Effect.sleep(Duration.millis(config.readinessDelayMs))
           yield* drain(server, upgrades.values(), config.shutdownGrace)

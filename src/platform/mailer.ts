@@ -90,7 +90,6 @@ export class Mailer extends Effect.Service<Mailer>()("veza/Mailer", {
         )
       })
 
-    const send = (mail: Mail) => Effect.flatten(record(mail))
-    return { record, send } as const
+    return { record } as const
   })
 }) {}

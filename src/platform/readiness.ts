@@ -6,14 +6,15 @@ import { Effect, Ref } from "effect"
  */
 export class Readiness extends Effect.Service<Readiness>()("veza/Readiness", {
   effect: Effect.gen(function* () {
-    const draining = yield* Ref.make(false)
+    // A plain flag: the HTTP front reads it synchronously on every request.
+    let draining = false
     const checks = yield* Ref.make(new Map<string, Effect.Effect<void, unknown>>())
 
     const register = (name: string, check: Effect.Effect<void, unknown>) =>
       Ref.update(checks, (m) => new Map(m).set(name, check))
 
     const report = Effect.gen(function* () {
-      const isDraining = yield* Ref.get(draining)
+      const isDraining = draining
       const entries = Array.from((yield* Ref.get(checks)).entries())
       const results = yield* Effect.forEach(
         entries,
@@ -34,7 +35,10 @@ export class Readiness extends Effect.Service<Readiness>()("veza/Readiness", {
     return {
       register,
       report,
-      startDraining: Ref.set(draining, true)
+      startDraining: Effect.sync(() => {
+        draining = true
+      }),
+      isDraining: () => draining
     } as const
   })
 }) {}
