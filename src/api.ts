@@ -1,11 +1,13 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { AuthApi } from "./auth/api.js"
+import { TracksApi } from "./tracks/api.js"
 import { UsersApi } from "./users/api.js"
 
 /** The whole HTTP API, importable by clients without any server code. */
 export class VezaApi extends HttpApi.make("veza")
   .add(AuthApi)
   .add(UsersApi)
+  .add(TracksApi)
   .prefix("/api/v1")
   .annotateContext(
     OpenApi.annotations({

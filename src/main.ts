@@ -18,13 +18,24 @@ import { Auth } from "./auth/service.js"
 import { ClientInfoReader } from "./platform/client-info.js"
 import { AppConfig, logLevelConfig, type Role } from "./platform/config.js"
 import { DatabaseLive } from "./platform/database.js"
-import { HttpServerLive, WebSocketRoutes } from "./platform/http-server.js"
+import { FastRoutes, HttpServerLive, WebSocketRoutes } from "./platform/http-server.js"
 import { makeWebSocketUpgrade } from "./platform/websocket-upgrade.js"
 import { Mailer } from "./platform/mailer.js"
 import { Metrics } from "./platform/metrics.js"
 import { OPS_PATHS, OpsRoutes } from "./platform/ops-routes.js"
 import { Readiness } from "./platform/readiness.js"
 import { VezaRpcs } from "./rpc.js"
+import { FFmpegLive } from "./platform/ffmpeg.js"
+import { Storage, StorageLive } from "./platform/storage.js"
+import { HLS_PATHS, HlsRoutesLive } from "./hls/server.js"
+import { StreamLinks } from "./hls/links.js"
+import { StreamingConfig } from "./tracks/config.js"
+import { TracksHandlers } from "./tracks/handlers.js"
+import { TracksRepo } from "./tracks/repo.js"
+import { Tracks } from "./tracks/service.js"
+import { JobQueue } from "./transcoding/queue.js"
+import { TranscodeSignal } from "./transcoding/signal.js"
+import { TranscodeWorkersLive } from "./transcoding/worker.js"
 import { UsersHandlers, UsersRpcHandlers } from "./users/handlers.js"
 import { Users } from "./users/service.js"
 
@@ -44,16 +55,18 @@ const LoggingLive = Layer.unwrapEffect(
   )
 )
 
-const DatabaseReadiness = Layer.effectDiscard(
+const DependencyReadiness = Layer.effectDiscard(
   Effect.gen(function* () {
     const readiness = yield* Readiness
     const sql = yield* SqlClient.SqlClient
+    const storage = yield* Storage
     yield* readiness.register("database", sql`select 1`)
+    yield* readiness.register("storage", storage.check)
   })
 )
 
-const DomainLive = Layer.mergeAll(Auth.Default, Authenticator.Default).pipe(
-  Layer.provideMerge(Layer.mergeAll(Users.Default, Mailer.Default, AuditLog.Default))
+const DomainLive = Layer.mergeAll(Auth.Default, Authenticator.Default, Tracks.Default, TracksRepo.Default, StreamLinks.Default).pipe(
+  Layer.provideMerge(Layer.mergeAll(Users.Default, Mailer.Default, AuditLog.Default, TranscodeSignal.Default, StreamingConfig.Default))
 )
 
 const RpcHandlersLive = Layer.mergeAll(AuthRpcHandlers, UsersRpcHandlers, RpcAuthenticationLive, RpcSerialization.layerNdjson)
@@ -72,7 +85,7 @@ const RpcWebSocketLive = Layer.scoped(
 
 const ApiFace = Layer.mergeAll(
   HttpLayerRouter.addHttpApi(VezaApi, { openapiPath: "/api/v1/openapi.json" }).pipe(
-    Layer.provide([AuthHandlers, UsersHandlers])
+    Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers])
   ),
   HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs" }),
   RpcServer.layerHttpRouter({ group: VezaRpcs, path: "/rpc", protocol: "http" }).pipe(
@@ -94,8 +107,13 @@ const RoutesLive = Layer.unwrapEffect(
       config.roles.includes(role) ? face : Layer.empty
     const server = HttpServerLive({
       routes: Layer.mergeAll(OpsRoutes, onlyFor("api", ApiFace)),
-      routeTemplates: [...OPS_PATHS, ...API_PATHS]
-    })
+      routeTemplates: [...OPS_PATHS, ...API_PATHS, ...HLS_PATHS]
+    }).pipe(
+      Layer.provide(config.roles.includes("stream") ? HlsRoutesLive : Layer.succeed(FastRoutes, [])),
+      // Built before the server, so released after it: the server's drain stops
+      // claims (readiness), then the workers get their grace period.
+      Layer.provide(onlyFor("stream", TranscodeWorkersLive.pipe(Layer.provide(JobQueue.Default))))
+    )
     return Layer.merge(server, onlyFor("api", AuthMaintenanceLive))
   })
 )
@@ -103,7 +121,8 @@ const RoutesLive = Layer.unwrapEffect(
 const AppLive = RoutesLive.pipe(
   Layer.provide(RpcWebSocketLive),
   Layer.provide(DomainLive),
-  Layer.provide(DatabaseReadiness),
+  Layer.provide(DependencyReadiness),
+  Layer.provideMerge(Layer.mergeAll(StorageLive, FFmpegLive)),
   Layer.provideMerge(DatabaseLive),
   Layer.provideMerge(Layer.mergeAll(Metrics.Default, Readiness.Default, ClientInfoReader.Default, NodeHttpServer.layerContext)),
   Layer.provideMerge(AppConfig.Default)

@@ -38,3 +38,15 @@ export const AuthenticationLive = Layer.effect(
     bearer: (token: Redacted.Redacted<string>) => authenticator.authenticate(Redacted.value(token))
   }))
 )
+
+/**
+ * For calls that anyone may make but that show more to some: no
+ * Authorization header means anonymous; a header that does not authenticate
+ * is still refused, so a client with a stale token learns it.
+ */
+export const optionalActor = (authenticator: Authenticator, headers: Readonly<Record<string, string | undefined>>) => {
+  const header = headers["authorization"]
+  if (header === undefined) return Effect.succeed(undefined)
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+  return match === null ? Effect.fail(rejected()) : authenticator.authenticate(match[1]!)
+}

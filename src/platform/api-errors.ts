@@ -63,6 +63,24 @@ export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", ErrorFi
   }
   static readonly envelope = envelopeOf(Conflict, (f) => new Conflict(f), 409)
 }
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", ErrorFields) {
+  static of(message: string, code = "PAYLOAD_TOO_LARGE", details?: unknown) {
+    return new PayloadTooLarge(fields(code, message, details))
+  }
+  static readonly envelope = envelopeOf(PayloadTooLarge, (f) => new PayloadTooLarge(f), 413)
+}
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()("UnsupportedMediaType", ErrorFields) {
+  static of(message: string, code = "UNSUPPORTED_MEDIA_TYPE", details?: unknown) {
+    return new UnsupportedMediaType(fields(code, message, details))
+  }
+  static readonly envelope = envelopeOf(UnsupportedMediaType, (f) => new UnsupportedMediaType(f), 415)
+}
+export class Unprocessable extends Schema.TaggedError<Unprocessable>()("Unprocessable", ErrorFields) {
+  static of(message: string, code = "UNPROCESSABLE", details?: unknown) {
+    return new Unprocessable(fields(code, message, details))
+  }
+  static readonly envelope = envelopeOf(Unprocessable, (f) => new Unprocessable(f), 422)
+}
 export class TooManyRequests extends Schema.TaggedError<TooManyRequests>()("TooManyRequests", ErrorFields) {
   static of(message: string, code = "RATE_LIMITED", details?: unknown) {
     return new TooManyRequests(fields(code, message, details))

@@ -9,7 +9,7 @@ const ALL_ROLES: ReadonlyArray<Role> = ["api", "chat", "stream"]
 /** Start-up refused: the message is printed as one line and the process exits 1. */
 export class StartupError extends Data.TaggedError("StartupError")<{ readonly message: string }> {}
 
-const commaList = (name: string) =>
+export const commaList = (name: string) =>
   Config.string(name).pipe(
     Config.withDefault(""),
     Config.map((raw) => raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0))
@@ -31,13 +31,13 @@ const optionalSecret = (name: string) =>
     Config.map(Option.filter((value) => Redacted.value(value).trim().length > 0))
   )
 
-const positiveInt = (name: string, fallback: number) =>
+export const positiveInt = (name: string, fallback: number) =>
   Config.integer(name).pipe(
     Config.withDefault(fallback),
     Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 })
   )
 
-const nonNegativeInt = (name: string, fallback: number) =>
+export const nonNegativeInt = (name: string, fallback: number) =>
   Config.integer(name).pipe(
     Config.withDefault(fallback),
     Config.validate({ message: `${name} must be zero or a positive integer`, validation: (n) => n >= 0 })
@@ -161,4 +161,4 @@ export class AppConfig extends Effect.Service<AppConfig>()("veza/AppConfig", {
   })
 }) {}
 
-const oneLine = (s: string) => s.replace(/\s+/g, " ").trim()
+export const oneLine = (s: string) => s.replace(/\s+/g, " ").trim()

@@ -163,7 +163,7 @@ const clientIp = (request: NodeHttp.IncomingMessage, trustProxy: boolean) => {
   return unzoned.startsWith("::ffff:") ? unzoned.slice(7) : unzoned
 }
 
-const sendJson = (response: NodeHttp.ServerResponse, status: number, body: unknown) => {
+export const sendJson = (response: NodeHttp.ServerResponse, status: number, body: unknown) => {
   const text = JSON.stringify(body)
   response.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text)
 }

@@ -22,6 +22,18 @@ export interface WebSocketEndpoint {
 /** The WebSocket endpoints of this process, by path; faces add theirs. */
 export class WebSocketRoutes extends Context.Tag("veza/WebSocketRoutes")<WebSocketRoutes, ReadonlyMap<string, WebSocketEndpoint>>() {}
 
+/**
+ * Plain Node handlers for hot paths (HLS files) that would pay for the Effect
+ * HTTP stack on every request; they still get the front's request id, CORS,
+ * metrics and access log. The first route whose prefix matches the path wins.
+ */
+export interface FastRoute {
+  readonly prefix: string
+  readonly handle: (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => void
+}
+
+export class FastRoutes extends Context.Tag("veza/FastRoutes")<FastRoutes, ReadonlyArray<FastRoute>>() {}
+
 /** Answers an upgrade request that will not be upgraded, in the usual error envelope. */
 const refuseUpgrade = (socket: NodeNet.Socket, status: 404 | 503, body: unknown) => {
   const text = JSON.stringify(body)
@@ -87,7 +99,16 @@ export const HttpServerLive = <E, R>(options: {
       const handler = yield* NodeHttpServer.makeHandler(errorBoundary(config)(app))
       const clients = yield* ClientInfoReader
       const identify = requestIdentifier(config, clients.addressHeader)
-      const front = nodeFront(config, metrics, routeLabeller(options.routeTemplates), identify, readiness.isDraining, handler)
+      const fast = yield* FastRoutes
+      const dispatch =
+        fast.length === 0
+          ? handler
+          : (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => {
+              const url = request.url ?? "/"
+              const route = fast.find((r) => url.startsWith(r.prefix))
+              return route === undefined ? handler(request, response) : route.handle(request, response)
+            }
+      const front = nodeFront(config, metrics, routeLabeller(options.routeTemplates), identify, readiness.isDraining, dispatch)
       const upgrades = yield* WebSocketRoutes
       const server = NodeHttp.createServer({ requestTimeout: config.requestTimeoutMs, keepAliveTimeout: 5000 }, front)
       server.on("upgrade", (request: NodeHttp.IncomingMessage, socket: NodeNet.Socket, head: Buffer) => {

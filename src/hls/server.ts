@@ -1,0 +1,236 @@
+import * as NodeFs from "node:fs"
+import type * as NodeHttp from "node:http"
+import type { Readable } from "node:stream"
+import { Effect, Layer, Option, Runtime } from "effect"
+import type { Actor } from "../auth/current-user.js"
+import { Authenticator } from "../auth/authentication.js"
+import { errorBody } from "../platform/api-errors.js"
+import { rewritePlaylistUris } from "../platform/ffmpeg.js"
+import { sendJson } from "../platform/http-middleware.js"
+import { type FastRoute, FastRoutes } from "../platform/http-server.js"
+import { Storage } from "../platform/storage.js"
+import { StreamingConfig } from "../tracks/config.js"
+import { ownsOrAdmin } from "../tracks/policy.js"
+import { type TrackAccess, TracksRepo } from "../tracks/repo.js"
+import { StreamLinks } from "./links.js"
+
+export const HLS_PATHS = ["/hls/:trackId/master.m3u8", "/hls/:trackId/:attempt/:rendition/:file"]
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const RENDITION = /^\d{2,3}k$/
+const FILE = /^(?:playlist\.m3u8|init\.mp4|seg_\d{5,6}\.m4s)$/
+const PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+const IMMUTABLE = "max-age=31536000, immutable"
+
+type Request = NodeHttp.IncomingMessage
+type Response = NodeHttp.ServerResponse
+
+interface Resolved {
+  readonly key: string
+  readonly isPlaylist: boolean
+  readonly isMaster: boolean
+}
+
+/** Short-lived memo of lookups that every segment request would otherwise repeat. */
+const memo = <A>(ttlMs: number, maxEntries: number) => {
+  const entries = new Map<string, { readonly value: A; readonly expires: number }>()
+  return {
+    get: (key: string, now: number) => {
+      const hit = entries.get(key)
+      if (hit === undefined) return undefined
+      if (hit.expires > now) return hit.value
+      entries.delete(key)
+      return undefined
+    },
+    set: (key: string, value: A, now: number) => {
+      // Insertion order is age order: evicting the first keys drops the oldest.
+      if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!)
+      entries.set(key, { value, expires: now + ttlMs })
+    }
+  }
+}
+
+/** A single `bytes=a-b` / `bytes=a-` / `bytes=-n` range; multi-range requests get the whole file. */
+export const parseRange = (header: string | undefined, size: number): { start: number; end: number } | "unsatisfiable" | undefined => {
+  if (header === undefined) return undefined
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
+  if (match === null || (match[1] === "" && match[2] === "")) return undefined
+  if (match[1] === "") {
+    const suffix = Number(match[2])
+    if (suffix === 0) return "unsatisfiable"
+    return { start: Math.max(0, size - suffix), end: size - 1 }
+  }
+  const start = Number(match[1])
+  const end = match[2] === "" ? size - 1 : Math.min(Number(match[2]), size - 1)
+  if (start >= size || end < start) return "unsatisfiable"
+  return { start, end }
+}
+
+/**
+ * GET/HEAD `/hls/:trackId/master.m3u8` and `/hls/:trackId/:attempt/:rendition/:file`.
+ *
+ * Files under an attempt's prefix never change once published, so they are
+ * immutable to caches; only the master playlist, which moves to the next
+ * prefix on re-transcode, is cached briefly. Public tracks are open. Others
+ * need the owner's (or an admin's) bearer token, or a signed link, whose
+ * query the playlists carry on to every URI they name. Written as a plain
+ * Node handler: a segment request is one memo lookup and one file stream.
+ */
+export const HlsRoutesLive = Layer.effect(
+  FastRoutes,
+  Effect.gen(function* () {
+    const config = yield* StreamingConfig
+    const storage = yield* Storage
+    const repo = yield* TracksRepo
+    const links = yield* StreamLinks
+    const authenticator = yield* Authenticator
+    const runtime = yield* Effect.runtime<never>()
+    const run = Runtime.runPromise(runtime)
+    const accessMemo = memo<Option.Option<TrackAccess>>(config.hlsAccessCacheMs, 10_000)
+    const actorMemo = memo<Actor | undefined>(config.hlsAccessCacheMs, 10_000)
+
+    const lookupAccess = (trackId: string): Promise<Option.Option<TrackAccess>> => {
+      const now = Date.now()
+      const cached = accessMemo.get(trackId, now)
+      if (cached !== undefined) return Promise.resolve(cached)
+      return run(repo.access(trackId)).then((access) => {
+        accessMemo.set(trackId, access, now)
+        return access
+      })
+    }
+
+    const lookupActor = (header: string): Promise<Actor | undefined> => {
+      const now = Date.now()
+      const cached = actorMemo.get(header, now)
+      if (cached !== undefined) return Promise.resolve(cached)
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+      if (match === null) return Promise.resolve(undefined)
+      return run(authenticator.authenticate(match[1]!).pipe(Effect.orElseSucceed(() => undefined))).then((actor) => {
+        actorMemo.set(header, actor, now)
+        return actor
+      })
+    }
+
+    const fail = (response: Response, status: number, code: string, message: string) => {
+      if (!response.headersSent) sendJson(response, status, errorBody(code, message))
+      else response.destroy()
+    }
+
+    const resolve = (trackId: string, rest: ReadonlyArray<string>, access: TrackAccess): Resolved | undefined => {
+      if (rest.length === 1 && rest[0] === "master.m3u8") {
+        return Option.match(access.hlsPrefix, {
+          onNone: () => undefined,
+          onSome: (prefix) => ({ key: `${prefix}/master.m3u8`, isPlaylist: true, isMaster: true })
+        })
+      }
+      if (rest.length === 3 && UUID.test(rest[0]!) && RENDITION.test(rest[1]!) && FILE.test(rest[2]!)) {
+        return { key: `hls/${trackId}/${rest.join("/")}`, isPlaylist: rest[2] === "playlist.m3u8", isMaster: false }
+      }
+      return undefined
+    }
+
+    /** Playlists: small, read whole, URIs rewritten when a signed link must carry through. */
+    const sendPlaylist = async (request: Request, response: Response, file: Resolved, link: { exp: string; sig: string } | undefined, cacheScope: string) => {
+      const body = await run(storage.get(file.key))
+      if (Option.isNone(body)) return fail(response, 404, "NOT_FOUND", "no such HLS file")
+      const chunks: Array<Buffer> = []
+      for await (const chunk of body.value.stream as Readable) chunks.push(chunk as Buffer)
+      const original = Buffer.concat(chunks).toString("utf8")
+      const query = link === undefined ? "" : `exp=${link.exp}&sig=${encodeURIComponent(link.sig)}`
+      const text = link === undefined ? original : rewritePlaylistUris(original, (uri) => `${uri}${uri.includes("?") ? "&" : "?"}${query}`)
+      // The rewritten text differs per link: so does its tag.
+      const etag = link === undefined ? body.value.etag : `"${body.value.etag.replace(/"/g, "")}-${link.exp}"`
+      response.setHeader("etag", etag)
+      response.setHeader("cache-control", `${cacheScope}, ${file.isMaster ? "max-age=5" : IMMUTABLE}`)
+      if (request.headers["if-none-match"] === etag) return void response.writeHead(304).end()
+      response.writeHead(200, { "content-type": PLAYLIST_TYPE, "content-length": Buffer.byteLength(text) })
+      response.end(request.method === "HEAD" ? undefined : text)
+    }
+
+    /** Segments and init files: streamed from storage, with ranges. */
+    const sendFile = async (request: Request, response: Response, file: Resolved, cacheScope: string) => {
+      const local = storage.localPath(file.key)
+      let size: number
+      let etag: string
+      let open: (range: { start: number; end: number } | undefined) => Promise<Readable | undefined>
+      if (Option.isSome(local)) {
+        // Local backend: the same stat and read stream the storage would make, without an effect per request.
+        const stat = await NodeFs.promises.stat(local.value).catch(() => undefined)
+        if (stat === undefined || !stat.isFile()) return fail(response, 404, "NOT_FOUND", "no such HLS file")
+        size = stat.size
+        etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`
+        open = (range) => Promise.resolve(NodeFs.createReadStream(local.value, range ?? {}))
+      } else {
+        const info = await run(storage.head(file.key))
+        if (Option.isNone(info)) return fail(response, 404, "NOT_FOUND", "no such HLS file")
+        size = info.value.size
+        etag = info.value.etag
+        open = (range) => run(storage.get(file.key, range)).then((b) => Option.getOrUndefined(Option.map(b, (x) => x.stream as Readable)))
+      }
+      response.setHeader("etag", etag)
+      response.setHeader("cache-control", `${cacheScope}, ${IMMUTABLE}`)
+      response.setHeader("accept-ranges", "bytes")
+      if (request.headers["if-none-match"] === etag) return void response.writeHead(304).end()
+      const range = parseRange(request.headers["range"], size)
+      if (range === "unsatisfiable") {
+        response.setHeader("content-range", `bytes */${size}`)
+        return fail(response, 416, "RANGE_NOT_SATISFIABLE", `the file has ${size} bytes`)
+      }
+      const headers: Record<string, string | number> = {
+        "content-type": "audio/mp4",
+        "content-length": range === undefined ? size : range.end - range.start + 1
+      }
+      if (range !== undefined) headers["content-range"] = `bytes ${range.start}-${range.end}/${size}`
+      if (request.method === "HEAD") return void response.writeHead(range === undefined ? 200 : 206, headers).end()
+      const stream = await open(range)
+      if (stream === undefined) return fail(response, 404, "NOT_FOUND", "no such HLS file")
+      response.writeHead(range === undefined ? 200 : 206, headers)
+      stream.on("error", () => response.destroy())
+      response.on("close", () => stream.destroy())
+      stream.pipe(response)
+    }
+
+    const serve = async (request: Request, response: Response) => {
+      const url = request.url ?? "/"
+      const queryAt = url.indexOf("?")
+      const path = queryAt === -1 ? url : url.slice(0, queryAt)
+      const segments = path.split("/")
+      const trackId = segments[2] ?? ""
+      if (!UUID.test(trackId)) return fail(response, 404, "NOT_FOUND", "no such track")
+      const access = await lookupAccess(trackId)
+      if (Option.isNone(access)) return fail(response, 404, "NOT_FOUND", "no such track")
+      const query = queryAt === -1 ? undefined : new URLSearchParams(url.slice(queryAt + 1))
+      const exp = query?.get("exp") ?? null
+      const sig = query?.get("sig") ?? null
+      const signed = exp !== null || sig !== null
+      const linkValid = signed && links.verify(trackId, exp, sig)
+      if (access.value.visibility !== "public" && !linkValid) {
+        const header = request.headers["authorization"]
+        const actor = header === undefined ? undefined : await lookupActor(header)
+        if (!ownsOrAdmin(actor, access.value.creatorId)) {
+          if (signed) return fail(response, 403, "LINK_EXPIRED", "the stream link is invalid or has expired; ask for a new one")
+          if (access.value.visibility === "private") return fail(response, 404, "NOT_FOUND", "no such track")
+          return fail(response, 403, "FORBIDDEN", "this track needs a signed link: GET /api/v1/tracks/:id/stream-url")
+        }
+      }
+      const file = resolve(trackId, segments.slice(3), access.value)
+      if (file === undefined) return fail(response, 404, "NOT_FOUND", "no such HLS file")
+      const cacheScope = access.value.visibility === "public" ? "public" : "private"
+      return file.isPlaylist
+        ? sendPlaylist(request, response, file, linkValid ? { exp: exp!, sig: sig! } : undefined, cacheScope)
+        : sendFile(request, response, file, cacheScope)
+    }
+
+    const route: FastRoute = {
+      prefix: "/hls/",
+      handle: (request, response) => {
+        if (request.method !== "GET" && request.method !== "HEAD") {
+          response.setHeader("allow", "GET, HEAD")
+          return fail(response, 405, "METHOD_NOT_ALLOWED", "HLS files are read with GET or HEAD")
+        }
+        serve(request, response).catch(() => fail(response, 503, "STORAGE_UNAVAILABLE", "the stream could not be read, retry shortly"))
+      }
+    }
+    return [route]
+  })
+)

@@ -1,0 +1,154 @@
+import { SqlClient } from "@effect/sql"
+import { Effect, Option } from "effect"
+import type { UserId } from "../users/schema.js"
+import type { Track, TrackId, TrackStatus, Visibility } from "./schema.js"
+
+interface TrackRow {
+  readonly id: TrackId
+  readonly creator_id: UserId
+  readonly title: string
+  readonly description: string | null
+  readonly artist: string | null
+  readonly album: string | null
+  readonly genre: string | null
+  readonly tags: ReadonlyArray<string>
+  readonly visibility: Visibility
+  readonly is_downloadable: boolean
+  readonly status: TrackStatus
+  readonly duration_ms: number
+  readonly codec: string
+  readonly sample_rate: number | null
+  readonly channels: number | null
+  readonly bit_rate: number | null
+  readonly file_size: number
+  readonly original_filename: string
+  readonly waveform: ReadonlyArray<number> | null
+  readonly published_at: Date | null
+  readonly created_at: Date
+  readonly updated_at: Date
+  readonly renditions: ReadonlyArray<{ bitrate_kbps: number; bandwidth: number; average_bandwidth: number; codecs: string }>
+  readonly job: {
+    status: "queued" | "running" | "done" | "failed"
+    progress: number
+    attempts: number
+    max_attempts: number
+    last_error: string | null
+    updated_at: string
+  } | null
+}
+
+export interface NewTrack {
+  readonly id: TrackId
+  readonly creatorId: UserId
+  readonly title: string
+  readonly visibility: Visibility
+  readonly originalFilename: string
+  readonly formatName: string
+  readonly fileSize: number
+  readonly storageBackend: "local" | "s3"
+  readonly storageKey: string
+  readonly durationMs: number
+  readonly codec: string
+  readonly sampleRate: number | null
+  readonly channels: number | null
+  readonly bitRate: number | null
+}
+
+/** What the HLS server needs to decide who may fetch a track's files. */
+export interface TrackAccess {
+  readonly creatorId: UserId
+  readonly visibility: Visibility
+  /** The published HLS prefix; None until the first transcode is published. */
+  readonly hlsPrefix: Option.Option<string>
+}
+
+export const hlsPath = (id: TrackId) => `/hls/${id}/master.m3u8`
+
+/** `includeTranscode`: the owner's (and admins') view carries the job's progress and errors. */
+export const toTrack = (r: TrackRow, includeTranscode: boolean): Track => ({
+  id: r.id,
+  creator_id: r.creator_id,
+  title: r.title,
+  description: r.description,
+  artist: r.artist,
+  album: r.album,
+  genre: r.genre,
+  tags: r.tags,
+  visibility: r.visibility,
+  is_downloadable: r.is_downloadable,
+  status: r.status,
+  duration_ms: r.duration_ms,
+  codec: r.codec,
+  sample_rate: r.sample_rate,
+  channels: r.channels,
+  bit_rate: r.bit_rate,
+  file_size: r.file_size,
+  original_filename: r.original_filename,
+  hls_url: r.status === "ready" ? hlsPath(r.id) : null,
+  waveform: r.waveform,
+  renditions: r.renditions,
+  ...(includeTranscode
+    ? { transcode: r.job === null ? null : { ...r.job, last_error: r.job.last_error, updated_at: new Date(r.job.updated_at) } }
+    : {}),
+  published_at: r.published_at,
+  created_at: r.created_at,
+  updated_at: r.updated_at
+})
+
+export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+
+    const findById = (id: TrackId) =>
+      sql<TrackRow>`
+        select t.id, t.creator_id, t.title, t.description, t.artist, t.album, t.genre, t.tags, t.visibility,
+               t.is_downloadable, t.status, t.duration_ms, t.codec, t.sample_rate, t.channels, t.bit_rate,
+               t.file_size::float8 as file_size, t.original_filename, t.waveform, t.published_at, t.created_at, t.updated_at,
+               coalesce((select json_agg(json_build_object('bitrate_kbps', r.bitrate_kbps, 'bandwidth', r.bandwidth,
+                                          'average_bandwidth', r.average_bandwidth, 'codecs', r.codecs)
+                                  order by r.bitrate_kbps)
+                         from hls_renditions r where r.track_id = t.id), '[]') as renditions,
+               (select json_build_object('status', j.status, 'progress', j.progress, 'attempts', j.attempts,
+                                         'max_attempts', j.max_attempts, 'last_error', j.last_error, 'updated_at', j.updated_at)
+                  from transcode_jobs j where j.track_id = t.id order by j.created_at desc limit 1) as job
+          from tracks t
+         where t.id = ${id} and t.deleted_at is null`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
+
+    /** The track row and its first transcode job, in one transaction: no track without a job. */
+    const insertWithJob = (t: NewTrack, maxAttempts: number) =>
+      sql.withTransaction(
+        Effect.gen(function* () {
+          yield* sql`
+            insert into tracks (id, creator_id, title, visibility, original_filename, format_name, file_size,
+                                storage_backend, storage_key, duration_ms, codec, sample_rate, channels, bit_rate)
+            values (${t.id}, ${t.creatorId}, ${t.title}, ${t.visibility}, ${t.originalFilename}, ${t.formatName},
+                    ${t.fileSize}, ${t.storageBackend}, ${t.storageKey}, ${t.durationMs}, ${t.codec}, ${t.sampleRate},
+                    ${t.channels}, ${t.bitRate})`
+          yield* sql`insert into transcode_jobs (track_id, max_attempts) values (${t.id}, ${maxAttempts})`
+        })
+      )
+
+    /** Queues a fresh transcode unless one is already queued or running; false in that case. */
+    const requeue = (id: TrackId, maxAttempts: number) =>
+      sql<{ id: string }>`
+        insert into transcode_jobs (track_id, max_attempts)
+        select ${id}, ${maxAttempts} where not exists (
+          select 1 from transcode_jobs where track_id = ${id} and status in ('queued', 'running'))
+        on conflict do nothing
+        returning id`.pipe(Effect.map((rows) => rows.length > 0))
+
+    const access = (id: string) =>
+      sql<{ creator_id: UserId; visibility: Visibility; hls_prefix: string | null }>`
+        select creator_id, visibility, hls_prefix from tracks where id = ${id} and deleted_at is null`.pipe(
+        Effect.map((rows) =>
+          Option.map(Option.fromNullable(rows[0]), (r): TrackAccess => ({
+            creatorId: r.creator_id,
+            visibility: r.visibility,
+            hlsPrefix: Option.fromNullable(r.hls_prefix)
+          }))
+        )
+      )
+
+    return { findById, insertWithJob, requeue, access } as const
+  })
+}) {}
