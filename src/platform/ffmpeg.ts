@@ -40,7 +40,7 @@ export interface TranscodeOptions {
   readonly outputDir: string
   readonly ladderKbps: ReadonlyArray<number>
   readonly segmentSeconds: number
-  /** The probed duration; only used to turn ffmpeg's position into a percentage. */
+  /** The probed duration: turns ffmpeg's position into a percentage, and a decode of less than half of it fails. */
   readonly durationMs: number
   /** Called with whole percentages, increasing, ending with 100 on success. */
   readonly onProgress: (percent: number) => Effect.Effect<void>
@@ -76,7 +76,7 @@ export interface Binaries {
 export const PEAK_COUNT = 1024
 /** Every rung shares one rate so that switching rungs mid-stream is seamless. */
 export const OUTPUT_SAMPLE_RATE = 44100
-const STDERR_TAIL_CHARS = 4096
+const STDERR_TAIL_BYTES = 4096
 const PROBE_TIMEOUT = Duration.seconds(20)
 const MAX_PROBE_OUTPUT_BYTES = 4 * 1024 * 1024
 
@@ -89,6 +89,7 @@ interface ProcessExit {
 }
 
 class SpawnError extends Data.TaggedError("SpawnError")<{ readonly message: string }> {}
+class TimedOut extends Data.TaggedError("TimedOut")<{ readonly message: string }> {}
 
 const describeError = (e: unknown) => (e instanceof Error ? e.message : String(e))
 
@@ -108,16 +109,20 @@ const killAndAwaitExit = (child: ChildProcess) =>
       killGroup(child)
       return resume(Effect.void)
     }
+    let done = false
+    const finish = (effect: Effect.Effect<void>) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      resume(effect)
+    }
     // SIGKILL cannot be caught, but a process stuck in the kernel (dead NFS
-    // mount) can still take its time: then give up waiting rather than hang shutdown.
+    // mount) can still take its time: then stop waiting rather than hang shutdown.
     const timer = setTimeout(
-      () => resume(Effect.logWarning("a killed ffmpeg/ffprobe process has not exited yet").pipe(Effect.annotateLogs({ pid: child.pid }))),
+      () => finish(Effect.logWarning("a killed ffmpeg/ffprobe has not exited after 5 s").pipe(Effect.annotateLogs({ pid: child.pid }))),
       5000
     )
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resume(Effect.void)
-    })
+    child.once("exit", () => finish(Effect.void))
     killGroup(child)
   })
 
@@ -206,7 +211,7 @@ const runToEnd = (binary: string, args: ReadonlyArray<string>, timeout: Duration
     Effect.scoped,
     Effect.timeoutFail({
       duration: timeout,
-      onTimeout: () => new SpawnError({ message: `${NodePath.basename(binary)} took longer than ${Duration.format(timeout)}` })
+      onTimeout: () => new TimedOut({ message: `${NodePath.basename(binary)} took longer than ${Duration.format(timeout)}` })
     })
   )
 
@@ -425,6 +430,7 @@ const probeWith = (ffprobe: string) => (path: string): Effect.Effect<Probe, NotA
   Effect.gen(function* () {
     const described = yield* runToEnd(
       ffprobe,
+      // Warnings, not just errors: "Estimating duration from bitrate" matters below.
       ["-v", "warning", "-print_format", "json", "-show_format", "-show_streams", ...ffprobeInput(path)],
       PROBE_TIMEOUT
     )
@@ -478,10 +484,11 @@ const probeWith = (ffprobe: string) => (path: string): Effect.Effect<Probe, NotA
       sizeBytes
     } satisfies Probe
   }).pipe(
-    Effect.catchTag("SpawnError", (e) =>
-      // A verified binary that cannot start is the machine's fault (a defect), a timeout the file's.
-      e.message.includes("took longer") ? Effect.fail(new Undecodable({ reason: "probing took too long" })) : Effect.die(e)
-    )
+    Effect.catchTags({
+      // A verified binary that cannot start is the machine's fault (a defect); a timeout is the file's.
+      SpawnError: (e) => Effect.die(e),
+      TimedOut: () => Effect.fail(new Undecodable({ reason: "probing took too long" }))
+    })
   )
 
 // ---------------------------------------------------------------------------
@@ -560,7 +567,7 @@ class PeakMeter {
   private current = 0
   private inBlock = 0
   private samples = 0
-  problem: string | null = null
+  private problem: string | null = null
 
   push(chunk: Buffer) {
     if (this.problem !== null) return
@@ -703,15 +710,16 @@ class ProgressParser {
   }
 }
 
-/** Keeps the last `limit` characters of a stream. */
+/** Keeps the last `limit` bytes of a stream, decoded only at the end so no character is cut mid-way by a chunk. */
 class Tail {
-  private text = ""
+  private bytes = Buffer.alloc(0)
   constructor(private readonly limit: number) {}
   push(chunk: Buffer) {
-    this.text = (this.text + chunk.toString("utf8")).slice(-this.limit)
+    this.bytes = Buffer.concat([this.bytes, chunk])
+    if (this.bytes.length > this.limit) this.bytes = this.bytes.subarray(this.bytes.length - this.limit)
   }
   toString() {
-    return this.text
+    return this.bytes.toString("utf8")
   }
 }
 
@@ -790,7 +798,7 @@ const transcodeWith = (binaries: Binaries) => (options: TranscodeOptions): Effec
     // Node callbacks only enqueue; this fiber reports, so onProgress runs in order and on the caller's fiber.
     const events = yield* Queue.unbounded<TranscodeEvent>()
     const peaks = new PeakMeter()
-    const stderr = new Tail(STDERR_TAIL_CHARS)
+    const stderr = new Tail(STDERR_TAIL_BYTES)
     const progress = new ProgressParser(options.durationMs, (percent) => Queue.unsafeOffer(events, { _tag: "Progress", percent }))
     yield* spawnGroup(binaries.ffmpeg, transcodeArgs({ ...options, sourceChannels: channels }), {
       pipes: 3,
@@ -811,6 +819,15 @@ const transcodeWith = (binaries: Binaries) => (options: TranscodeOptions): Effec
     }
     const measured = peaks.finish()
     if (Either.isLeft(measured)) return yield* failed(measured.left, tail)
+    // ffmpeg skips what it cannot decode and still exits 0: a mostly broken file
+    // would publish as a stub. Estimated durations are off by far less than half.
+    if (measured.right.durationMs < options.durationMs / 2 - 1000) {
+      const seconds = (ms: number) => (ms / 1000).toFixed(1)
+      return yield* failed(
+        `ffmpeg decoded only ${seconds(measured.right.durationMs)} s of the ${seconds(options.durationMs)} s the file claims`,
+        tail
+      )
+    }
     const renditions = yield* Effect.forEach(options.ladderKbps, (kbps) => readRendition(options.outputDir, kbps))
     yield* options.onProgress(100)
     return { renditions, peaks: measured.right.peaks, durationMs: measured.right.durationMs }

@@ -1,7 +1,5 @@
-import * as NodeChildProcess from "node:child_process"
 import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
-import { createRequire } from "node:module"
 import * as NodeNet from "node:net"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -18,38 +16,10 @@ import {
   type StorageService,
   type StorageSettings
 } from "../../src/platform/storage.js"
+import { S3_BUCKET, startS3rver } from "../support/s3.js"
 
-const BUCKET = "veza-test"
+const BUCKET = S3_BUCKET
 const MiB = 1024 * 1024
-
-/**
- * s3rver in a child process of its own: its ListObjectsV2 continuation
- * tokens use DES, which Node 17+ (OpenSSL 3) only offers with the legacy
- * provider, so every truncated listing would otherwise answer 500.
- */
-const startS3rver = async (directory: string) => {
-  const bin = createRequire(import.meta.url).resolve("s3rver/bin/s3rver.js")
-  const args = ["--openssl-legacy-provider", bin, "-d", directory, "-a", "127.0.0.1", "-p", "0", "-s", "--configure-bucket", BUCKET]
-  const child = NodeChildProcess.spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
-  let output = ""
-  const port = await new Promise<number>((resolve, reject) => {
-    const collect = (chunk: Buffer) => {
-      output += chunk.toString()
-      const listening = /listening on [^:]+:(\d+)/.exec(output)
-      if (listening !== null) resolve(Number(listening[1]))
-    }
-    child.stdout.on("data", collect)
-    child.stderr.on("data", collect)
-    child.once("exit", (code) => reject(new Error(`s3rver exited (${code}): ${output}`)))
-  })
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve()
-      child.once("exit", () => resolve())
-      child.kill()
-    })
-  return { port, stop }
-}
 
 const tempDir = (label: string) => NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), `veza-storage-${label}-`))
 

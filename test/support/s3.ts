@@ -1,0 +1,44 @@
+import * as NodeChildProcess from "node:child_process"
+import { createRequire } from "node:module"
+
+export const S3_BUCKET = "veza-test"
+
+/**
+ * s3rver in a child process of its own: its ListObjectsV2 continuation
+ * tokens use DES, which Node 17+ (OpenSSL 3) only offers with the legacy
+ * provider, so every truncated listing would otherwise answer 500.
+ */
+export const startS3rver = async (directory: string, bucket = S3_BUCKET) => {
+  const bin = createRequire(import.meta.url).resolve("s3rver/bin/s3rver.js")
+  const args = ["--openssl-legacy-provider", bin, "-d", directory, "-a", "127.0.0.1", "-p", "0", "-s", "--configure-bucket", bucket]
+  const child = NodeChildProcess.spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
+  let output = ""
+  const port = await new Promise<number>((resolve, reject) => {
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString()
+      const listening = /listening on [^:]+:(\d+)/.exec(output)
+      if (listening !== null) resolve(Number(listening[1]))
+    }
+    child.stdout.on("data", collect)
+    child.stderr.on("data", collect)
+    child.once("exit", (code) => reject(new Error(`s3rver exited (${code}): ${output}`)))
+  })
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve()
+      child.once("exit", () => resolve())
+      child.kill()
+    })
+  return { port, stop }
+}
+
+/** The environment that points a Veza server at an s3rver (whose fixed account is S3RVER/S3RVER). */
+export const s3Env = (port: number, bucket = S3_BUCKET): Record<string, string> => ({
+  TRACK_STORAGE_BACKEND: "s3",
+  S3_ENDPOINT: `http://127.0.0.1:${port}`,
+  S3_BUCKET: bucket,
+  S3_REGION: "us-east-1",
+  S3_ACCESS_KEY_ID: "S3RVER",
+  S3_SECRET_ACCESS_KEY: "S3RVER",
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true"
+})
