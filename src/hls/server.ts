@@ -8,7 +8,7 @@ import { errorBody } from "../platform/api-errors.js"
 import { rewritePlaylistUris } from "../platform/ffmpeg.js"
 import { sendJson } from "../platform/http-middleware.js"
 import { type FastRoute, FastRoutes } from "../platform/http-server.js"
-import { Storage } from "../platform/storage.js"
+import { quotedEtag, Storage } from "../platform/storage.js"
 import { StreamingConfig } from "../tracks/config.js"
 import { ownsOrAdmin } from "../tracks/policy.js"
 import { type TrackAccess, TracksRepo } from "../tracks/repo.js"
@@ -149,45 +149,75 @@ export const HlsRoutesLive = Layer.effect(
 
     /** Segments and init files: streamed from storage, with ranges. */
     const sendFile = async (request: Request, response: Response, file: Resolved, cacheScope: string) => {
-      const local = storage.localPath(file.key)
-      let size: number
-      let etag: string
-      let open: (range: { start: number; end: number } | undefined) => Promise<Readable | undefined>
-      if (Option.isSome(local)) {
-        // Local backend: the same stat and read stream the storage would make, without an effect per request.
-        const stat = await NodeFs.promises.stat(local.value).catch(() => undefined)
-        if (stat === undefined || !stat.isFile()) return fail(response, 404, "NOT_FOUND", "no such HLS file")
-        size = stat.size
-        etag = `"${stat.size.toString(16)}-${Math.floor(stat.mtimeMs).toString(16)}"`
-        open = (range) => Promise.resolve(NodeFs.createReadStream(local.value, range ?? {}))
-      } else {
-        const info = await run(storage.head(file.key))
-        if (Option.isNone(info)) return fail(response, 404, "NOT_FOUND", "no such HLS file")
-        size = info.value.size
-        etag = info.value.etag
-        open = (range) => run(storage.get(file.key, range)).then((b) => Option.getOrUndefined(Option.map(b, (x) => x.stream as Readable)))
-      }
+      const target = await openFile(file.key, request.headers["range"])
+      if (target === undefined) return fail(response, 404, "NOT_FOUND", "no such HLS file")
+      const { size, etag, range } = target
       response.setHeader("etag", etag)
       response.setHeader("cache-control", `${cacheScope}, ${IMMUTABLE}`)
       response.setHeader("accept-ranges", "bytes")
-      if (request.headers["if-none-match"] === etag) return void response.writeHead(304).end()
-      const range = parseRange(request.headers["range"], size)
       if (range === "unsatisfiable") {
         response.setHeader("content-range", `bytes */${size}`)
         return fail(response, 416, "RANGE_NOT_SATISFIABLE", `the file has ${size} bytes`)
       }
+      if (request.headers["if-none-match"] === etag || request.method === "HEAD") target.discard()
+      if (request.headers["if-none-match"] === etag) return void response.writeHead(304).end()
       const headers: Record<string, string | number> = {
         "content-type": "audio/mp4",
         "content-length": range === undefined ? size : range.end - range.start + 1
       }
       if (range !== undefined) headers["content-range"] = `bytes ${range.start}-${range.end}/${size}`
-      if (request.method === "HEAD") return void response.writeHead(range === undefined ? 200 : 206, headers).end()
-      const stream = await open(range)
-      if (stream === undefined) return fail(response, 404, "NOT_FOUND", "no such HLS file")
       response.writeHead(range === undefined ? 200 : 206, headers)
+      if (request.method === "HEAD") return void response.end()
+      const stream = await target.stream()
       stream.on("error", () => response.destroy())
       response.on("close", () => stream.destroy())
       stream.pipe(response)
+    }
+
+    interface OpenFile {
+      readonly size: number
+      readonly etag: string
+      readonly range: { start: number; end: number } | "unsatisfiable" | undefined
+      readonly stream: () => Promise<Readable>
+      /** Releases what was opened when no body will be sent. */
+      readonly discard: () => void
+    }
+
+    /**
+     * The local backend is read here directly — the same stat and read stream
+     * the storage would make, without an effect per request. Elsewhere one GET
+     * answers size, tag and bytes; only a Range request needs the size first.
+     */
+    const openFile = async (key: string, rangeHeader: string | undefined): Promise<OpenFile | undefined> => {
+      const local = storage.localPath(key)
+      if (Option.isSome(local)) {
+        const stat = await NodeFs.promises.stat(local.value).catch(() => undefined)
+        if (stat === undefined || !stat.isFile()) return undefined
+        const range = parseRange(rangeHeader, stat.size)
+        return {
+          size: stat.size,
+          etag: quotedEtag(stat.size, stat.mtimeMs),
+          range,
+          stream: () => Promise.resolve(NodeFs.createReadStream(local.value, typeof range === "object" ? range : {})),
+          discard: () => {}
+        }
+      }
+      let range: OpenFile["range"]
+      if (rangeHeader !== undefined) {
+        const info = await run(storage.head(key))
+        if (Option.isNone(info)) return undefined
+        range = parseRange(rangeHeader, info.value.size)
+        if (range === "unsatisfiable") return { size: info.value.size, etag: info.value.etag, range, stream: () => Promise.reject(), discard: () => {} }
+      }
+      const body = await run(storage.get(key, typeof range === "object" ? range : undefined))
+      if (Option.isNone(body)) return undefined
+      return {
+        size: body.value.size,
+        etag: body.value.etag,
+        range: body.value.range,
+        stream: () => Promise.resolve(body.value.stream),
+        discard: () => body.value.stream.destroy()
+      }
     }
 
     const serve = async (request: Request, response: Response) => {
