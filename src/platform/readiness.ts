@@ -1,4 +1,4 @@
-import { Effect, Ref } from "effect"
+import { Duration, Effect, Ref } from "effect"
 
 /**
  * Whether this process should receive traffic: false once draining starts,
@@ -8,6 +8,7 @@ export class Readiness extends Effect.Service<Readiness>()("veza/Readiness", {
   effect: Effect.gen(function* () {
     // A plain flag: the HTTP front reads it synchronously on every request.
     let draining = false
+    let drainingSince = 0
     const checks = yield* Ref.make(new Map<string, Effect.Effect<void, unknown>>())
 
     const register = (name: string, check: Effect.Effect<void, unknown>) =>
@@ -36,9 +37,17 @@ export class Readiness extends Effect.Service<Readiness>()("veza/Readiness", {
       register,
       report,
       startDraining: Effect.sync(() => {
+        if (!draining) drainingSince = Date.now()
         draining = true
       }),
-      isDraining: () => draining
+      isDraining: () => draining,
+      /**
+       * What is left of a shutdown grace period that started when draining
+       * did, so that stages draining one after the other (HTTP, then jobs)
+       * share one deadline instead of each taking the whole period.
+       */
+      remainingGrace: (grace: Duration.Duration) =>
+        Duration.millis(Math.max(0, Duration.toMillis(grace) - (draining ? Date.now() - drainingSince : 0)))
     } as const
   })
 }) {}

@@ -201,7 +201,7 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
         yield* FiberSet.awaitEmpty(jobs).pipe(
           Effect.interruptible,
           Effect.timeoutTo({
-            duration: app.shutdownGrace,
+            duration: readiness.remainingGrace(app.shutdownGrace),
             onSuccess: () => Effect.logInfo("transcode jobs finished"),
             onTimeout: () => Effect.logWarning("grace period over, interrupting transcode jobs")
           }),

@@ -1,0 +1,181 @@
+/**
+ * Helpers shared by the benchmark scenarios: starting servers (the real one
+ * and the bare baselines), reading process CPU time from /proc, loading a URL
+ * with autocannon, and getting a PostgreSQL to run against.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import * as NodeCrypto from "node:crypto"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import * as NodeReadline from "node:readline"
+import autocannon from "autocannon"
+import pg from "pg"
+
+export const DURATION_S = Number(process.env["BENCH_DURATION"] ?? 10)
+export const WARMUP_S = Number(process.env["BENCH_WARMUP"] ?? 3)
+const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim())
+
+export interface LogLine {
+  readonly message: string
+  readonly annotations: Record<string, unknown>
+  /** performance.now() in this process when the line arrived. */
+  readonly at: number
+}
+
+export interface Server {
+  readonly name: string
+  readonly url: string
+  readonly child: ChildProcess
+  /** Every JSON log line the server wrote, in order (kept for the streaming timings). */
+  readonly logs: Array<LogLine>
+}
+
+export const start = (name: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
+  new Promise<Server>((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "inherit"] })
+    const logs: Array<LogLine> = []
+    NodeReadline.createInterface({ input: child.stdout! }).on("line", (line) => {
+      let log: any
+      try {
+        log = JSON.parse(line)
+      } catch {
+        return // not a log line
+      }
+      logs.push({ message: String(log.message), annotations: log.annotations ?? {}, at: performance.now() })
+      if (log.message === "listening") resolve({ name, url: `http://127.0.0.1:${log.annotations.port}`, child, logs })
+    })
+    child.on("exit", (code) => reject(new Error(`${name} exited with ${code}`)))
+  })
+
+export const stop = (s: Server) =>
+  new Promise<void>((resolve) => {
+    if (s.child.exitCode !== null || s.child.signalCode !== null) return resolve()
+    s.child.removeAllListeners("exit")
+    s.child.on("exit", () => resolve())
+    s.child.kill("SIGTERM")
+  })
+
+const statFields = (pid: number | "self") => NodeFs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+const ticksToMicros = (ticks: number) => (ticks / CLK_TCK) * 1e6
+
+/** User + system CPU time of a process, in microseconds, from /proc. */
+export const cpuMicros = (pid: number) => {
+  const fields = statFields(pid)
+  return ticksToMicros(Number(fields[11]) + Number(fields[12]))
+}
+
+/**
+ * CPU time of the children a process has waited for (cutime + cstime), in
+ * microseconds: for the server, its ffmpeg/ffprobe processes once they exited.
+ */
+export const childrenCpuMicros = (pid: number | "self") => {
+  const fields = statFields(pid)
+  return ticksToMicros(Number(fields[13]) + Number(fields[14]))
+}
+
+export const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
+
+export const median = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+export interface LoadResult {
+  readonly rps: number
+  readonly p50: number
+  readonly p95: number
+  readonly p99: number
+  readonly cpuUsPerReq: number
+  readonly non2xx: number
+  /** Response bytes per second, headers included. */
+  readonly bytesPerSecond: number
+}
+
+export const load = async (server: Server, path: string, connections: number, seconds: number): Promise<LoadResult> => {
+  const latencies: Array<number> = []
+  const cpuBefore = cpuMicros(server.child.pid!)
+  const result = await autocannon({
+    url: server.url + path,
+    connections,
+    duration: seconds,
+    setupClient: (client: any) => client.on("response", (_status: number, _bytes: number, time: number) => latencies.push(time))
+  })
+  const cpu = cpuMicros(server.child.pid!) - cpuBefore
+  const sorted = latencies.sort((a, b) => a - b)
+  const total = result.requests.total
+  return {
+    rps: total / seconds,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    cpuUsPerReq: cpu / Math.max(1, total),
+    non2xx: result.non2xx + result.errors,
+    bytesPerSecond: result.throughput.total / seconds
+  }
+}
+
+export const adminUrl = async () => {
+  if (process.env["DATABASE_URL"]) return { url: process.env["DATABASE_URL"], close: async () => {} }
+  const local = "postgres://postgres@127.0.0.1:5432/postgres"
+  try {
+    const c = new pg.Client({ connectionString: local })
+    await c.connect()
+    await c.end()
+    return { url: local, close: async () => {} }
+  } catch {
+    const { Effect, Exit, Redacted, Scope } = await import("effect")
+    const { embeddedPostgres } = await import("../src/platform/embedded-postgres.js")
+    const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "veza-bench-pg-"))
+    NodeFs.chmodSync(dir, 0o755)
+    const scope = Effect.runSync(Scope.make())
+    const url = await Effect.runPromise(Scope.extend(embeddedPostgres(NodePath.join(dir, "pg")), scope))
+    return { url: Redacted.value(url), close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+  }
+}
+
+export const sql = async (url: string, text: string, values: ReadonlyArray<unknown> = []) => {
+  const c = new pg.Client({ connectionString: url })
+  await c.connect()
+  try {
+    return await c.query(text, values as Array<unknown>)
+  } finally {
+    await c.end()
+  }
+}
+
+/** A fresh database on the admin server; `drop` removes it (forcibly). */
+export const freshDatabase = async (adminUrlText: string) => {
+  const dbName = `veza_bench_${NodeCrypto.randomBytes(4).toString("hex")}`
+  await sql(adminUrlText, `create database ${dbName}`)
+  const u = new URL(adminUrlText)
+  u.pathname = `/${dbName}`
+  return {
+    url: u.toString(),
+    drop: () => sql(adminUrlText, `drop database if exists ${dbName} with (force)`).then(() => undefined)
+  }
+}
+
+/** A temporary DATA_DIR the embedded database's postgres user could traverse too. */
+export const tempDataDir = (prefix = "veza-bench-") => {
+  const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), prefix))
+  NodeFs.chmodSync(dir, 0o755)
+  return dir
+}
+
+/** The environment every Veza server started by the bench gets. */
+export const vezaEnv = (databaseUrl: string, dataDir: string, extra: Record<string, string> = {}): Record<string, string> => ({
+  DATABASE_URL: databaseUrl,
+  PORT: "0",
+  HOST: "127.0.0.1",
+  APP_ENV: "test",
+  DATA_DIR: dataDir,
+  ACCESS_LOG: process.env["ACCESS_LOG"] ?? "false",
+  LOG_LEVEL: "info",
+  ...extra
+})
+
+export const fmt = (n: number, digits = 0) => n.toFixed(digits).padStart(9)
+export const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`
