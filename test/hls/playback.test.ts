@@ -22,6 +22,7 @@ const work = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "veza-playback-")
 afterAll(() => NodeFs.rmSync(work, { recursive: true, force: true }))
 
 const LADDER_KBPS = [64, 128, 256]
+const RECOVERED_STALLS = new Set(["bufferStalledError", "bufferNudgeOnStall", "bufferSeekOverHole"])
 
 /**
  * The player page. It is served under the Veza server's own origin by
@@ -111,20 +112,25 @@ window.startPlayback = (url) => new Promise((resolve, reject) => {
 </body>
 </html>`
 
-let browser: Browser | undefined
+let launching: Promise<Browser> | undefined
+let browser: Browser
 let server: RunningServer
 let creator: Awaited<ReturnType<typeof registerUser>>
 let publicTrack: any
 let privateTrack: any
 
 beforeAll(async () => {
-  const launching = launchChromium().then((b) => (browser = b))
-  // Kept quiet if the setup below fails first; awaited (and so reported) after it.
+  // Chromium starts while the server transcodes. Kept quiet if the setup
+  // below fails first; awaited (and so reported) after it.
+  launching = launchChromium()
   launching.catch(() => {})
   const db = await freshDatabase("playback")
   server = await startServer({ DATABASE_URL: db, HLS_SEGMENT_SECONDS: "2", JOB_POLL_INTERVAL_MS: "250" })
   creator = await registerUser(server.baseUrl, { account_type: "creator" })
-  const song = await generateAudio(work, { seconds: 30, format: "mp3", name: "song.mp3" })
+  // Pink noise rather than a sine: AAC spends few bits on a pure tone (a sine
+  // encoded at 256k comes out near 165k), so only a busy signal shows that
+  // the ladder's rungs really are 64/128/256 kbps.
+  const song = await generateAudio(work, { kind: "noise", seconds: 30, format: "mp3", name: "song.mp3" })
   const [pub, priv] = await Promise.all([
     uploadTrack(server.baseUrl, creator.access_token, { path: song, type: "audio/mpeg" }, { title: "Out loud" }),
     uploadTrack(server.baseUrl, creator.access_token, { path: song, type: "audio/mpeg" }, { title: "Just us", visibility: "private" })
@@ -135,13 +141,14 @@ beforeAll(async () => {
     waitForTrack(server.baseUrl, creator.access_token, pub.body.id),
     waitForTrack(server.baseUrl, creator.access_token, priv.body.id)
   ])
-  await launching
+  browser = await launching
 }, 90_000)
 
 // Registered after database.ts's and server.ts's hooks, so it runs before them
-// (hooks run in reverse): the browser goes first, whatever failed.
+// (hooks run in reverse): the browser goes first, whatever failed, even when
+// the set-up failed while it was still starting.
 afterAll(async () => {
-  await browser?.close()
+  await (await launching?.catch(() => undefined))?.close()
 })
 
 interface Player {
@@ -152,7 +159,7 @@ interface Player {
 
 /** A fresh browser context with the player page open at the Veza origin. */
 const openPlayer = async (): Promise<Player> => {
-  const context = await browser!.newContext()
+  const context = await browser.newContext()
   try {
     const page = await context.newPage()
     const problems = watchPage(page)
@@ -256,9 +263,10 @@ const playAndSwitch = async (url: string, to: number) => {
     expect(resumed.currentTime).toBeGreaterThan(at + 2)
     expect(resumed.mediaError).toBeNull()
 
-    // Nothing went wrong on the way: no fatal error (nor any other hls.js
-    // error), nothing on the console, no failed request.
-    expect(resumed.errors, "hls.js errors").toEqual([])
+    // Nothing went wrong on the way: no fatal error, no other hls.js error
+    // but the stall a busy machine may cause while the flushed buffer refills
+    // (which hls.js recovers from), nothing on the console, no failed request.
+    expect(resumed.errors.filter((e: any) => !RECOVERED_STALLS.has(e.details)), "hls.js errors").toEqual([])
     expect(problems.errors, "console errors").toEqual([])
     expect(problems.httpErrors, "HTTP errors").toEqual([])
     expect(problems.failedRequests, "failed requests").toEqual([])

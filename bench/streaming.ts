@@ -1,0 +1,460 @@
+/**
+ * Streaming benchmarks (docs/performance.md, "Streaming"):
+ *
+ * - job:   one upload → `ready` with TRANSCODE_CONCURRENCY=1, against the
+ *          same ffmpeg command run bare (the server's own `transcodeArgs`
+ *          without the peaks and progress outputs), median of 3.
+ * - batch: 8 tracks with TRANSCODE_CONCURRENCY=2, first upload → all ready,
+ *          against the same 8 bare commands run two at a time.
+ * - hls:   one ~96 KB segment and a rendition playlist from Veza against a
+ *          bare node:http static server (bench/static-baseline.mjs) over
+ *          the same files: req/s, latency and server CPU per request.
+ *
+ * The test audio (default 300 s, stereo, 44.1 kHz mp3: pink noise under a
+ * few tones, the two channels different) is generated with the bundled
+ * ffmpeg on first use and kept in the temp directory.
+ */
+import { spawn } from "node:child_process"
+import * as NodeFs from "node:fs"
+import { createRequire } from "node:module"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { pathToFileURL } from "node:url"
+import { printProfile, summarizeProfile } from "./cpuprofile.js"
+import {
+  adminUrl,
+  childrenCpuMicros,
+  cpuMicros,
+  fmt,
+  freshDatabase,
+  load,
+  type LoadResult,
+  median,
+  ratio,
+  type Server,
+  start,
+  stop,
+  tempDataDir,
+  vezaEnv
+} from "./lib.js"
+
+export const STREAMING_PARTS = ["job", "batch", "hls"] as const
+export type StreamingPart = (typeof STREAMING_PARTS)[number]
+
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback)
+const AUDIO_SECONDS = env("BENCH_AUDIO_SECONDS", 300)
+const JOB_REPEATS = env("BENCH_JOB_REPEATS", 3)
+const BATCH_TRACKS = env("BENCH_BATCH_TRACKS", 8)
+const HLS_DURATION_S = env("BENCH_HLS_DURATION", 6)
+const HLS_WARMUP_S = env("BENCH_HLS_WARMUP", 2)
+const JOB_POLL_MS = 25
+const BATCH_POLL_MS = 50
+const LADDER = [64, 128, 256]
+const SEGMENT_SECONDS = 6
+const SEGMENT_TARGET_BYTES = (128_000 / 8) * SEGMENT_SECONDS
+
+type FfmpegModule = typeof import("../src/platform/ffmpeg.js")
+
+const ffmpegBinary = () =>
+  process.env["FFMPEG_PATH"] || (createRequire(import.meta.url)("@ffmpeg-installer/ffmpeg") as { path: string }).path
+
+const seconds = (ms: number) => (ms / 1000).toFixed(2)
+
+/** Lines for the closing summary, in the order measured. */
+const summary: Array<string> = []
+
+// ---------------------------------------------------------------------------
+// Processes and audio
+
+const run = (binary: string, args: ReadonlyArray<string>) =>
+  new Promise<void>((resolve, reject) => {
+    const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] })
+    let stderr = ""
+    child.stderr!.on("data", (d) => (stderr = (stderr + d).slice(-4000)))
+    child.on("error", reject)
+    child.on("exit", (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`${NodePath.basename(binary)} ${code ?? signal}: ${stderr.trim()}`))
+    )
+  })
+
+/** Pink noise under three tones, different in each channel, with an echo: AAC has real work to do. */
+const testAudio = async (secondsLong: number) => {
+  const dir = NodePath.join(NodeOs.tmpdir(), "veza-bench-audio")
+  NodeFs.mkdirSync(dir, { recursive: true })
+  const path = NodePath.join(dir, `mix-${secondsLong}s-v1.mp3`)
+  if (NodeFs.existsSync(path)) return path
+  const src = (s: string) => ["-f", "lavfi", "-i", `${s}:sample_rate=44100:duration=${secondsLong}`]
+  const partial = `${path}.${process.pid}.mp3`
+  await run(ffmpegBinary(), [
+    "-v", "error", "-y",
+    ...src("anoisesrc=color=pink:amplitude=0.25:seed=7"),
+    ...src("anoisesrc=color=pink:amplitude=0.25:seed=8"),
+    ...src("sine=frequency=220"),
+    ...src("sine=frequency=331"),
+    ...src("sine=frequency=554"),
+    "-filter_complex",
+    "[2]asplit[s1a][s1b];[3]asplit[s2a][s2b];[0][s1a][s2a]amix=inputs=3[l];[1][s1b][s2b][4]amix=inputs=4[r];" +
+      "[l][r]join=inputs=2:channel_layout=stereo,aecho=0.8:0.7:37|53:0.4|0.3",
+    "-c:a", "libmp3lame", "-b:a", "192k", partial
+  ])
+  NodeFs.renameSync(partial, path)
+  return path
+}
+
+interface RawRun {
+  readonly wallMs: number
+  readonly cpuMs: number
+}
+
+/**
+ * The server's ffmpeg command run bare: same ladder, same filter graph, same
+ * muxer options, without the peaks branch and the progress channel.
+ */
+const rawTranscoder = (ffmpeg: FfmpegModule, work: string) => {
+  let n = 0
+  const prepare = (input: string) => {
+    const outputDir = NodePath.join(work, `raw-${n++}`)
+    for (const kbps of LADDER) NodeFs.mkdirSync(NodePath.join(outputDir, `${kbps}k`), { recursive: true })
+    const args = ffmpeg.transcodeArgs(
+      { input, outputDir, ladderKbps: LADDER, segmentSeconds: SEGMENT_SECONDS, sourceChannels: 2 },
+      { peaksAndProgress: false }
+    )
+    return { args, outputDir }
+  }
+  return {
+    args: (input: string) => prepare(input).args,
+    /** Runs `count` jobs, `parallel` at a time; wall time of the whole, CPU of all the ffmpeg processes. */
+    pool: async (input: string, count: number, parallel: number): Promise<RawRun> => {
+      const jobs = Array.from({ length: count }, () => prepare(input))
+      const cpuBefore = childrenCpuMicros("self")
+      const started = performance.now()
+      let next = 0
+      await Promise.all(
+        Array.from({ length: parallel }, async () => {
+          while (next < jobs.length) await run(ffmpegBinary(), jobs[next++]!.args)
+        })
+      )
+      const wallMs = performance.now() - started
+      const cpuMs = (childrenCpuMicros("self") - cpuBefore) / 1000
+      for (const j of jobs) NodeFs.rmSync(j.outputDir, { recursive: true, force: true })
+      return { wallMs, cpuMs }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The Veza side
+
+interface Veza {
+  readonly server: Server
+  readonly token: string
+  readonly dataDir: string
+  readonly databaseUrl: string
+  readonly env: Record<string, string>
+}
+
+const startVeza = async (databaseUrl: string, concurrency: number, extraEnv: Record<string, string> = {}, dataDir = tempDataDir()) => {
+  const serverEnv = vezaEnv(databaseUrl, dataDir, {
+    TRANSCODE_CONCURRENCY: String(concurrency),
+    HLS_LADDER_KBPS: LADDER.join(","),
+    HLS_SEGMENT_SECONDS: String(SEGMENT_SECONDS),
+    ...extraEnv
+  })
+  const server = await start("veza", ["dist/src/main.js"], serverEnv)
+  return { server, dataDir, databaseUrl, env: serverEnv }
+}
+
+const registerCreator = async (url: string) => {
+  const username = `bench_${Math.random().toString(16).slice(2, 10)}`
+  const res = await fetch(`${url}/api/v1/auth/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: `${username}@example.com`, username, password: "benchmark password", account_type: "creator" })
+  })
+  const body = (await res.json()) as { access_token: string }
+  if (res.status !== 201) throw new Error(`register: ${res.status} ${JSON.stringify(body)}`)
+  return body.access_token
+}
+
+const uploadTrack = async (veza: Veza, path: string, title: string) => {
+  const form = new FormData()
+  form.append("title", title)
+  form.append("visibility", "public")
+  form.append("file", await NodeFs.openAsBlob(path, { type: "audio/mpeg" }), NodePath.basename(path))
+  const res = await fetch(`${veza.server.url}/api/v1/tracks`, { method: "POST", body: form, headers: { authorization: `Bearer ${veza.token}` } })
+  const body = (await res.json()) as { id: string }
+  if (res.status !== 201) throw new Error(`upload: ${res.status} ${JSON.stringify(body)}`)
+  return body.id
+}
+
+const isReady = async (veza: Veza, id: string) => {
+  const res = await fetch(`${veza.server.url}/api/v1/tracks/${id}`, { headers: { authorization: `Bearer ${veza.token}` } })
+  const track = (await res.json()) as { status: string; transcode?: unknown }
+  if (res.status !== 200) throw new Error(`GET track: ${res.status} ${JSON.stringify(track)}`)
+  if (track.status === "failed") throw new Error(`track ${id} failed: ${JSON.stringify(track.transcode)}`)
+  return track.status === "ready"
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Server process CPU (its own, and its reaped ffmpeg/ffprobe children), in ms. */
+const serverCpu = (veza: Veza) => {
+  const pid = veza.server.child.pid!
+  return { own: cpuMicros(pid) / 1000, children: childrenCpuMicros(pid) / 1000 }
+}
+
+/** When the server logged `message` for the track (bench clock), from its log lines. */
+const loggedAt = (veza: Veza, trackId: string, message: string, progress?: number) =>
+  veza.server.logs.find(
+    (l) => l.message === message && l.annotations["track_id"] === trackId && (progress === undefined || l.annotations["progress"] === progress)
+  )?.at
+
+// ---------------------------------------------------------------------------
+// 1. One job
+
+const benchJob = async (veza: Veza, raw: ReturnType<typeof rawTranscoder>, audio: string) => {
+  console.log(
+    `\n[job] one ${AUDIO_SECONDS} s stereo mp3, ladder ${LADDER.join("/")}k AAC-LC, ${SEGMENT_SECONDS} s fMP4 segments; TRANSCODE_CONCURRENCY=1`
+  )
+  console.log("  raw = the server's ffmpeg argument list without peaks/progress, wall clock spawn → exit")
+  console.log(`  veza = 201 from the upload → GET /api/v1/tracks/:id says ready (polled every ${JOB_POLL_MS} ms)`)
+  console.log(
+    `  ${"run".padEnd(5)}${"raw s".padStart(8)}${"veza s".padStart(8)}${"ratio".padStart(8)}${"raw CPU s".padStart(11)}${"veza CPU s".padStart(12)}  veza phases: 201→claimed, ffmpeg (+probe, read-back), store+publish, publish→seen`
+  )
+  const rows: Array<{ raw: number; veza: number; rawCpu: number; vezaCpu: number }> = []
+  for (let i = 0; i < JOB_REPEATS; i++) {
+    // Alternating keeps a slow patch of the shared machine from landing on one side only.
+    const rawRun = await raw.pool(audio, 1, 1)
+    const id = await uploadTrack(veza, audio, `job ${i}`)
+    const t201 = performance.now()
+    const cpu0 = serverCpu(veza)
+    while (!(await isReady(veza, id))) await sleep(JOB_POLL_MS)
+    const seen = performance.now()
+    const cpu1 = serverCpu(veza)
+    const vezaMs = seen - t201
+    const vezaCpu = cpu1.own - cpu0.own + (cpu1.children - cpu0.children)
+    const started = loggedAt(veza, id, "transcode started")
+    const transcoded = loggedAt(veza, id, "transcode progress", 100)
+    const published = loggedAt(veza, id, "transcode published")
+    const phases =
+      started !== undefined && transcoded !== undefined && published !== undefined
+        ? `${seconds(started - t201)}, ${seconds(transcoded - started)}, ${seconds(published - transcoded)}, ${seconds(seen - published)}`
+        : "(log lines missing)"
+    rows.push({ raw: rawRun.wallMs, veza: vezaMs, rawCpu: rawRun.cpuMs, vezaCpu })
+    console.log(
+      `  ${String(i + 1).padEnd(5)}${seconds(rawRun.wallMs).padStart(8)}${seconds(vezaMs).padStart(8)}${ratio(vezaMs, rawRun.wallMs).padStart(8)}${seconds(rawRun.cpuMs).padStart(11)}${seconds(vezaCpu).padStart(12)}  ${phases}`
+    )
+  }
+  const raw_ = median(rows.map((r) => r.raw))
+  const veza_ = median(rows.map((r) => r.veza))
+  console.log(
+    `  median: raw ${seconds(raw_)} s, veza ${seconds(veza_)} s → ratio ${ratio(veza_, raw_)} (goal ≤ 1.10x); CPU raw ${seconds(median(rows.map((r) => r.rawCpu)))} s, veza ${seconds(median(rows.map((r) => r.vezaCpu)))} s (server + its ffmpeg/ffprobe)`
+  )
+  console.log(`  raw realtime factor ${(AUDIO_SECONDS / (raw_ / 1000)).toFixed(1)}x, veza ${(AUDIO_SECONDS / (veza_ / 1000)).toFixed(1)}x`)
+  summary.push(`job: upload 201 → ready ${seconds(veza_)} s vs raw ffmpeg ${seconds(raw_)} s = ${ratio(veza_, raw_)} [≤ 1.10x] (median of ${rows.length})`)
+}
+
+// ---------------------------------------------------------------------------
+// 2. A batch, two at a time
+
+const benchBatch = async (veza: Veza, raw: ReturnType<typeof rawTranscoder>, audio: string) => {
+  const audioTotal = BATCH_TRACKS * AUDIO_SECONDS
+  console.log(`\n[batch] ${BATCH_TRACKS} × ${AUDIO_SECONDS} s tracks, TRANSCODE_CONCURRENCY=2`)
+  console.log("  raw = the same ffmpeg commands from a node pool of 2; veza = first upload starts → all ready (uploads one after another, then polled)")
+  const rawRun = await raw.pool(audio, BATCH_TRACKS, 2)
+  console.log(
+    `  raw pool:  ${seconds(rawRun.wallMs).padStart(7)} s wall, ${seconds(rawRun.cpuMs)} s ffmpeg CPU, realtime factor ${(audioTotal / (rawRun.wallMs / 1000)).toFixed(1)}x`
+  )
+
+  const cpu0 = serverCpu(veza)
+  const t0 = performance.now()
+  const ids: Array<string> = []
+  for (let i = 0; i < BATCH_TRACKS; i++) ids.push(await uploadTrack(veza, audio, `batch ${i}`))
+  const uploaded = performance.now()
+  // Jobs finish roughly in upload order: poll the oldest one not seen ready, then move on.
+  let pending = 0
+  while (pending < ids.length) {
+    if (await isReady(veza, ids[pending]!)) pending++
+    else await sleep(BATCH_POLL_MS)
+  }
+  const done = performance.now()
+  const cpu1 = serverCpu(veza)
+  const vezaMs = done - t0
+  const lastPublished = Math.max(...ids.map((id) => loggedAt(veza, id, "transcode published") ?? NaN))
+  console.log(
+    `  veza pool: ${seconds(vezaMs).padStart(7)} s wall (uploads ${seconds(uploaded - t0)} s, last publish at ${seconds(lastPublished - t0)} s), ` +
+      `CPU ${seconds(cpu1.own - cpu0.own)} s server + ${seconds(cpu1.children - cpu0.children)} s ffmpeg/ffprobe, realtime factor ${(audioTotal / (vezaMs / 1000)).toFixed(1)}x`
+  )
+  console.log(`  ratio veza/raw ${ratio(vezaMs, rawRun.wallMs)} (goal ≤ 1.10x)`)
+  summary.push(`batch: ${BATCH_TRACKS} tracks first upload → all ready ${seconds(vezaMs)} s vs raw pool of 2 ${seconds(rawRun.wallMs)} s = ${ratio(vezaMs, rawRun.wallMs)} [≤ 1.10x]`)
+  summary.push(
+    `pool realtime factor (audio s / wall s, TRANSCODE_CONCURRENCY=2): veza ${(audioTotal / (vezaMs / 1000)).toFixed(1)}x, raw ${(audioTotal / (rawRun.wallMs / 1000)).toFixed(1)}x`
+  )
+  return ids
+}
+
+// ---------------------------------------------------------------------------
+// 3. HLS serving
+
+interface Published {
+  readonly trackId: string
+  readonly attempt: string
+  readonly segmentPath: string
+  readonly playlistPath: string
+  readonly segmentBytes: number
+}
+
+/** The URL paths of a published track's 128k playlist and the segment closest to 96 KB (seg_00003 when it is close). */
+const publishedFiles = async (veza: Veza, trackId: string): Promise<Published> => {
+  const master = await fetch(`${veza.server.url}/hls/${trackId}/master.m3u8`).then((r) => r.text())
+  const rendition = master.split("\n").find((l) => l.trim().endsWith("128k/playlist.m3u8"))
+  if (rendition === undefined) throw new Error(`no 128k rendition in\n${master}`)
+  const attempt = rendition.trim().split("/")[0]!
+  const dir = NodePath.join(veza.dataDir, "storage", "hls", trackId, attempt, "128k")
+  const sizes = NodeFs.readdirSync(dir)
+    .filter((f) => f.endsWith(".m4s"))
+    .map((f) => ({ f, size: NodeFs.statSync(NodePath.join(dir, f)).size }))
+  const preferred = sizes.find((s) => s.f === "seg_00003.m4s")
+  const closest = [...sizes].sort((a, b) => Math.abs(a.size - SEGMENT_TARGET_BYTES) - Math.abs(b.size - SEGMENT_TARGET_BYTES))[0]!
+  const pick = preferred !== undefined && Math.abs(preferred.size - SEGMENT_TARGET_BYTES) < 0.1 * SEGMENT_TARGET_BYTES ? preferred : closest
+  const base = `/hls/${trackId}/${attempt}/128k`
+  return { trackId, attempt, segmentPath: `${base}/${pick.f}`, playlistPath: `${base}/playlist.m3u8`, segmentBytes: pick.size }
+}
+
+const sameBody = async (a: Server, b: Server, path: string) => {
+  const [x, y] = await Promise.all([a, b].map((s) => fetch(s.url + path).then(async (r) => ({ status: r.status, body: Buffer.from(await r.arrayBuffer()) }))))
+  if (x!.status !== 200 || y!.status !== 200 || !x!.body.equals(y!.body)) {
+    throw new Error(`${path}: ${a.name} ${x!.status} (${x!.body.length} B) vs ${b.name} ${y!.status} (${y!.body.length} B)`)
+  }
+  return x!.body.length
+}
+
+/** Load plus this process's CPU share (the load generator shares the cores with the servers). */
+const loadWithGenerator = async (server: Server, path: string, connections: number, secondsLong: number) => {
+  const before = process.cpuUsage()
+  const result = await load(server, path, connections, secondsLong)
+  const used = process.cpuUsage(before)
+  return { ...result, generatorCpu: (used.user + used.system) / 1e6 / secondsLong }
+}
+
+const benchHls = async (veza: Veza, trackId: string, profile: boolean) => {
+  const files = await publishedFiles(veza, trackId)
+  const bare = await start("bare node:http", ["bench/static-baseline.mjs"], { ROOT: NodePath.join(veza.dataDir, "storage") })
+  try {
+    const playlistBytes = await sameBody(veza.server, bare, files.playlistPath)
+    await sameBody(veza.server, bare, files.segmentPath)
+    console.log(`\n[hls] public track, no auth; ${HLS_DURATION_S} s per run after ${HLS_WARMUP_S} s warm-up at the same connection count`)
+    console.log(`  segment  ${files.segmentPath} (${files.segmentBytes} B)`)
+    console.log(`  playlist ${files.playlistPath} (${playlistBytes} B)`)
+    console.log(
+      `  NOTE: autocannon runs in this process and shares the ${NodeOs.cpus().length} cores with the server under test; "gen CPU" is its share of one core —`
+    )
+    console.log("  near 100% the generator, not the server, limits req/s, and server CPU µs/req is the figure to compare.")
+    console.log(
+      `  ${"file".padEnd(10)}${"server".padEnd(16)}${"conns".padStart(6)}${"req/s".padStart(9)}${"MB/s".padStart(8)}${"p50 ms".padStart(9)}${"p95 ms".padStart(9)}${"p99 ms".padStart(9)}${"CPU µs/req".padStart(12)}${"gen CPU".padStart(9)}${"non-2xx".padStart(9)}`
+    )
+    for (const [label, path] of [["segment", files.segmentPath], ["playlist", files.playlistPath]] as const) {
+      for (const connections of [10, 50]) {
+        const results: Array<LoadResult & { generatorCpu: number }> = []
+        for (const s of [bare, veza.server]) {
+          await load(s, path, connections, HLS_WARMUP_S)
+          const r = await loadWithGenerator(s, path, connections, HLS_DURATION_S)
+          results.push(r)
+          console.log(
+            `  ${label.padEnd(10)}${s.name.padEnd(16)}${String(connections).padStart(6)}${fmt(r.rps)}${(r.bytesPerSecond / 1e6).toFixed(1).padStart(8)}${fmt(r.p50, 2)}${fmt(r.p95, 2)}${fmt(r.p99, 2)}${fmt(r.cpuUsPerReq, 0).padStart(12)}${`${(r.generatorCpu * 100).toFixed(0)}%`.padStart(9)}${fmt(r.non2xx)}`
+          )
+        }
+        const b = results[0]!
+        const v = results[1]!
+        const line = `${label} @${connections}: req/s ${ratio(v.rps, b.rps)}, p95 ${ratio(v.p95, b.p95)}, CPU/req ${ratio(v.cpuUsPerReq, b.cpuUsPerReq)}`
+        summary.push(`hls ${line} [CPU ≤ 1.50x; req/s ≥ 0.90x]`)
+        console.log(`    ratio veza/bare ${line}`)
+      }
+    }
+    console.log("  goals: segment CPU/req ≤ 1.50x bare; req/s ≥ 0.90x bare where the generator is the bottleneck")
+    if (profile) await profileSegments(veza, files.segmentPath)
+  } finally {
+    await stop(bare)
+  }
+}
+
+/** Restarts the server with `--cpu-prof`, loads the segment, and lists the top frames. */
+const profileSegments = async (veza: Veza, segmentPath: string) => {
+  const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "veza-bench-prof-"))
+  await stop(veza.server)
+  // Node 20 refuses --cpu-prof in NODE_OPTIONS: it goes on the command line.
+  const profiled = await start("veza --cpu-prof", ["--cpu-prof", `--cpu-prof-dir=${dir}`, "dist/src/main.js"], veza.env)
+  try {
+    await load(profiled, segmentPath, 50, HLS_WARMUP_S)
+    const r = await load(profiled, segmentPath, 50, HLS_DURATION_S)
+    console.log(`\n[hls profile] ${segmentPath} at 50 conns under --cpu-prof: ${r.rps.toFixed(0)} req/s, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req (profiling overhead included)`)
+    await stop(profiled)
+    const file = NodeFs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))
+    if (file === undefined) throw new Error(`no profile written to ${dir}`)
+    // Warm-up and measured run are both in the profile.
+    const requests = Math.round(r.rps * (HLS_DURATION_S + HLS_WARMUP_S))
+    printProfile(summarizeProfile(NodePath.join(dir, file), 25), requests)
+    console.log(`  profile kept at ${NodePath.join(dir, file)} (open in Chrome DevTools → Performance)`)
+  } finally {
+    await stop(profiled)
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+export const runStreaming = async (
+  admin: Awaited<ReturnType<typeof adminUrl>>,
+  parts: ReadonlyArray<StreamingPart>,
+  options: { readonly profile: boolean }
+) => {
+  const ffmpeg = (await import(pathToFileURL(NodePath.resolve("dist/src/platform/ffmpeg.js")).href)) as FfmpegModule
+  const work = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "veza-bench-raw-"))
+  const raw = rawTranscoder(ffmpeg, work)
+  const generating = performance.now()
+  const audio = await testAudio(AUDIO_SECONDS)
+  console.log(
+    `Streaming — ${NodeOs.cpus().length} cores, ${NodeOs.cpus()[0]?.model ?? "?"}; test audio ${audio} (${(NodeFs.statSync(audio).size / 1e6).toFixed(1)} MB, ready in ${seconds(performance.now() - generating)} s)`
+  )
+  console.log(`  ffmpeg ${ffmpegBinary()}`)
+  console.log(`  raw command: ffmpeg ${raw.args("<input>").join(" ").replace(/\S*raw-\d+/g, "<out>")}`)
+
+  const db = await freshDatabase(admin.url)
+  const servers: Array<Veza> = []
+  const dataDirs: Array<string> = []
+  const track = async (concurrency: number) => {
+    const dataDir = tempDataDir()
+    dataDirs.push(dataDir)
+    const started = await startVeza(db.url, concurrency, {}, dataDir)
+    const veza: Veza = { ...started, token: await registerCreator(started.server.url) }
+    servers.push(veza)
+    return veza
+  }
+  try {
+    if (parts.includes("job")) {
+      const veza = await track(1)
+      await benchJob(veza, raw, audio)
+      await stop(veza.server)
+    }
+    let served: { veza: Veza; trackId: string } | undefined
+    if (parts.includes("batch")) {
+      const veza = await track(2)
+      const ids = await benchBatch(veza, raw, audio)
+      served = { veza, trackId: ids[0]! }
+    }
+    if (parts.includes("hls")) {
+      if (served === undefined) {
+        const veza = await track(2)
+        const id = await uploadTrack(veza, audio, "hls")
+        while (!(await isReady(veza, id))) await sleep(BATCH_POLL_MS)
+        served = { veza, trackId: id }
+      }
+      await benchHls(served.veza, served.trackId, options.profile)
+    }
+    console.log("\n[summary] ratios veza/baseline (goals in brackets)")
+    for (const line of summary) console.log(`  ${line}`)
+  } finally {
+    await Promise.all(servers.map((s) => stop(s.server)))
+    await db.drop()
+    for (const dir of [work, ...dataDirs]) NodeFs.rmSync(dir, { recursive: true, force: true })
+  }
+}
