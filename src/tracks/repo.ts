@@ -128,14 +128,24 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
         })
       )
 
-    /** Queues a fresh transcode unless one is already queued or running; false in that case. */
+    /**
+     * Queues a fresh transcode unless one is already queued or running (false
+     * then). A track that never got published is `processing` again.
+     */
     const requeue = (id: TrackId, maxAttempts: number) =>
-      sql<{ id: string }>`
-        insert into transcode_jobs (track_id, max_attempts)
-        select ${id}, ${maxAttempts} where not exists (
-          select 1 from transcode_jobs where track_id = ${id} and status in ('queued', 'running'))
-        on conflict do nothing
-        returning id`.pipe(Effect.map((rows) => rows.length > 0))
+      sql.withTransaction(
+        Effect.gen(function* () {
+          const queued = yield* sql<{ id: string }>`
+            insert into transcode_jobs (track_id, max_attempts)
+            select ${id}, ${maxAttempts} where not exists (
+              select 1 from transcode_jobs where track_id = ${id} and status in ('queued', 'running'))
+            on conflict do nothing
+            returning id`
+          if (queued.length === 0) return false
+          yield* sql`update tracks set status = 'processing' where id = ${id} and hls_prefix is null`
+          return true
+        })
+      )
 
     const access = (id: string) =>
       sql<{ creator_id: UserId; visibility: Visibility; hls_prefix: string | null }>`
