@@ -13,6 +13,8 @@ interface ProfileNode {
 }
 
 interface Profile {
+  /** Microseconds on the monotonic clock, the same as `process.hrtime` in any process on the host. */
+  readonly startTime: number
   readonly nodes: ReadonlyArray<ProfileNode>
   readonly samples: ReadonlyArray<number>
   readonly timeDeltas: ReadonlyArray<number>
@@ -38,11 +40,21 @@ export interface ProfileSummary {
   readonly inclusive: ReadonlyArray<{ readonly frame: string; readonly ms: number; readonly share: number }>
 }
 
-export const summarizeProfile = (file: string, top = 20): ProfileSummary => {
+/** Microseconds on the clock the profile uses: pass `window` bounds taken with this. */
+export const monotonicMicros = () => Number(process.hrtime.bigint() / 1000n)
+
+/** `window`: only samples taken between these monotonicMicros() readings (start-up and warm-up left out). */
+export const summarizeProfile = (file: string, top = 20, window?: { readonly from: number; readonly to: number }): ProfileSummary => {
   const profile = JSON.parse(NodeFs.readFileSync(file, "utf8")) as Profile
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const selfUs = new Map<number, number>()
-  profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+  let at = profile.startTime
+  profile.samples.forEach((id, i) => {
+    const delta = profile.timeDeltas[i] ?? 0
+    at += delta
+    if (window !== undefined && (at < window.from || at > window.to)) return
+    selfUs.set(id, (selfUs.get(id) ?? 0) + delta)
+  })
 
   const self = new Map<string, number>()
   const inclusive = new Map<string, number>()

@@ -20,7 +20,7 @@ import { createRequire } from "node:module"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { pathToFileURL } from "node:url"
-import { printProfile, summarizeProfile } from "./cpuprofile.js"
+import { monotonicMicros, printProfile, summarizeProfile } from "./cpuprofile.js"
 import {
   adminUrl,
   childrenCpuMicros,
@@ -378,25 +378,39 @@ const benchHls = async (veza: Veza, trackId: string, profile: boolean) => {
   }
 }
 
-/** Restarts the server with `--cpu-prof`, loads the segment, and lists the top frames. */
+/**
+ * Restarts Veza (and starts the bare server) with `--cpu-prof`, loads the
+ * segment on each, and lists the top frames of the measured window.
+ */
 const profileSegments = async (veza: Veza, segmentPath: string) => {
   const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "veza-bench-prof-"))
   await stop(veza.server)
   // Node 20 refuses --cpu-prof in NODE_OPTIONS: it goes on the command line.
-  const profiled = await start("veza --cpu-prof", ["--cpu-prof", `--cpu-prof-dir=${dir}`, "dist/src/main.js"], veza.env)
-  try {
-    await load(profiled, segmentPath, 50, HLS_WARMUP_S)
-    const r = await load(profiled, segmentPath, 50, HLS_DURATION_S)
-    console.log(`\n[hls profile] ${segmentPath} at 50 conns under --cpu-prof: ${r.rps.toFixed(0)} req/s, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req (profiling overhead included)`)
-    await stop(profiled)
-    const file = NodeFs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))
-    if (file === undefined) throw new Error(`no profile written to ${dir}`)
-    // Warm-up and measured run are both in the profile.
-    const requests = Math.round(r.rps * (HLS_DURATION_S + HLS_WARMUP_S))
-    printProfile(summarizeProfile(NodePath.join(dir, file), 25), requests)
-    console.log(`  profile kept at ${NodePath.join(dir, file)} (open in Chrome DevTools → Performance)`)
-  } finally {
-    await stop(profiled)
+  const prof = (name: string) => ["--cpu-prof", `--cpu-prof-dir=${NodePath.join(dir, name)}`]
+  const targets = [
+    { name: "bare", args: [...prof("bare"), "bench/static-baseline.mjs"], env: { ROOT: NodePath.join(veza.dataDir, "storage") } },
+    { name: "veza", args: [...prof("veza"), "dist/src/main.js"], env: veza.env }
+  ]
+  for (const target of targets) {
+    const server = await start(`${target.name} --cpu-prof`, target.args, target.env)
+    try {
+      await load(server, segmentPath, 50, HLS_WARMUP_S)
+      const from = monotonicMicros()
+      const r = await load(server, segmentPath, 50, HLS_DURATION_S)
+      const to = monotonicMicros()
+      await stop(server)
+      console.log(
+        `\n[hls profile: ${target.name}] segment at 50 conns under --cpu-prof: ${r.rps.toFixed(0)} req/s, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req (/proc, profiler overhead included)`
+      )
+      const profileDir = NodePath.join(dir, target.name)
+      const file = NodeFs.readdirSync(profileDir).find((f) => f.endsWith(".cpuprofile"))
+      if (file === undefined) throw new Error(`no profile written to ${profileDir}`)
+      // The measured window only: start-up and warm-up left out.
+      printProfile(summarizeProfile(NodePath.join(profileDir, file), target.name === "veza" ? 30 : 12, { from, to }), Math.round(r.rps * HLS_DURATION_S))
+      console.log(`  profile kept at ${NodePath.join(profileDir, file)} (open in Chrome DevTools → Performance)`)
+    } finally {
+      await stop(server)
+    }
   }
 }
 

@@ -60,6 +60,25 @@ describe("production start-up rules", () => {
     expect(roles.code).toBe(1)
     expect(roles.stderr).toContain("unknown role(s) cooking")
   })
+
+  it("refuses broken storage and streaming settings in one line naming the variable", async () => {
+    const db = await freshDatabase("config_streaming")
+    for (const [env, needle] of [
+      [{ TRACK_STORAGE_BACKEND: "s3" }, "S3_BUCKET"],
+      [{ TRACK_STORAGE_BACKEND: "gcs" }, "TRACK_STORAGE_BACKEND"],
+      [{ HLS_LADDER_KBPS: "64,loud" }, "HLS_LADDER_KBPS"],
+      [{ HLS_SEGMENT_SECONDS: "0" }, "HLS_SEGMENT_SECONDS"],
+      [{ MAX_UPLOAD_BYTES: "-5" }, "MAX_UPLOAD_BYTES"],
+      [{ FFMPEG_PATH: "/nonexistent/ffmpeg" }, "FFMPEG_PATH"]
+    ] as const) {
+      const r = await runToExit({ ...env, DATABASE_URL: db, DATA_DIR: tempDataDir() })
+      expect(r.code, JSON.stringify(env)).toBe(1)
+      const lines = r.stderr.trim().split("\n")
+      expect(lines, r.stderr).toHaveLength(1)
+      expect(lines[0]).toMatch(/^veza: /)
+      expect(lines[0]).toContain(needle)
+    }
+  }, 60_000)
 })
 
 describe("development defaults", () => {

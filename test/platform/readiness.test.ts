@@ -1,6 +1,8 @@
+import * as NodeNet from "node:net"
 import { describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
 import { freshDatabase, query } from "../support/database.js"
+import { s3Env } from "../support/s3.js"
 import { http, startServer } from "../support/server.js"
 
 const waitFor = async (check: () => Promise<boolean>, timeoutMs = 10_000) => {
@@ -45,5 +47,19 @@ describe("readiness", () => {
     }
     await waitFor(async () => (await http(server.baseUrl, "GET", "/readyz")).status === 200)
     expect((await http(server.baseUrl, "GET", `/api/v1/users/${s.user.id}`)).status).toBe(200)
+  })
+
+  it("reports storage that cannot be reached as not ready, while staying alive", async () => {
+    const db = await freshDatabase("ready_storage")
+    const closed = NodeNet.createServer()
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r))
+    const port = (closed.address() as NodeNet.AddressInfo).port
+    await new Promise((r) => closed.close(r))
+    const server = await startServer({ DATABASE_URL: db, ...s3Env(port) })
+    const ready = await http(server.baseUrl, "GET", "/readyz")
+    expect(ready.status).toBe(503)
+    expect(ready.body.checks.database).toBe("ok")
+    expect(ready.body.checks.storage).not.toBe("ok")
+    expect((await http(server.baseUrl, "GET", "/healthz")).status).toBe(200)
   })
 })
