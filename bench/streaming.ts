@@ -45,8 +45,9 @@ const env = (name: string, fallback: number) => Number(process.env[name] ?? fall
 const AUDIO_SECONDS = env("BENCH_AUDIO_SECONDS", 300)
 const JOB_REPEATS = env("BENCH_JOB_REPEATS", 3)
 const BATCH_TRACKS = env("BENCH_BATCH_TRACKS", 8)
-const HLS_DURATION_S = env("BENCH_HLS_DURATION", 6)
+const HLS_DURATION_S = env("BENCH_HLS_DURATION", 3)
 const HLS_WARMUP_S = env("BENCH_HLS_WARMUP", 2)
+const HLS_ROUNDS = env("BENCH_HLS_ROUNDS", 3)
 const JOB_POLL_MS = 25
 const BATCH_POLL_MS = 50
 const LADDER = [64, 128, 256]
@@ -343,7 +344,9 @@ const benchHls = async (veza: Veza, trackId: string, profile: boolean) => {
   try {
     const playlistBytes = await sameBody(veza.server, bare, files.playlistPath)
     await sameBody(veza.server, bare, files.segmentPath)
-    console.log(`\n[hls] public track, no auth; ${HLS_DURATION_S} s per run after ${HLS_WARMUP_S} s warm-up at the same connection count`)
+    console.log(
+      `\n[hls] public track, no auth; per file and connection count: ${HLS_WARMUP_S} s warm-up each, then ${HLS_ROUNDS} alternating ${HLS_DURATION_S} s runs each; medians (CPU/req range)`
+    )
     console.log(`  segment  ${files.segmentPath} (${files.segmentBytes} B)`)
     console.log(`  playlist ${files.playlistPath} (${playlistBytes} B)`)
     console.log(
@@ -351,21 +354,39 @@ const benchHls = async (veza: Veza, trackId: string, profile: boolean) => {
     )
     console.log("  near 100% the generator, not the server, limits req/s, and server CPU µs/req is the figure to compare.")
     console.log(
-      `  ${"file".padEnd(10)}${"server".padEnd(16)}${"conns".padStart(6)}${"req/s".padStart(9)}${"MB/s".padStart(8)}${"p50 ms".padStart(9)}${"p95 ms".padStart(9)}${"p99 ms".padStart(9)}${"CPU µs/req".padStart(12)}${"gen CPU".padStart(9)}${"non-2xx".padStart(9)}`
+      `  ${"file".padEnd(10)}${"server".padEnd(16)}${"conns".padStart(6)}${"req/s".padStart(9)}${"MB/s".padStart(8)}${"p50 ms".padStart(9)}${"p95 ms".padStart(9)}${"p99 ms".padStart(9)}${"CPU µs/req".padStart(12)}${"(range)".padStart(12)}${"gen CPU".padStart(9)}${"non-2xx".padStart(9)}`
     )
     for (const [label, path] of [["segment", files.segmentPath], ["playlist", files.playlistPath]] as const) {
       for (const connections of [10, 50]) {
-        const results: Array<LoadResult & { generatorCpu: number }> = []
-        for (const s of [bare, veza.server]) {
-          await load(s, path, connections, HLS_WARMUP_S)
-          const r = await loadWithGenerator(s, path, connections, HLS_DURATION_S)
-          results.push(r)
-          console.log(
-            `  ${label.padEnd(10)}${s.name.padEnd(16)}${String(connections).padStart(6)}${fmt(r.rps)}${(r.bytesPerSecond / 1e6).toFixed(1).padStart(8)}${fmt(r.p50, 2)}${fmt(r.p95, 2)}${fmt(r.p99, 2)}${fmt(r.cpuUsPerReq, 0).padStart(12)}${`${(r.generatorCpu * 100).toFixed(0)}%`.padStart(9)}${fmt(r.non2xx)}`
-          )
+        const servers = [bare, veza.server]
+        const runs = servers.map(() => [] as Array<LoadResult & { generatorCpu: number }>)
+        for (const s of servers) await load(s, path, connections, HLS_WARMUP_S)
+        for (let round = 0; round < HLS_ROUNDS; round++) {
+          // Alternating order: a busy patch of the shared machine does not land on one server only.
+          for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) runs[i]!.push(await loadWithGenerator(servers[i]!, path, connections, HLS_DURATION_S))
         }
-        const b = results[0]!
-        const v = results[1]!
+        const medians = runs.map((rs) => {
+          const m = (f: (r: LoadResult & { generatorCpu: number }) => number) => median(rs.map(f))
+          const cpu = rs.map((r) => r.cpuUsPerReq)
+          return {
+            rps: m((r) => r.rps),
+            bytesPerSecond: m((r) => r.bytesPerSecond),
+            p50: m((r) => r.p50),
+            p95: m((r) => r.p95),
+            p99: m((r) => r.p99),
+            cpuUsPerReq: m((r) => r.cpuUsPerReq),
+            cpuRange: `${Math.min(...cpu).toFixed(0)}–${Math.max(...cpu).toFixed(0)}`,
+            generatorCpu: m((r) => r.generatorCpu),
+            non2xx: rs.reduce((a, r) => a + r.non2xx, 0)
+          }
+        })
+        medians.forEach((r, i) =>
+          console.log(
+            `  ${label.padEnd(10)}${servers[i]!.name.padEnd(16)}${String(connections).padStart(6)}${fmt(r.rps)}${(r.bytesPerSecond / 1e6).toFixed(1).padStart(8)}${fmt(r.p50, 2)}${fmt(r.p95, 2)}${fmt(r.p99, 2)}${fmt(r.cpuUsPerReq, 0).padStart(12)}${r.cpuRange.padStart(12)}${`${(r.generatorCpu * 100).toFixed(0)}%`.padStart(9)}${fmt(r.non2xx)}`
+          )
+        )
+        const b = medians[0]!
+        const v = medians[1]!
         const line = `${label} @${connections}: req/s ${ratio(v.rps, b.rps)}, p95 ${ratio(v.p95, b.p95)}, CPU/req ${ratio(v.cpuUsPerReq, b.cpuUsPerReq)}`
         summary.push(`hls ${line} [CPU ≤ 1.50x; req/s ≥ 0.90x]`)
         console.log(`    ratio veza/bare ${line}`)

@@ -181,19 +181,23 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
         policyRequire("Track", "upload")
       )
 
+    /** The track if this caller may see it; a private track of someone else is as missing as a deleted one. */
+    const visibleRow = (id: TrackId, actor: Actor | undefined) =>
+      Effect.flatMap(repo.findById(id), (row) =>
+        Option.isSome(row) && canSee(actor, row.value) ? Effect.succeed(row.value) : Effect.fail(notFound())
+      )
+
     const get = (id: TrackId, actor: Actor | undefined) =>
-      Effect.gen(function* () {
-        const row = yield* repo.findById(id)
-        if (Option.isNone(row) || !canSee(actor, row.value)) return yield* notFound()
-        return toTrack(row.value, ownsOrAdmin(actor, row.value.creator_id))
-      }).pipe(sqlErrors)
+      visibleRow(id, actor).pipe(
+        Effect.map((row) => toTrack(row, ownsOrAdmin(actor, row.creator_id))),
+        sqlErrors
+      )
 
     /** A signed master-playlist URL for anyone who may listen: needed for unlisted and private tracks. */
     const streamUrl = (id: TrackId, actor: Actor) =>
       Effect.gen(function* () {
-        const row = yield* repo.findById(id)
-        if (Option.isNone(row) || !canSee(actor, row.value)) return yield* notFound()
-        if (row.value.status !== "ready") return yield* Conflict.of("the track has no published stream yet", "NOT_READY")
+        const row = yield* visibleRow(id, actor)
+        if (row.status !== "ready") return yield* Conflict.of("the track has no published stream yet", "NOT_READY")
         const link = links.sign(id)
         const base = Option.getOrElse(app.publicUrl, () => "")
         return { url: `${base.replace(/\/$/, "")}${hlsPath(id)}?${link.query}`, expires_at: link.expiresAt }
@@ -202,9 +206,8 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
     /** Transcodes again (a new ladder, a failed track); the published stream stays until the new one replaces it. */
     const retranscode = (id: TrackId, actor: Actor) =>
       Effect.gen(function* () {
-        const row = yield* repo.findById(id)
-        if (Option.isNone(row) || !canSee(actor, row.value)) return yield* notFound()
-        if (!ownsOrAdmin(actor, row.value.creator_id)) return yield* Forbidden.of("only the track's owner or an admin may transcode it again")
+        const row = yield* visibleRow(id, actor)
+        if (!ownsOrAdmin(actor, row.creator_id)) return yield* Forbidden.of("only the track's owner or an admin may transcode it again")
         const queued = yield* repo.requeue(id, config.jobMaxAttempts)
         if (!queued) return yield* Conflict.of("a transcode of this track is already queued or running", "TRANSCODE_IN_PROGRESS")
         yield* signal.notify

@@ -3,23 +3,14 @@ import { describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
 import { freshDatabase, query } from "../support/database.js"
 import { s3Env } from "../support/s3.js"
-import { http, startServer } from "../support/server.js"
-
-const waitFor = async (check: () => Promise<boolean>, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error("condition not met in time")
-}
+import { http, startServer, waitUntil } from "../support/server.js"
 
 describe("readiness", () => {
   it("turns false as soon as draining starts, while requests are still served", async () => {
     const server = await startServer({ DATABASE_URL: await freshDatabase("ready_drain"), SHUTDOWN_READINESS_DELAY_MS: "1500" })
     expect((await http(server.baseUrl, "GET", "/readyz")).status).toBe(200)
     const exited = server.stop("SIGTERM")
-    await waitFor(async () => server.logs.some((l) => l.message === "draining HTTP server"))
+    await waitUntil("the drain to start", async () => server.logs.some((l) => l.message === "draining HTTP server"))
     const during = await http(server.baseUrl, "GET", "/readyz")
     expect(during.status).toBe(503)
     expect(during.body).toMatchObject({ ready: false, draining: true })
@@ -45,7 +36,7 @@ describe("readiness", () => {
     } finally {
       await query(db.replace(`/${name}`, "/postgres"), `alter database ${name} allow_connections true`)
     }
-    await waitFor(async () => (await http(server.baseUrl, "GET", "/readyz")).status === 200)
+    await waitUntil("readiness to come back", async () => (await http(server.baseUrl, "GET", "/readyz")).status === 200)
     expect((await http(server.baseUrl, "GET", `/api/v1/users/${s.user.id}`)).status).toBe(200)
   })
 

@@ -139,3 +139,13 @@ export const http = async <T = any>(
   }
   return { status: res.status, headers: res.headers, body: parsed as T }
 }
+
+/** Polls `check` every 100 ms until it holds; fails naming `what` after `timeoutMs`. */
+export const waitUntil = async (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
 import { generateAudio } from "../support/audio.js"
 import { freshDatabase, query } from "../support/database.js"
-import { type RunningServer, startServer, tempDataDir } from "../support/server.js"
+import { type RunningServer, startServer, tempDataDir, waitUntil } from "../support/server.js"
 import { uploadTrack, waitForTrack } from "../support/tracks.js"
 
 const db = await freshDatabase("transcode_drain")
@@ -45,15 +45,6 @@ const filesUnder = (dir: string) =>
   NodeFs.existsSync(dir)
     ? NodeFs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)
     : []
-
-const waitUntil = async (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 const jobOf = async (trackId: string) =>
   (await query<any>(db, "select status, attempts, progress, lease_owner, output_prefix from transcode_jobs where track_id = $1", [trackId]))[0]
