@@ -94,7 +94,8 @@ export const HlsRoutesLive = Layer.effect(
       const cached = accessMemo.get(trackId, now)
       if (cached !== undefined) return Promise.resolve(cached)
       return run(repo.access(trackId)).then((access) => {
-        accessMemo.set(trackId, access, now)
+        // Not yet published: asked again next time, so the first publication is served at once.
+        if (Option.isSome(access) && Option.isSome(access.value.hlsPrefix)) accessMemo.set(trackId, access, now)
         return access
       })
     }
