@@ -40,7 +40,9 @@ export const start = (name: string, args: ReadonlyArray<string>, env: Record<str
       try {
         log = JSON.parse(line)
       } catch {
-        return // not a log line
+        // Not a log line (e.g. --trace-gc output): shown with BENCH_SHOW_STDOUT=1.
+        if (process.env["BENCH_SHOW_STDOUT"] === "1") process.stderr.write(`[${name}] ${line}\n`)
+        return
       }
       logs.push({ message: String(log.message), annotations: log.annotations ?? {}, at: performance.now() })
       if (log.message === "listening") resolve({ name, url: `http://127.0.0.1:${log.annotations.port}`, child, logs })

@@ -162,7 +162,9 @@ const startVeza = async (databaseUrl: string, concurrency: number, extraEnv: Rec
     HLS_SEGMENT_SECONDS: String(SEGMENT_SECONDS),
     ...extraEnv
   })
-  const server = await start("veza", ["dist/src/main.js"], serverEnv)
+  // Extra node flags for diagnosis, e.g. BENCH_VEZA_NODE_ARGS=--trace-gc BENCH_SHOW_STDOUT=1.
+  const nodeArgs = (process.env["BENCH_VEZA_NODE_ARGS"] ?? "").split(" ").filter((a) => a.length > 0)
+  const server = await start("veza", [...nodeArgs, "dist/src/main.js"], serverEnv)
   return { server, dataDir, databaseUrl, env: serverEnv }
 }
 
@@ -205,6 +207,11 @@ const serverCpu = (veza: Veza) => {
   return { own: cpuMicros(pid) / 1000, children: childrenCpuMicros(pid) / 1000 }
 }
 
+/** The job's log lines can trail the status the API shows by a few ms: waits up to 2 s for them. */
+const awaitLog = async (veza: Veza, trackId: string, message: string) => {
+  for (let waited = 0; waited < 2000 && loggedAt(veza, trackId, message) === undefined; waited += 20) await sleep(20)
+}
+
 /** When the server logged `message` for the track (bench clock), from its log lines. */
 const loggedAt = (veza: Veza, trackId: string, message: string, progress?: number) =>
   veza.server.logs.find(
@@ -222,7 +229,7 @@ const benchJob = async (veza: Veza, raw: ReturnType<typeof rawTranscoder>, audio
   console.log(`  veza = 201 from the upload → GET /api/v1/tracks/:id says ready (polled every ${JOB_POLL_MS} ms)`)
   console.log("  veza CPU = its ffmpeg/ffprobe children + the server process itself (polling included), 201 → ready")
   console.log(
-    `  ${"run".padEnd(5)}${"raw s".padStart(8)}${"veza s".padStart(8)}${"ratio".padStart(8)}${"raw CPU s".padStart(11)}${"veza CPU s".padStart(16)}  veza phases: 201→claimed, ffmpeg (+probe, read-back), store+publish, publish→seen`
+    `  ${"run".padEnd(5)}${"raw s".padStart(8)}${"veza s".padStart(8)}${"ratio".padStart(8)}${"raw CPU s".padStart(11)}${"veza CPU s".padStart(16)}  veza phases: 201→claimed, ffmpeg (+probe, read-back), store+publish, publish→seen (a log line can trail the status by ms)`
   )
   const rows: Array<{ raw: number; veza: number; rawCpu: number; vezaNode: number; vezaFfmpeg: number }> = []
   for (let i = 0; i < JOB_REPEATS; i++) {
@@ -237,6 +244,7 @@ const benchJob = async (veza: Veza, raw: ReturnType<typeof rawTranscoder>, audio
     const vezaMs = seen - t201
     const vezaNode = cpu1.own - cpu0.own
     const vezaFfmpeg = cpu1.children - cpu0.children
+    await awaitLog(veza, id, "transcode published")
     const started = loggedAt(veza, id, "transcode started")
     const transcoded = loggedAt(veza, id, "transcode progress", 100)
     const published = loggedAt(veza, id, "transcode published")
@@ -284,6 +292,7 @@ const benchBatch = async (veza: Veza, raw: ReturnType<typeof rawTranscoder>, aud
   const done = performance.now()
   const cpu1 = serverCpu(veza)
   const vezaMs = done - t0
+  for (const id of ids) await awaitLog(veza, id, "transcode published")
   const lastPublished = Math.max(...ids.map((id) => loggedAt(veza, id, "transcode published") ?? NaN))
   console.log(
     `  veza pool: ${seconds(vezaMs).padStart(7)} s wall (uploads ${seconds(uploaded - t0)} s, last publish at ${seconds(lastPublished - t0)} s), ` +
@@ -349,6 +358,13 @@ const benchHls = async (veza: Veza, trackId: string, profile: boolean) => {
     await sameBody(veza.server, bare, files.segmentPath)
     console.log(
       `\n[hls] public track, no auth; per file and connection count: ${HLS_WARMUP_S} s warm-up each, then ${HLS_ROUNDS} alternating ${HLS_DURATION_S} s runs each; medians (CPU/req range)`
+    )
+    const idle0 = cpuMicros(veza.server.child.pid!)
+    await sleep(2000)
+    const idle = (cpuMicros(veza.server.child.pid!) - idle0) / 2000
+    const rss = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(NodeFs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) / 1024
+    console.log(
+      `  veza idle: ${idle.toFixed(1)} ms CPU/s, RSS ${rss(veza.server.child.pid!).toFixed(0)} MB (bare ${rss(bare.child.pid!).toFixed(0)} MB)`
     )
     console.log(`  segment  ${files.segmentPath} (${files.segmentBytes} B)`)
     console.log(`  playlist ${files.playlistPath} (${playlistBytes} B)`)
