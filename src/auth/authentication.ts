@@ -47,6 +47,12 @@ export const AuthenticationLive = Layer.effect(
 export const optionalActor = (authenticator: Authenticator, headers: Readonly<Record<string, string | undefined>>) => {
   const header = headers["authorization"]
   if (header === undefined) return Effect.succeed(undefined)
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
-  return match === null ? Effect.fail(rejected()) : authenticator.authenticate(match[1]!)
+  const token = bearerToken(header)
+  return token === undefined ? Effect.fail(rejected()) : authenticator.authenticate(token)
+}
+
+/** The token of an `Authorization: Bearer <token>` header, if that is what it is. */
+export const bearerToken = (authorization: string | undefined) => {
+  const match = authorization === undefined ? null : /^Bearer\s+(\S+)$/i.exec(authorization)
+  return match === null ? undefined : match[1]
 }

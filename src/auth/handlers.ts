@@ -3,7 +3,7 @@ import { Effect, Layer } from "effect"
 import { VezaApi } from "../api.js"
 import { Unauthorized } from "../platform/api-errors.js"
 import { ClientInfoReader } from "../platform/client-info.js"
-import { Authenticator } from "./authentication.js"
+import { Authenticator, bearerToken } from "./authentication.js"
 import { CurrentUser } from "./current-user.js"
 import { AuthRpcs, RpcAuthentication } from "./rpc.js"
 import { Auth } from "./service.js"
@@ -27,11 +27,6 @@ export const AuthHandlers = HttpApiBuilder.group(VezaApi, "auth", (handlers) =>
       .handle("resetPassword", ({ payload }) => Effect.flatMap(client, (c) => auth.resetPassword(payload.token, payload.password, c)))
   })
 )
-
-const bearerToken = (authorization: string | undefined) => {
-  const match = authorization === undefined ? null : /^Bearer\s+(\S+)$/i.exec(authorization)
-  return match === null ? undefined : match[1]
-}
 
 export const RpcAuthenticationLive = Layer.effect(
   RpcAuthentication,

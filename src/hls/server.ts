@@ -3,7 +3,7 @@ import type * as NodeHttp from "node:http"
 import type { Readable } from "node:stream"
 import { Effect, Layer, Option, Runtime } from "effect"
 import type { Actor } from "../auth/current-user.js"
-import { Authenticator } from "../auth/authentication.js"
+import { Authenticator, bearerToken } from "../auth/authentication.js"
 import { errorBody } from "../platform/api-errors.js"
 import { rewritePlaylistUris } from "../platform/ffmpeg.js"
 import { sendJson } from "../platform/http-middleware.js"
@@ -104,9 +104,9 @@ export const HlsRoutesLive = Layer.effect(
       const now = Date.now()
       const cached = actorMemo.get(header, now)
       if (cached !== undefined) return Promise.resolve(cached)
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
-      if (match === null) return Promise.resolve(undefined)
-      return run(authenticator.authenticate(match[1]!).pipe(Effect.orElseSucceed(() => undefined))).then((actor) => {
+      const token = bearerToken(header)
+      if (token === undefined) return Promise.resolve(undefined)
+      return run(authenticator.authenticate(token).pipe(Effect.orElseSucceed(() => undefined))).then((actor) => {
         actorMemo.set(header, actor, now)
         return actor
       })

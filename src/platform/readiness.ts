@@ -6,16 +6,15 @@ import { Duration, Effect, Ref } from "effect"
  */
 export class Readiness extends Effect.Service<Readiness>()("veza/Readiness", {
   effect: Effect.gen(function* () {
-    // A plain flag: the HTTP front reads it synchronously on every request.
-    let draining = false
-    let drainingSince = 0
+    // Plain state: the HTTP front reads it synchronously on every request.
+    let drainingSince: number | undefined
     const checks = yield* Ref.make(new Map<string, Effect.Effect<void, unknown>>())
 
     const register = (name: string, check: Effect.Effect<void, unknown>) =>
       Ref.update(checks, (m) => new Map(m).set(name, check))
 
     const report = Effect.gen(function* () {
-      const isDraining = draining
+      const isDraining = drainingSince !== undefined
       const entries = Array.from((yield* Ref.get(checks)).entries())
       const results = yield* Effect.forEach(
         entries,
@@ -37,17 +36,16 @@ export class Readiness extends Effect.Service<Readiness>()("veza/Readiness", {
       register,
       report,
       startDraining: Effect.sync(() => {
-        if (!draining) drainingSince = Date.now()
-        draining = true
+        drainingSince ??= Date.now()
       }),
-      isDraining: () => draining,
+      isDraining: () => drainingSince !== undefined,
       /**
        * What is left of a shutdown grace period that started when draining
        * did, so that stages draining one after the other (HTTP, then jobs)
        * share one deadline instead of each taking the whole period.
        */
       remainingGrace: (grace: Duration.Duration) =>
-        Duration.millis(Math.max(0, Duration.toMillis(grace) - (draining ? Date.now() - drainingSince : 0)))
+        Duration.millis(Math.max(0, Duration.toMillis(grace) - (drainingSince === undefined ? 0 : Date.now() - drainingSince)))
     } as const
   })
 }) {}

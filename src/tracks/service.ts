@@ -3,7 +3,7 @@ import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { Multipart } from "@effect/platform"
 import { NodeSink } from "@effect/platform-node"
-import { Data, Effect, Option, ParseResult, Ref, Schema, Stream } from "effect"
+import { Data, Effect, Option, ParseResult, Schema, Stream } from "effect"
 import type { Actor } from "../auth/current-user.js"
 import { policyRequire } from "../auth/policy.js"
 import { StreamLinks } from "../hls/links.js"
@@ -11,6 +11,7 @@ import { BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unprocessab
 import { AppConfig } from "../platform/config.js"
 import { FFmpeg } from "../platform/ffmpeg.js"
 import { sqlErrors } from "../platform/sql-errors.js"
+import { scopedTempDir } from "../platform/temp-dir.js"
 import { Storage } from "../platform/storage.js"
 import { TranscodeSignal } from "../transcoding/signal.js"
 import { StreamingConfig } from "./config.js"
@@ -27,21 +28,14 @@ class DiskWriteFailed extends Data.TaggedError("DiskWriteFailed")<{ readonly cau
 
 const notFound = () => NotFound.of("track not found")
 
+/** The client's file name without its folders, storable (no NUL). */
+const storableBasename = (filename: string) => NodePath.basename(filename).replace(/\u0000/g, "")
+
 /** A title from the file name when none is given: "my_song-final.wav" → "my_song-final". */
 const titleFromFilename = (filename: string) => {
-  const base = NodePath.basename(filename).replace(/\.[A-Za-z0-9]{1,5}$/, "").replace(/\u0000/g, "").trim()
+  const base = storableBasename(filename).replace(/\.[A-Za-z0-9]{1,5}$/, "").trim()
   return base.length > 0 ? base.slice(0, 255) : "Untitled"
 }
-
-/** A directory that exists for the scope and is removed, with whatever is in it, afterwards. */
-export const scopedTempDir = (parent: string, prefix: string) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      await NodeFs.promises.mkdir(parent, { recursive: true })
-      return NodeFs.promises.mkdtemp(NodePath.join(parent, prefix))
-    }),
-    (dir) => Effect.promise(() => NodeFs.promises.rm(dir, { recursive: true, force: true }))
-  )
 
 interface ReceivedFile {
   readonly path: string
@@ -79,7 +73,7 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
     const receive = (parts: Stream.Stream<Multipart.Part, Multipart.MultipartError>, dir: string) =>
       Effect.gen(function* () {
         const fields: Record<string, string> = {}
-        const file = yield* Ref.make(Option.none<ReceivedFile>())
+        let file: ReceivedFile | undefined
         yield* parts.pipe(
           Multipart.withLimitsStream({
             maxParts: Option.some(UPLOAD_FIELDS.size + 1),
@@ -97,7 +91,7 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
               }
               if (part._tag !== "File") return
               if (part.key !== "file") return yield* BadRequest.of(`unexpected file field "${part.key}"; send the audio as "file"`)
-              if (Option.isSome(yield* Ref.get(file))) return yield* BadRequest.of("send exactly one file")
+              if (file !== undefined) return yield* BadRequest.of("send exactly one file")
               const path = NodePath.join(dir, "original")
               let size = 0
               yield* part.content.pipe(
@@ -109,11 +103,11 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
                 Stream.run(NodeSink.fromWritable(() => NodeFs.createWriteStream(path), (cause) => new DiskWriteFailed({ cause }))),
                 Effect.catchTag("DiskWriteFailed", (e) => Effect.die(e))
               )
-              yield* Ref.set(file, Option.some({ path, name: part.name, size }))
+              file = { path, name: part.name, size }
             })
           )
         )
-        return { fields, file: yield* Ref.get(file) }
+        return { fields, file: Option.fromNullable(file) }
       })
 
     const upload = (
@@ -143,33 +137,32 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
           )
           const id = TrackIdSchema.make(NodeCrypto.randomUUID())
           const key = `tracks/${id}/original`
-          // Once stored, the original is removed again unless its row commits.
-          const committed = yield* Ref.make(false)
-          yield* Effect.acquireRelease(storage.putFile(key, file.path, {}), (_, exit) =>
-            Effect.flatMap(Ref.get(committed), (done) =>
-              done && exit._tag === "Success" ? Effect.void : storage.delete(key).pipe(Effect.ignoreLogged)
-            )
+          // Once stored, the original is removed again unless its row commits,
+          // whatever stops it: a failed insert, a dropped connection, shutdown.
+          yield* storage.putFile(key, file.path, {}).pipe(
+            Effect.zipRight(
+              repo.insertWithJob(
+                {
+                  id,
+                  creatorId: actor.id,
+                  title: fields.title ?? titleFromFilename(file.name),
+                  visibility: fields.visibility ?? "public",
+                  originalFilename: storableBasename(file.name).slice(0, 255) || "upload",
+                  formatName: probe.formatName.slice(0, 100),
+                  fileSize: file.size,
+                  storageBackend: storage.backend,
+                  storageKey: key,
+                  durationMs: probe.durationMs,
+                  codec: probe.codec.slice(0, 50),
+                  sampleRate: probe.sampleRate,
+                  channels: probe.channels,
+                  bitRate: probe.bitRate
+                },
+                config.jobMaxAttempts
+              )
+            ),
+            Effect.onError(() => storage.delete(key).pipe(Effect.ignoreLogged))
           )
-          yield* repo.insertWithJob(
-            {
-              id,
-              creatorId: actor.id,
-              title: fields.title ?? titleFromFilename(file.name),
-              visibility: fields.visibility ?? "public",
-              originalFilename: NodePath.basename(file.name).replace(/\u0000/g, "").slice(0, 255) || "upload",
-              formatName: probe.formatName.slice(0, 100),
-              fileSize: file.size,
-              storageBackend: storage.backend,
-              storageKey: key,
-              durationMs: probe.durationMs,
-              codec: probe.codec.slice(0, 50),
-              sampleRate: probe.sampleRate,
-              channels: probe.channels,
-              bitRate: probe.bitRate
-            },
-            config.jobMaxAttempts
-          )
-          yield* Ref.set(committed, true)
           yield* signal.notify
           yield* Effect.logInfo("track uploaded").pipe(Effect.annotateLogs({ track_id: id, bytes: file.size, duration_ms: probe.durationMs }))
           const row = yield* repo.findById(id)

@@ -8,8 +8,8 @@ import { FFmpeg, masterPlaylist, type TranscodeResult } from "../platform/ffmpeg
 import { Metrics } from "../platform/metrics.js"
 import { Readiness } from "../platform/readiness.js"
 import { Storage } from "../platform/storage.js"
+import { scopedTempDir } from "../platform/temp-dir.js"
 import { StreamingConfig } from "../tracks/config.js"
-import { scopedTempDir } from "../tracks/service.js"
 import { type ClaimedJob, JobQueue } from "./queue.js"
 import { TranscodeSignal } from "./signal.js"
 
