@@ -10,7 +10,7 @@ import { Readiness } from "../platform/readiness.js"
 import { Storage } from "../platform/storage.js"
 import { scopedTempDir } from "../platform/temp-dir.js"
 import { StreamingConfig } from "../tracks/config.js"
-import { type ClaimedJob, JobQueue } from "./queue.js"
+import { type ClaimedJob, JobQueue, type Publication } from "./queue.js"
 import { TranscodeSignal } from "./signal.js"
 
 class LeaseLost extends Data.TaggedError("LeaseLost")<{ readonly jobId: string }> {}
@@ -98,7 +98,8 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
         yield* storage.put(`${job.output_prefix}/master.m3u8`, master, { contentType: contentType("master.m3u8") })
       })
 
-    const transcodeAndPublish = (job: ClaimedJob) =>
+    /** Transcodes and stores every file of the attempt; what is left to publish is returned. */
+    const produce = (job: ClaimedJob) =>
       Effect.scoped(
         Effect.gen(function* () {
           if (job.stale_prefix !== null) yield* storage.deletePrefix(job.stale_prefix)
@@ -123,27 +124,29 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
               })
           })
           yield* upload(job, outDir, result)
-          const published = yield* queue.publish(job, owner, {
-            backend: storage.backend,
-            waveform: result.peaks,
-            renditions: result.renditions.map((r) => ({
-              kbps: r.kbps,
-              codecs: r.codecs,
-              bandwidth: r.bandwidth,
-              averageBandwidth: r.averageBandwidth,
-              playlist: r.playlist,
-              segmentCount: r.segmentCount
-            }))
-          })
-          if (!published) return yield* new LeaseLost({ jobId: job.id })
-          audioSeconds.inc(result.durationMs / 1000)
+          return result
         })
       )
 
+    const publicationOf = (result: TranscodeResult): Publication => ({
+      backend: storage.backend,
+      waveform: result.peaks,
+      renditions: result.renditions.map((r) => ({
+        kbps: r.kbps,
+        codecs: r.codecs,
+        bandwidth: r.bandwidth,
+        averageBandwidth: r.averageBandwidth,
+        playlist: r.playlist,
+        segmentCount: r.segmentCount
+      }))
+    })
+
     const deleteOutput = (job: ClaimedJob) => storage.deletePrefix(job.output_prefix).pipe(Effect.ignoreLogged)
 
-    const runJob = (job: ClaimedJob) =>
-      Effect.gen(function* () {
+    const runJob = (job: ClaimedJob) => {
+      // Once set, the attempt's prefix is what listeners are served: never delete it.
+      let published = false
+      return Effect.gen(function* () {
         if (job.track_gone) {
           yield* queue.abandon(job, owner, "the track was deleted")
           return
@@ -155,7 +158,21 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
           return
         }
         yield* Effect.logInfo("transcode started").pipe(Effect.annotateLogs({ attempt: job.attempts }))
-        const exit = yield* Effect.exit(Effect.raceFirst(transcodeAndPublish(job), keepLease(job)))
+        const exit = yield* Effect.exit(
+          Effect.gen(function* () {
+            // The lease keeper guards the long work only: once publish has
+            // committed, a renewal that finds the lease gone is no loss.
+            const result = yield* Effect.raceFirst(produce(job), keepLease(job))
+            const done = yield* queue.publish(job, owner, publicationOf(result)).pipe(
+              Effect.tap((ok) => {
+                published = ok
+              }),
+              Effect.uninterruptible
+            )
+            if (!done) return yield* new LeaseLost({ jobId: job.id })
+            audioSeconds.inc(result.durationMs / 1000)
+          })
+        )
         if (Exit.isSuccess(exit)) {
           outcomes.inc({ outcome: "done" })
           yield* Effect.logInfo("transcode published").pipe(Effect.annotateLogs({ prefix: job.output_prefix }))
@@ -179,6 +196,7 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
       }).pipe(
         Effect.onInterrupt(() =>
           Effect.gen(function* () {
+            if (published) return
             yield* deleteOutput(job)
             yield* queue.release(job, owner).pipe(Effect.ignoreLogged)
             outcomes.inc({ outcome: "released" })
@@ -188,6 +206,7 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
         Effect.catchAllCause((cause) => Effect.logError("transcode job crashed", cause)),
         Effect.annotateLogs({ job_id: job.id, track_id: job.track_id })
       )
+    }
 
     const jobs = yield* FiberSet.make<void, never>()
     const slots = yield* Effect.makeSemaphore(config.transcodeConcurrency)

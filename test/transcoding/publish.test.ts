@@ -1,0 +1,85 @@
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { registerUser } from "../support/accounts.js"
+import { generateAudio } from "../support/audio.js"
+import { freshDatabase, query } from "../support/database.js"
+import { startServer, tempDataDir, waitUntil } from "../support/server.js"
+import { crawlHls, uploadTrack, waitForTrack } from "../support/tracks.js"
+
+const db = await freshDatabase("transcode_publish")
+const work = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "veza-publish-"))
+afterAll(() => NodeFs.rmSync(work, { recursive: true, force: true }))
+
+let song: string
+beforeAll(async () => {
+  song = await generateAudio(work, { seconds: 8, format: "mp3", name: "publish.mp3" })
+}, 60_000)
+
+/**
+ * Fault injection in the database: the publish transaction (which has
+ * already taken the job's row) stalls for longer than a lease period, so
+ * lease renewals queue up behind it and come back after the commit finding
+ * no lease, and a shutdown can arrive in the middle of it.
+ */
+const slowPublish = (ms: number) =>
+  query(
+    db,
+    `create or replace function test_slow_publish() returns trigger language plpgsql as $$
+     begin
+       if new.status = 'ready' and old.status is distinct from 'ready' then perform pg_sleep(${ms / 1000}); end if;
+       return new;
+     end $$;
+     drop trigger if exists test_slow_publish on tracks;
+     create trigger test_slow_publish before update on tracks for each row execute function test_slow_publish();`
+  )
+
+const publishedFilesServe = async (baseUrl: string, hlsUrl: string) => {
+  const crawl = await crawlHls(`${baseUrl}${hlsUrl}`)
+  expect(crawl.statuses.size).toBeGreaterThan(4)
+  expect([...crawl.statuses].filter(([, status]) => status !== 200)).toEqual([])
+}
+
+describe("publishing a transcode", () => {
+  it("stays published when lease renewals meet the commit: nothing of the served prefix is deleted", async () => {
+    const server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), JOB_LEASE_MS: "1000", TRANSCODE_CONCURRENCY: "2" })
+    await slowPublish(1500)
+    const creator = await registerUser(server.baseUrl, { account_type: "creator" })
+    const ids: Array<string> = []
+    for (let i = 0; i < 3; i++) {
+      const up = await uploadTrack(server.baseUrl, creator.access_token, { path: song }, { title: `publish ${i}` })
+      expect(up.status).toBe(201)
+      ids.push(up.body.id)
+    }
+    for (const id of ids) {
+      const ready = await waitForTrack(server.baseUrl, creator.access_token, id, undefined, 60_000)
+      expect(ready.transcode).toMatchObject({ status: "done", attempts: 1 })
+      await publishedFilesServe(server.baseUrl, ready.hls_url)
+    }
+    expect(server.logs.filter((l) => l.message.includes("lease lost"))).toEqual([])
+    expect(await server.stop()).toBe(0)
+  }, 90_000)
+
+  it("a shutdown that arrives during the publish lets it commit, and the published files stay", async () => {
+    const dataDir = tempDataDir()
+    const first = await startServer({ DATABASE_URL: db, DATA_DIR: dataDir, SHUTDOWN_GRACE_MS: "100" })
+    await slowPublish(2000)
+    const creator = await registerUser(first.baseUrl, { account_type: "creator" })
+    const up = await uploadTrack(first.baseUrl, creator.access_token, { path: song })
+    await waitUntil("the publish transaction to be waiting in the database", async () => {
+      const rows = await query(db, "select 1 from pg_stat_activity where query like '%update tracks set status = ''ready''%' and state = 'active' and pid <> pg_backend_pid()")
+      return rows.length > 0
+    })
+    expect(await first.stop("SIGTERM")).toBe(0)
+    expect(first.logs.some((l) => l.message === "transcode interrupted; job released to the queue")).toBe(false)
+    const [job] = await query<any>(db, "select status, lease_owner from transcode_jobs where track_id = $1", [up.body.id])
+    expect(job).toMatchObject({ status: "done", lease_owner: null })
+
+    await query(db, "drop trigger test_slow_publish on tracks")
+    const second = await startServer({ DATABASE_URL: db, DATA_DIR: dataDir })
+    const ready = await waitForTrack(second.baseUrl, creator.access_token, up.body.id, undefined, 5_000)
+    await publishedFilesServe(second.baseUrl, ready.hls_url)
+    expect(await second.stop()).toBe(0)
+  }, 90_000)
+})
