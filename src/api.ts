@@ -1,5 +1,6 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { AuthApi } from "./auth/api.js"
+import { ChatApi } from "./chat/api.js"
 import { TracksApi } from "./tracks/api.js"
 import { UsersApi } from "./users/api.js"
 
@@ -8,6 +9,7 @@ export class VezaApi extends HttpApi.make("veza")
   .add(AuthApi)
   .add(UsersApi)
   .add(TracksApi)
+  .add(ChatApi)
   .prefix("/api/v1")
   .annotateContext(
     OpenApi.annotations({

@@ -18,13 +18,19 @@ import { Auth } from "./auth/service.js"
 import { ClientInfoReader } from "./platform/client-info.js"
 import { AppConfig, logLevelConfig, type Role } from "./platform/config.js"
 import { DatabaseLive } from "./platform/database.js"
-import { FastRoutes, HttpServerLive, WebSocketRoutes } from "./platform/http-server.js"
+import { FastRoutes, HttpServerLive, type WebSocketEndpoint, WebSocketRoutes } from "./platform/http-server.js"
 import { makeWebSocketUpgrade } from "./platform/websocket-upgrade.js"
 import { Mailer } from "./platform/mailer.js"
 import { Metrics } from "./platform/metrics.js"
 import { OPS_PATHS, OpsRoutes } from "./platform/ops-routes.js"
 import { Readiness } from "./platform/readiness.js"
 import { VezaRpcs } from "./rpc.js"
+import { ChatBusLive } from "./chat/bus.js"
+import { ChatConfig } from "./chat/config.js"
+import { ChatGateway, ChatGatewayLive } from "./chat/gateway.js"
+import { ChatHandlers } from "./chat/handlers.js"
+import { ChatHub } from "./chat/hub.js"
+import { Chat } from "./chat/service.js"
 import { FFmpegLive } from "./platform/ffmpeg.js"
 import { Storage, StorageLive } from "./platform/storage.js"
 import { HLS_PATHS, HlsRoutesLive } from "./hls/server.js"
@@ -65,27 +71,44 @@ const DependencyReadiness = Layer.effectDiscard(
   })
 )
 
-const DomainLive = Layer.mergeAll(Auth.Default, Authenticator.Default, Tracks.Default, TracksRepo.Default, StreamLinks.Default).pipe(
-  Layer.provideMerge(Layer.mergeAll(Users.Default, Mailer.Default, AuditLog.Default, TranscodeSignal.Default, StreamingConfig.Default))
+const DomainLive = Layer.mergeAll(Auth.Default, Authenticator.Default, Tracks.Default, TracksRepo.Default, StreamLinks.Default, Chat.Default).pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(Users.Default, Mailer.Default, AuditLog.Default, TranscodeSignal.Default, StreamingConfig.Default, ChatConfig.Default, ChatBusLive)
+  )
 )
 
 const RpcHandlersLive = Layer.mergeAll(AuthRpcHandlers, UsersRpcHandlers, RpcAuthenticationLive, RpcSerialization.layerNdjson)
 
 /** `/rpc` over WebSocket: the same RPC group, one connection carrying many calls. */
-const RpcWebSocketLive = Layer.scoped(
-  WebSocketRoutes,
-  Effect.gen(function* () {
-    const config = yield* AppConfig
-    if (!config.roles.includes("api")) return new Map()
-    const { httpApp, protocol } = yield* RpcServer.makeProtocolWithHttpAppWebsocket
-    yield* Layer.build(RpcServer.layer(VezaRpcs).pipe(Layer.provide(Layer.succeed(RpcServer.Protocol, protocol))))
-    return new Map([["/rpc", yield* makeWebSocketUpgrade(httpApp, { maxPayload: config.maxJsonBodyBytes })]])
-  })
-).pipe(Layer.provide(RpcHandlersLive))
+const rpcWebSocket = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const { httpApp, protocol } = yield* RpcServer.makeProtocolWithHttpAppWebsocket
+  yield* Layer.build(RpcServer.layer(VezaRpcs).pipe(Layer.provide(Layer.succeed(RpcServer.Protocol, protocol))))
+  return yield* makeWebSocketUpgrade(httpApp, { maxPayload: config.maxJsonBodyBytes })
+})
+
+/** The WebSocket endpoints of this process's roles: `/rpc` (api) and the chat gateway `/ws` (chat). */
+const WebSocketRoutesLive = Layer.unwrapEffect(
+  Effect.map(AppConfig, (config) =>
+    Layer.scoped(
+      WebSocketRoutes,
+      Effect.gen(function* () {
+        const routes = new Map<string, WebSocketEndpoint>()
+        if (config.roles.includes("api")) routes.set("/rpc", yield* rpcWebSocket)
+        const gateway = yield* Effect.serviceOption(ChatGateway)
+        if (gateway._tag === "Some") routes.set("/ws", gateway.value)
+        return routes
+      })
+    ).pipe(
+      Layer.provide(RpcHandlersLive),
+      Layer.provide(config.roles.includes("chat") ? ChatGatewayLive.pipe(Layer.provide(ChatHub.Default)) : Layer.empty)
+    )
+  )
+)
 
 const ApiFace = Layer.mergeAll(
   HttpLayerRouter.addHttpApi(VezaApi, { openapiPath: "/api/v1/openapi.json" }).pipe(
-    Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers])
+    Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers, ChatHandlers])
   ),
   HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs" }),
   RpcServer.layerHttpRouter({ group: VezaRpcs, path: "/rpc", protocol: "http" }).pipe(
@@ -119,7 +142,7 @@ const RoutesLive = Layer.unwrapEffect(
 )
 
 const AppLive = RoutesLive.pipe(
-  Layer.provide(RpcWebSocketLive),
+  Layer.provide(WebSocketRoutesLive),
   Layer.provide(DomainLive),
   Layer.provide(DependencyReadiness),
   Layer.provideMerge(Layer.mergeAll(StorageLive, FFmpegLive)),

@@ -17,9 +17,9 @@ export class Authenticator extends Effect.Service<Authenticator>()("veza/Authent
   effect: Effect.gen(function* () {
     const tokens = yield* AccessTokens
     const repo = yield* AuthRepo
-    const authenticate = (token: string) =>
+    const authenticate = (token: string, purpose?: string) =>
       Effect.gen(function* () {
-        const claims = yield* tokens.verify(token)
+        const claims = yield* tokens.verify(token, purpose)
         if (Option.isNone(claims)) return yield* rejected()
         const credentials = yield* repo.credentialsById(claims.value.sub)
         if (Option.isNone(credentials)) return yield* rejected()
@@ -27,7 +27,15 @@ export class Authenticator extends Effect.Service<Authenticator>()("veza/Authent
         if (c.token_version !== claims.value.token_version || c.is_banned || !c.is_active) return yield* rejected()
         return { id: c.id, role: c.role } satisfies Actor
       }).pipe(sqlErrors)
-    return { authenticate } as const
+    /** A short-lived token for one purpose (the chat gateway's `?token=`), bound to the same token_version. */
+    const issuePurposeToken = (actor: Actor, purpose: string, ttlSeconds: number) =>
+      Effect.gen(function* () {
+        const credentials = yield* repo.credentialsById(actor.id)
+        if (Option.isNone(credentials)) return yield* rejected()
+        const token = yield* tokens.issue({ sub: actor.id, role: actor.role, token_version: credentials.value.token_version }, { purpose, ttlSeconds })
+        return { token, expiresIn: ttlSeconds }
+      }).pipe(sqlErrors)
+    return { authenticate, issuePurposeToken } as const
   }),
   dependencies: [AccessTokens.Default, AuthRepo.Default]
 }) {}

@@ -20,23 +20,28 @@ export class AccessTokens extends Effect.Service<AccessTokens>()("veza/AccessTok
   effect: Effect.gen(function* () {
     const config = yield* AppConfig
     const key = new TextEncoder().encode(Redacted.value(config.jwtSecret))
-    const issue = (claims: AccessClaims) =>
+    /**
+     * Access tokens by default; a purpose (such as "chat") gives a token of
+     * its own audience that only that purpose's verifier accepts.
+     */
+    const issue = (claims: AccessClaims, options: { readonly purpose?: string; readonly ttlSeconds?: number } = {}) =>
       Effect.promise(() =>
         new Jose.SignJWT({ role: claims.role, token_version: claims.token_version })
           .setProtectedHeader({ alg: "HS256", typ: "JWT" })
           .setSubject(claims.sub)
           .setIssuer(config.jwtIssuer)
-          .setAudience(config.jwtAudience)
+          .setAudience(audienceFor(options.purpose))
           .setIssuedAt()
           .setJti(NodeCrypto.randomUUID())
-          .setExpirationTime(`${config.accessTokenTtlSeconds}s`)
+          .setExpirationTime(`${options.ttlSeconds ?? config.accessTokenTtlSeconds}s`)
           .sign(key)
       )
-    /** None for anything but a valid, unexpired HS256 token of ours. */
-    const verify = (token: string) =>
+    const audienceFor = (purpose: string | undefined) => (purpose === undefined ? config.jwtAudience : `${config.jwtAudience}:${purpose}`)
+    /** None for anything but a valid, unexpired HS256 token of ours, for this purpose. */
+    const verify = (token: string, purpose?: string) =>
       Effect.promise(
         (): Promise<Option.Option<AccessClaims>> =>
-          Jose.jwtVerify(token, key, { algorithms: ["HS256"], issuer: config.jwtIssuer, audience: config.jwtAudience }).then(
+          Jose.jwtVerify(token, key, { algorithms: ["HS256"], issuer: config.jwtIssuer, audience: audienceFor(purpose) }).then(
             ({ payload: p }) =>
               typeof p.sub === "string" && typeof p.role === "string" && typeof p.token_version === "number"
                 ? Option.some({ sub: p.sub as UserId, role: p.role as UserRole, token_version: p.token_version })

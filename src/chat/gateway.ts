@@ -1,0 +1,583 @@
+import * as NodeCrypto from "node:crypto"
+import type * as NodeHttp from "node:http"
+import { Context, Effect, FiberSet, Layer, Option, Queue, Runtime } from "effect"
+import * as WS from "ws"
+import { Authenticator, bearerToken } from "../auth/authentication.js"
+import type { Actor } from "../auth/current-user.js"
+import { Metrics } from "../platform/metrics.js"
+import type { WebSocketEndpoint } from "../platform/http-server.js"
+import type { UserId } from "../users/schema.js"
+import { ChatConfig, type ChatSettings } from "./config.js"
+import type { PresenceStatus } from "./events.js"
+import { ChatHub, type HubConnection } from "./hub.js"
+import { type ClientFrame, type FrameProblem, parseFrame } from "./protocol.js"
+import type { Message, RoomId } from "./schema.js"
+import { Chat } from "./service.js"
+
+/** The purpose of the short-lived tokens `POST /chat/token` issues. */
+export const CHAT_TOKEN_PURPOSE = "chat"
+
+/** Close codes of SPEC §5, and ours for the cases it leaves open. */
+export const CloseCode = {
+  goingAway: 1001,
+  noPong: 4000,
+  unauthorized: 4001,
+  slowConsumer: 4008,
+  tooManyConnections: 4009,
+  rateLimited: 4029
+} as const
+
+/** Above this many bytes waiting in the socket, frames wait in the mailbox instead. */
+const SOCKET_HIGH_WATER = 256 * 1024
+/** Rate-limit strikes within this window that close the connection. */
+const STRIKE_WINDOW_MS = 10_000
+/** Rooms up to this size list their members' presence in `joined`. */
+const PRESENCE_IN_JOIN_MAX = 200
+
+interface Subscription {
+  joined: boolean
+  lastSeq: number
+  dm: boolean
+  /** Events that arrived while the join was reading the room. */
+  readonly early: Array<{ readonly message?: Message; readonly frame: string; readonly durable: boolean }>
+}
+
+interface Bucket {
+  tokens: number
+  updatedAt: number
+  connections: number
+}
+
+type Inbound = { readonly text: string } | { readonly problem: FrameProblem } | "wake"
+
+let nextConnectionId = 1
+
+/**
+ * One WebSocket connection. Frames for the client go through a bounded
+ * mailbox (frames and bytes): written at once while the socket keeps up,
+ * queued while it does not, ephemeral frames dropped first, and the
+ * connection closed 4008 when durable ones no longer fit, so one slow
+ * reader never holds up a room.
+ */
+class Connection implements HubConnection {
+  readonly id = nextConnectionId++
+  readonly sessionId = NodeCrypto.randomUUID()
+  userId = "" as UserId
+  actor: Actor | undefined
+  presence: PresenceStatus = "online"
+  readonly rooms = new Map<RoomId, Subscription>()
+  readonly typing = new Map<RoomId, NodeJS.Timeout>()
+  private readonly queue: Array<{ readonly frame: string; readonly durable: boolean }> = []
+  private queuedBytes = 0
+  private wakeWriter: (() => void) | undefined
+  closing = false
+  closed = false
+  pongSeen = true
+  strikes: Array<number> = []
+  onDelivered: ((room: RoomId, message: Message) => void) | undefined
+  /** Wakes the inbound loop (shutdown, close). */
+  stopReading: () => void = () => {}
+
+  constructor(
+    readonly ws: WS.WebSocket,
+    private readonly settings: ChatSettings,
+    private readonly dropped: (reason: "ephemeral" | "slow_consumer") => void
+  ) {}
+
+  send(frame: string, durable: boolean) {
+    if (this.closed) return
+    if (this.queue.length === 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
+      this.ws.send(frame)
+      return
+    }
+    const bytes = Buffer.byteLength(frame)
+    if (!durable) {
+      if (this.queue.length >= this.settings.mailboxFrames / 2 || this.queuedBytes + bytes > this.settings.mailboxBytes / 2) {
+        this.dropped("ephemeral")
+        return
+      }
+    } else if (this.queue.length >= this.settings.mailboxFrames || this.queuedBytes + bytes > this.settings.mailboxBytes) {
+      this.evictEphemeral()
+      if (this.queue.length >= this.settings.mailboxFrames || this.queuedBytes + bytes > this.settings.mailboxBytes) {
+        this.dropped("slow_consumer")
+        this.close(CloseCode.slowConsumer, "slow consumer: rejoin with since_seq")
+        return
+      }
+    }
+    this.queue.push({ frame, durable })
+    this.queuedBytes += bytes
+    this.wake()
+  }
+
+  private evictEphemeral() {
+    const kept = this.queue.filter((entry) => entry.durable)
+    for (let i = kept.length; i < this.queue.length; i++) this.dropped("ephemeral")
+    this.queue.length = 0
+    this.queue.push(...kept)
+    this.queuedBytes = kept.reduce((sum, entry) => sum + Buffer.byteLength(entry.frame), 0)
+  }
+
+  private wake() {
+    const wake = this.wakeWriter
+    this.wakeWriter = undefined
+    wake?.()
+  }
+
+  /** The writer fiber: sends what the mailbox holds whenever the socket has room for it. */
+  readonly writer = Effect.gen(this, function* () {
+    while (!this.closed) {
+      if (this.queue.length === 0) {
+        if (this.closing) return
+        yield* Effect.async<void>((resume) => {
+          this.wakeWriter = () => resume(Effect.void)
+          return Effect.sync(() => {
+            this.wakeWriter = undefined
+          })
+        })
+        continue
+      }
+      if (this.ws.bufferedAmount >= SOCKET_HIGH_WATER) {
+        yield* this.socketDrained
+        continue
+      }
+      while (this.queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER && !this.closed) {
+        const entry = this.queue.shift()!
+        this.queuedBytes -= Buffer.byteLength(entry.frame)
+        this.ws.send(entry.frame)
+      }
+    }
+  })
+
+  private readonly socketDrained = Effect.async<void>((resume) => {
+    const socket = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket
+    const done = () => {
+      clearTimeout(timer)
+      socket?.off("drain", done)
+      this.wakeWriter = undefined
+      resume(Effect.void)
+    }
+    // Closing also wakes the writer; the timer covers a socket that never says drain.
+    const timer = setTimeout(done, 50)
+    socket?.once("drain", done)
+    this.wakeWriter = done
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      socket?.off("drain", done)
+    })
+  })
+
+  /** Waits for the writer to send what is queued, then closes; used on shutdown. */
+  readonly flushAndClose = (code: number, reason: string) =>
+    Effect.gen(this, function* () {
+      while (this.queue.length > 0 && !this.closed) yield* Effect.sleep(10)
+      this.close(code, reason)
+    })
+
+  close(code: number, reason: string) {
+    if (this.closed) return
+    this.closed = true
+    this.queue.length = 0
+    this.queuedBytes = 0
+    this.wake()
+    this.ws.close(code, reason)
+    // A peer that never completes the close handshake is cut.
+    setTimeout(() => this.ws.terminate(), 5_000).unref()
+  }
+
+  deliverMessage(room: RoomId, message: Message, frame: string) {
+    const sub = this.rooms.get(room)
+    if (sub === undefined) return
+    if (!sub.joined) {
+      sub.early.push({ message, frame, durable: true })
+      return
+    }
+    if (message.seq <= sub.lastSeq) return
+    sub.lastSeq = message.seq
+    this.send(frame, true)
+    if (sub.dm && message.sender_id !== this.userId) this.onDelivered?.(room, message)
+  }
+
+  deliverFrame(room: RoomId, frame: string, durable: boolean) {
+    const sub = this.rooms.get(room)
+    if (sub === undefined) return
+    if (!sub.joined) sub.early.push({ frame, durable })
+    else this.send(frame, durable)
+  }
+
+  membershipChanged = (_room: RoomId, _change: "added" | "removed", _reason: string) => {}
+}
+
+export class ChatGateway extends Context.Tag("veza/ChatGateway")<ChatGateway, WebSocketEndpoint>() {}
+
+/**
+ * `/ws`: the `ws` server inside this layer's scope and one supervised fiber
+ * per connection (authentication, inbound frames in order, the writer, the
+ * heartbeat). Closing the scope flushes every mailbox and closes with 1001.
+ */
+export const ChatGatewayLive = Layer.scoped(
+  ChatGateway,
+  Effect.gen(function* () {
+    const settings = yield* ChatConfig
+    const chat = yield* Chat
+    const hub = yield* ChatHub
+    const authenticator = yield* Authenticator
+    const metrics = yield* Metrics
+    const runtime = yield* Effect.runtime<never>()
+    const runFork = Runtime.runFork(runtime)
+
+    const framesDropped = metrics.counter("veza_chat_frames_dropped_total", "Frames not delivered to a slow client", ["reason"])
+    const connectionsOpened = metrics.counter("veza_chat_connections_total", "WebSocket chat connections by outcome", ["outcome"])
+    const messagesSent = metrics.counter("veza_chat_messages_total", "Chat messages stored and fanned out")
+    const live = new Set<Connection>()
+    const buckets = new Map<UserId, Bucket>()
+    const deliveredSent = new Set<string>()
+
+    const server = yield* Effect.acquireRelease(
+      Effect.sync(() => new WS.WebSocketServer({ noServer: true, maxPayload: settings.maxFrameBytes, clientTracking: false })),
+      (wss) => Effect.async<void>((resume) => wss.close(() => resume(Effect.void)))
+    )
+    const fibers = yield* FiberSet.make<void>()
+    const run = yield* FiberSet.runtime(fibers)<never>()
+
+    const reply = (c: Connection, type: string, ref: unknown, body: Record<string, unknown>, durable = true) =>
+      c.send(JSON.stringify(ref === undefined ? { type, ...body } : { type, ref, ...body }), durable)
+    const fail = (c: Connection, ref: unknown, code: string, message: string, extra: Record<string, unknown> = {}) =>
+      reply(c, "error", ref, { code, message, ...extra })
+
+    /** Token bucket per user on this node, shared by its connections. */
+    const takeToken = (user: UserId): number => {
+      const bucket = buckets.get(user)
+      if (bucket === undefined) return 0
+      const now = Date.now()
+      bucket.tokens = Math.min(settings.rateBurst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * settings.ratePerSecond)
+      bucket.updatedAt = now
+      if (bucket.tokens >= 1) {
+        bucket.tokens -= 1
+        return 0
+      }
+      return Math.ceil(((1 - bucket.tokens) / settings.ratePerSecond) * 1000)
+    }
+
+    const subscribe = (c: Connection, room: RoomId, dm: boolean) => {
+      const sub: Subscription = { joined: false, lastSeq: 0, dm, early: [] }
+      c.rooms.set(room, sub)
+      return Effect.as(hub.subscribe(room, c), sub)
+    }
+
+    const finishJoin = (c: Connection, room: RoomId, sub: Subscription, lastSeq: number) =>
+      Effect.gen(function* () {
+        sub.lastSeq = Math.max(sub.lastSeq, lastSeq)
+        yield* hub.seqKnown(room, lastSeq)
+        sub.joined = true
+        for (const early of sub.early.splice(0)) {
+          if (early.message !== undefined) c.deliverMessage(room, early.message, early.frame)
+          else c.send(early.frame, early.durable)
+        }
+      })
+
+    const unsubscribe = (c: Connection, room: RoomId) =>
+      Effect.gen(function* () {
+        c.rooms.delete(room)
+        yield* stopTyping(c, room)
+        yield* hub.unsubscribe(room, c)
+      })
+
+    /**
+     * Joins the connection to the room and replays what it missed after
+     * `sinceSeq`. Events that arrive while the room is read wait in the
+     * subscription, so nothing falls between the replay and live delivery.
+     */
+    const join = (c: Connection, actor: Actor, room: RoomId, sinceSeq: number | undefined, ref: unknown) =>
+      Effect.gen(function* () {
+        const joined = yield* chat.join(actor, room)
+        const existing = c.rooms.get(room)
+        const sub = existing ?? (yield* subscribe(c, room, joined.type === "dm"))
+        sub.joined = false
+        const replay = yield* chat.replay(actor, room, sinceSeq).pipe(
+          Effect.tapError(() => (existing === undefined ? unsubscribe(c, room) : finishJoin(c, room, sub, sub.lastSeq)))
+        )
+        const members =
+          replay.room.member_count <= PRESENCE_IN_JOIN_MAX ? yield* chat.members(actor, room).pipe(Effect.orElseSucceed(() => [])) : []
+        reply(c, "joined", ref, {
+          room_id: room,
+          room: replay.room,
+          last_seq: replay.lastSeq,
+          recovered: replay.recovered,
+          messages: replay.messages,
+          presence: hub.presenceOf(members.map((m) => m.user_id))
+        })
+        yield* finishJoin(c, room, sub, replay.lastSeq)
+      })
+
+    const stopTyping = (c: Connection, room: RoomId) =>
+      Effect.suspend(() => {
+        const timer = c.typing.get(room)
+        if (timer === undefined) return Effect.void
+        clearTimeout(timer)
+        c.typing.delete(room)
+        return hub.publish({ kind: "room", room, durable: false, skipUser: c.userId, frame: { type: "typing", room_id: room, user_id: c.userId, state: "stop" } })
+      })
+
+    const typing = (c: Connection, room: RoomId, state: "start" | "stop") =>
+      Effect.gen(function* () {
+        if (state === "stop") return yield* stopTyping(c, room)
+        const already = c.typing.get(room)
+        if (already !== undefined) clearTimeout(already)
+        // Typing lapses by itself: a client that vanishes mid-sentence does not type forever.
+        c.typing.set(room, setTimeout(() => runFork(stopTyping(c, room)), settings.typingTimeoutMs))
+        if (already === undefined) {
+          yield* hub.publish({ kind: "room", room, durable: false, skipUser: c.userId, frame: { type: "typing", room_id: room, user_id: c.userId, state: "start" } })
+        }
+      })
+
+    /** Tells a DM's sender (once per message and recipient) that it reached a recipient's connection. */
+    const delivered = (c: Connection) => (room: RoomId, message: Message) => {
+      const key = `${message.id}:${c.userId}`
+      if (deliveredSent.has(key)) return
+      deliveredSent.add(key)
+      if (deliveredSent.size > 10_000) deliveredSent.delete(deliveredSent.values().next().value!)
+      runFork(
+        hub.publish({
+          kind: "room",
+          room,
+          durable: true,
+          skipUser: c.userId,
+          frame: { type: "delivered", room_id: room, message_id: message.id, seq: message.seq, user_id: c.userId }
+        })
+      )
+    }
+
+    const handle = (c: Connection, actor: Actor, frame: ClientFrame): Effect.Effect<void, unknown> => {
+      const ref = frame.ref
+      const needJoined = (room: RoomId) => {
+        if (c.rooms.get(room)?.joined) return true
+        fail(c, ref, "NOT_JOINED", "join the room first")
+        return false
+      }
+      switch (frame.type) {
+        case "authenticate":
+          return Effect.sync(() => fail(c, ref, "ALREADY_AUTHENTICATED", "this connection is already authenticated"))
+        case "join":
+          return join(c, actor, frame.room_id, frame.since_seq, ref)
+        case "leave":
+          return Effect.gen(function* () {
+            if (!c.rooms.has(frame.room_id)) return fail(c, ref, "NOT_JOINED", "this connection has not joined that room")
+            yield* unsubscribe(c, frame.room_id)
+            reply(c, "left", ref, { room_id: frame.room_id, reason: "left" })
+          })
+        case "send":
+          return Effect.gen(function* () {
+            const { message, created } = yield* chat.send(actor, {
+              room: frame.room_id,
+              clientId: frame.client_id,
+              content: frame.content,
+              replyTo: frame.reply_to ?? null
+            })
+            if (created) messagesSent.inc()
+            reply(c, "ack", ref, { client_id: frame.client_id, message })
+            yield* stopTyping(c, frame.room_id)
+          })
+        case "edit":
+          return Effect.map(chat.edit(actor, frame.message_id, frame.content), (message) => reply(c, "message_edited", ref, { message }))
+        case "delete":
+          return Effect.map(chat.remove(actor, frame.message_id), (message) =>
+            reply(c, "message_deleted", ref, { room_id: message.room_id, message_id: message.id, seq: message.seq, deleted_by: actor.id })
+          )
+        case "react":
+        case "unreact": {
+          const add = frame.type === "react"
+          return Effect.map(chat.react(actor, frame.message_id, frame.emoji, add), (message) =>
+            reply(c, add ? "reaction_added" : "reaction_removed", ref, { room_id: message.room_id, message_id: message.id, user_id: actor.id, emoji: frame.emoji })
+          )
+        }
+        case "typing":
+          return needJoined(frame.room_id) ? typing(c, frame.room_id, frame.state) : Effect.void
+        case "read":
+          return Effect.map(chat.read(actor, frame.room_id, frame.message_id), () =>
+            reply(c, "read_receipt", ref, { room_id: frame.room_id, user_id: actor.id, message_id: frame.message_id })
+          )
+        case "history":
+          return Effect.map(chat.history(actor, frame.room_id, frame.before_seq, frame.limit ?? 50), (page) =>
+            reply(c, "history", ref, { room_id: frame.room_id, messages: page.items, has_more: page.has_more })
+          )
+        case "presence":
+          return Effect.gen(function* () {
+            c.presence = frame.status
+            yield* hub.presenceUpdated(c.userId)
+            reply(c, "presence", ref, { user_id: c.userId, status: frame.status })
+          })
+        case "dm_open":
+          return Effect.flatMap(chat.openDm(actor, frame.user_id), (room) => join(c, actor, room.id, undefined, ref))
+        case "ping":
+          return Effect.sync(() => reply(c, "pong", ref, { ts: frame.ts ?? null, server_time: new Date().toISOString() }))
+      }
+    }
+
+    /** Service failures are the API's tagged errors; they become error frames with the same codes. */
+    const reportFailure = (c: Connection, ref: unknown) => (error: unknown) =>
+      Effect.gen(function* () {
+        const e = error as { readonly _tag?: string; readonly code?: string; readonly message?: string }
+        if (typeof e?.code === "string" && typeof e.message === "string" && e._tag !== undefined) {
+          fail(c, ref, e.code, e.message)
+          return
+        }
+        yield* Effect.logError("chat frame failed", error)
+        fail(c, ref, "INTERNAL_ERROR", "the server could not handle this frame; retry")
+      })
+
+    const authenticate = (token: string) =>
+      authenticator.authenticate(token, CHAT_TOKEN_PURPOSE).pipe(
+        Effect.catchTag("Unauthorized", () => authenticator.authenticate(token)),
+        Effect.option
+      )
+
+    const queryToken = (url: string | undefined) => {
+      const query = url?.split("?")[1]
+      return query === undefined ? undefined : (new URLSearchParams(query).get("token") ?? undefined)
+    }
+
+    const connection = (ws: WS.WebSocket, incoming: NodeHttp.IncomingMessage) =>
+      Effect.gen(function* () {
+        const c = new Connection(ws, settings, (reason) => framesDropped.inc({ reason }))
+        const inbound = yield* Queue.unbounded<Inbound>()
+        c.stopReading = () => inbound.unsafeOffer("wake")
+        live.add(c)
+        yield* Effect.addFinalizer(() => Effect.sync(() => live.delete(c)))
+        const closed = Effect.async<void>((resume) => {
+          if (ws.readyState === WS.WebSocket.CLOSED) return resume(Effect.void)
+          ws.once("close", () => resume(Effect.void))
+        })
+        ws.on("close", () => {
+          c.closed = true
+          c.stopReading()
+        })
+        ws.on("error", () => {})
+        ws.on("pong", () => {
+          c.pongSeen = true
+        })
+        ws.on("message", (data, isBinary) => {
+          if (c.closed || c.closing) return
+          if (isBinary) return inbound.unsafeOffer({ problem: { code: "BAD_FRAME", message: "frames must be JSON text, not binary" } })
+          const text = data.toString()
+          if (c.actor !== undefined) {
+            const wait = takeToken(c.userId)
+            if (wait > 0) return rateLimited(c, text, wait)
+          }
+          inbound.unsafeOffer({ text })
+        })
+
+        // Authentication: at the upgrade (header or ?token=), or the first frame within the timeout.
+        const offered = bearerToken(incoming.headers.authorization) ?? queryToken(incoming.url)
+        let actor: Option.Option<Actor> = Option.none()
+        if (offered !== undefined) actor = yield* authenticate(offered)
+        else {
+          const first = yield* Queue.take(inbound).pipe(Effect.timeout(settings.authTimeoutMs), Effect.option)
+          if (Option.isSome(first) && first.value !== "wake" && "text" in first.value) {
+            const parsed = parseFrame(first.value.text)
+            if ("frame" in parsed && parsed.frame.type === "authenticate") actor = yield* authenticate(parsed.frame.token)
+          }
+        }
+        if (Option.isNone(actor)) {
+          connectionsOpened.inc({ outcome: "unauthorized" })
+          fail(c, undefined, "UNAUTHORIZED", offered === undefined ? "authenticate within the time allowed: send {type: \"authenticate\", token}" : "missing, invalid or expired token")
+          c.close(CloseCode.unauthorized, "unauthorized")
+          return
+        }
+        c.actor = actor.value
+        c.userId = actor.value.id
+        c.onDelivered = delivered(c)
+        c.membershipChanged = (room, change, reason) => {
+          if (change === "removed" && c.rooms.has(room)) {
+            runFork(Effect.zipRight(unsubscribe(c, room), Effect.sync(() => reply(c, "left", undefined, { room_id: room, reason }))))
+          } else if (change === "added" && reason === "dm_opened" && !c.rooms.has(room)) {
+            inbound.unsafeOffer({ text: JSON.stringify({ type: "join", room_id: room }) })
+          }
+        }
+        if (!(yield* hub.register(c, settings.maxConnectionsPerUser))) {
+          connectionsOpened.inc({ outcome: "too_many" })
+          fail(c, undefined, "TOO_MANY_CONNECTIONS", `at most ${settings.maxConnectionsPerUser} connections per user`)
+          c.close(CloseCode.tooManyConnections, "too many connections")
+          return
+        }
+        connectionsOpened.inc({ outcome: "accepted" })
+        const bucket = buckets.get(c.userId) ?? { tokens: settings.rateBurst, updatedAt: Date.now(), connections: 0 }
+        bucket.connections++
+        buckets.set(c.userId, bucket)
+        yield* Effect.addFinalizer(() =>
+          Effect.gen(function* () {
+            if (--bucket.connections === 0) buckets.delete(c.userId)
+            for (const room of [...c.rooms.keys()]) yield* unsubscribe(c, room)
+            yield* hub.unregister(c)
+          })
+        )
+
+        reply(c, "ready", undefined, { user_id: c.userId, session_id: c.sessionId, server_time: new Date().toISOString(), heartbeat_ms: settings.heartbeatMs })
+        yield* Effect.forkScoped(c.writer)
+        yield* Effect.forkScoped(heartbeat(c))
+
+        const userActor = actor.value
+        while (!c.closed && !c.closing) {
+          const next = yield* Queue.take(inbound)
+          if (next === "wake") continue
+          if ("problem" in next) {
+            fail(c, next.problem.ref, next.problem.code, next.problem.message)
+            continue
+          }
+          const parsed = parseFrame(next.text)
+          if ("problem" in parsed) {
+            fail(c, parsed.problem.ref, parsed.problem.code, parsed.problem.message)
+            continue
+          }
+          yield* handle(c, userActor, parsed.frame).pipe(Effect.catchAll(reportFailure(c, parsed.frame.ref)))
+        }
+        if (c.closing && !c.closed) yield* c.flushAndClose(CloseCode.goingAway, "server shutting down")
+        yield* closed
+      }).pipe(Effect.scoped, Effect.catchAllCause((cause) => Effect.logError("chat connection failed", cause)))
+
+    const rateLimited = (c: Connection, text: string, wait: number) => {
+      const now = Date.now()
+      c.strikes = c.strikes.filter((at) => now - at < STRIKE_WINDOW_MS)
+      c.strikes.push(now)
+      if (c.strikes.length > settings.rateBurst) {
+        c.close(CloseCode.rateLimited, "rate limit exceeded")
+        return
+      }
+      const parsed = parseFrame(text)
+      const ref = "frame" in parsed ? parsed.frame.ref : parsed.problem.ref
+      fail(c, ref, "RATE_LIMITED", "too many frames; slow down", { retry_after_ms: wait })
+    }
+
+    /** Server pings; a client that does not pong within the timeout is closed 4000. */
+    const heartbeat = (c: Connection) =>
+      Effect.gen(function* () {
+        while (!c.closed) {
+          yield* Effect.sleep(settings.heartbeatMs)
+          if (c.closed) return
+          c.pongSeen = false
+          try {
+            c.ws.ping()
+          } catch {
+            return
+          }
+          yield* Effect.sleep(settings.pongTimeoutMs)
+          if (!c.pongSeen && !c.closed) c.close(CloseCode.noPong, "no pong")
+        }
+      })
+
+    /** Each connection finishes the frame it is handling, flushes its mailbox and closes 1001. */
+    const closeAll = Effect.gen(function* () {
+      for (const c of live) {
+        c.closing = true
+        if (c.actor === undefined) c.close(CloseCode.goingAway, "server shutting down")
+        c.stopReading()
+      }
+      yield* FiberSet.awaitEmpty(fibers).pipe(Effect.timeout("5 seconds"), Effect.ignore, Effect.interruptible)
+      for (const c of live) c.ws.terminate()
+    })
+
+    const upgrade: WebSocketEndpoint["upgrade"] = (incoming, socket, head) => {
+      server.handleUpgrade(incoming, socket, head, (ws) => run(connection(ws, incoming)))
+    }
+    return { upgrade, closeAll } satisfies WebSocketEndpoint
+  })
+)

@@ -1,0 +1,283 @@
+import { SqlClient } from "@effect/sql"
+import { Effect, Option } from "effect"
+import type { UserId } from "../users/schema.js"
+import type { MemberRole, Message, MessageId, Room, RoomId, RoomType } from "./schema.js"
+
+export interface Membership {
+  readonly role: MemberRole
+  readonly muted: boolean
+  readonly banned: boolean
+}
+
+export interface RoomRow {
+  readonly id: RoomId
+  readonly type: RoomType
+  readonly name: string | null
+  readonly description: string | null
+  readonly creator_id: UserId | null
+  readonly member_count: number
+  readonly last_seq: number
+  readonly my_role: MemberRole | null
+  readonly created_at: Date
+  readonly updated_at: Date
+}
+
+interface MessageRow {
+  readonly id: MessageId
+  readonly room_id: RoomId
+  readonly seq: string | number
+  readonly sender_id: UserId
+  readonly content: string
+  readonly reply_to: MessageId | null
+  readonly created_at: Date
+  readonly edited_at: Date | null
+}
+
+/** Why a send stored nothing. */
+export type SendRefusal = "not_member" | "muted" | "bad_reply"
+
+const toMessage = (r: MessageRow): Message => ({
+  id: r.id,
+  room_id: r.room_id,
+  seq: Number(r.seq),
+  sender_id: r.sender_id,
+  content: r.content,
+  reply_to: r.reply_to,
+  created_at: r.created_at,
+  edited_at: r.edited_at
+})
+
+const toRoom = (r: RoomRow): Room => ({ ...r, member_count: Number(r.member_count), last_seq: Number(r.last_seq) })
+
+const MESSAGE_COLUMNS = "id, room_id, seq, sender_id, content, reply_to, created_at, edited_at"
+
+export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const messageColumns = sql.literal(MESSAGE_COLUMNS)
+
+    const roomById = (id: RoomId, viewer: UserId) =>
+      sql<RoomRow>`
+        select r.id, r.type, r.name, r.description, r.creator_id, r.member_count, r.last_seq, r.created_at, r.updated_at,
+               (select m.role from chat_members m where m.room_id = r.id and m.user_id = ${viewer} and m.banned_at is null) as my_role
+          from chat_rooms r where r.id = ${id} and r.deleted_at is null`.pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toRoom)))
+
+    const createRoom = (owner: UserId, room: { type: "public" | "private"; name: string; description: string | null }) =>
+      sql.withTransaction(
+        Effect.gen(function* () {
+          const [row] = yield* sql<{ id: RoomId }>`
+            insert into chat_rooms (type, name, description, creator_id)
+            values (${room.type}, ${room.name}, ${room.description}, ${owner}) returning id`
+          yield* sql`insert into chat_members (room_id, user_id, role) values (${row!.id}, ${owner}, 'owner')`
+          return row!.id
+        })
+      )
+
+    /** Public rooms and the viewer's own rooms, newest first, after the cursor (created_at, id). */
+    const listRooms = (viewer: UserId, options: { mine: boolean; after: Option.Option<{ createdAt: Date; id: string }>; limit: number }) => {
+      const after = Option.getOrUndefined(options.after)
+      return sql<RoomRow>`
+        select r.id, r.type, r.name, r.description, r.creator_id, r.member_count, r.last_seq, r.created_at, r.updated_at, m.role as my_role
+          from chat_rooms r
+          left join chat_members m on m.room_id = r.id and m.user_id = ${viewer} and m.banned_at is null
+         where r.deleted_at is null
+           and ${options.mine ? sql`m.user_id is not null` : sql`(r.type = 'public' or m.user_id is not null)`}
+           ${after === undefined ? sql`` : sql`and (r.created_at, r.id) < (${after.createdAt}, ${after.id})`}
+         order by r.created_at desc, r.id desc
+         limit ${options.limit + 1}`.pipe(Effect.map((rows) => rows.map(toRoom)))
+    }
+
+    const membership = (room: RoomId, user: UserId) =>
+      sql<{ role: MemberRole; muted: boolean; banned_at: Date | null }>`
+        select role, muted, banned_at from chat_members where room_id = ${room} and user_id = ${user}`.pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r): Membership => ({ role: r.role, muted: r.muted, banned: r.banned_at !== null })))
+      )
+
+    /** Adds the user as a member; false when a row already exists (member, or banned). */
+    const addMember = (room: RoomId, user: UserId, role: MemberRole) =>
+      sql`insert into chat_members (room_id, user_id, role) values (${room}, ${user}, ${role}) on conflict do nothing returning user_id`.pipe(
+        Effect.map((rows) => rows.length > 0)
+      )
+
+    const removeMember = (room: RoomId, user: UserId) =>
+      sql`delete from chat_members where room_id = ${room} and user_id = ${user} and banned_at is null returning user_id`.pipe(
+        Effect.map((rows) => rows.length > 0)
+      )
+
+    const updateMember = (room: RoomId, user: UserId, change: { role?: MemberRole | undefined; muted?: boolean | undefined; banned?: boolean | undefined }) =>
+      sql`
+        update chat_members
+           set role = coalesce(${change.role ?? null}::chat_member_role, role),
+               muted = coalesce(${change.muted ?? null}::boolean, muted),
+               banned_at = case when ${change.banned ?? null}::boolean is null then banned_at
+                                when ${change.banned ?? null}::boolean then coalesce(banned_at, now())
+                                else null end
+         where room_id = ${room} and user_id = ${user}
+        returning user_id`.pipe(Effect.map((rows) => rows.length > 0))
+
+    const members = (room: RoomId) =>
+      sql<{ user_id: UserId; username: string; role: MemberRole; muted: boolean; last_read_seq: string; joined_at: Date }>`
+        select m.user_id, u.username, m.role, m.muted, m.last_read_seq, m.joined_at
+          from chat_members m join users u on u.id = m.user_id
+         where m.room_id = ${room} and m.banned_at is null
+         order by m.joined_at, m.user_id`.pipe(Effect.map((rows) => rows.map((r) => ({ ...r, last_read_seq: Number(r.last_read_seq) }))))
+
+    const memberIds = (room: RoomId) =>
+      sql<{ user_id: UserId }>`select user_id from chat_members where room_id = ${room} and banned_at is null`.pipe(
+        Effect.map((rows) => rows.map((r) => r.user_id))
+      )
+
+    const roomIdsOf = (user: UserId) =>
+      sql<{ room_id: RoomId }>`select room_id from chat_members where user_id = ${user} and banned_at is null`.pipe(
+        Effect.map((rows) => rows.map((r) => r.room_id))
+      )
+
+    const dmRoomIdsOf = (user: UserId) =>
+      sql<{ id: RoomId }>`
+        select id from chat_rooms where type = 'dm' and deleted_at is null and (dm_low = ${user} or dm_high = ${user})`.pipe(
+        Effect.map((rows) => rows.map((r) => r.id))
+      )
+
+    const bySenderClient = (sender: UserId, clientId: string) =>
+      sql<MessageRow>`select ${messageColumns} from chat_messages where sender_id = ${sender} and client_id = ${clientId}`.pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toMessage))
+      )
+
+    /**
+     * Stores a message in one statement: the room's seq is bumped only when
+     * the sender may post and no message with this client_id exists, so seqs
+     * have no gaps. The room row's lock orders concurrent sends: seq order is
+     * commit order.
+     */
+    const insertMessage = (m: { room: RoomId; sender: UserId; clientId: string; content: string; replyTo: MessageId | null }) =>
+      sql<MessageRow & { created: boolean }>`
+        with existing as (
+          select ${messageColumns} from chat_messages where sender_id = ${m.sender} and client_id = ${m.clientId}
+        ), bump as (
+          update chat_rooms r set last_seq = r.last_seq + 1
+           where r.id = ${m.room} and r.deleted_at is null
+             and not exists (select 1 from existing)
+             and exists (select 1 from chat_members cm
+                          where cm.room_id = ${m.room} and cm.user_id = ${m.sender} and cm.banned_at is null and not cm.muted)
+             and (${m.replyTo}::uuid is null
+                  or exists (select 1 from chat_messages p where p.id = ${m.replyTo}::uuid and p.room_id = ${m.room} and p.deleted_at is null))
+          returning r.last_seq
+        ), inserted as (
+          insert into chat_messages (room_id, seq, sender_id, client_id, content, reply_to)
+          select ${m.room}, bump.last_seq, ${m.sender}, ${m.clientId}, ${m.content}, ${m.replyTo}::uuid from bump
+          returning ${messageColumns}
+        )
+        select *, true as created from inserted
+        union all
+        select *, false as created from existing`.pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => ({ message: toMessage(r), created: r.created })))
+      )
+
+    /** Why insertMessage stored nothing (read after the fact; only on the refusal path). */
+    const sendRefusal = (room: RoomId, sender: UserId, replyTo: MessageId | null) =>
+      Effect.map(membership(room, sender), (m): SendRefusal =>
+        Option.isNone(m) || m.value.banned ? "not_member" : m.value.muted ? "muted" : replyTo !== null ? "bad_reply" : "not_member"
+      )
+
+    const messageById = (id: MessageId) =>
+      sql<MessageRow & { deleted: boolean }>`
+        select ${messageColumns}, deleted_at is not null as deleted from chat_messages where id = ${id}`.pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => ({ message: toMessage(r), deleted: r.deleted })))
+      )
+
+    const editMessage = (id: MessageId, sender: UserId, content: string) =>
+      sql<MessageRow>`
+        update chat_messages set content = ${content}, edited_at = now()
+         where id = ${id} and sender_id = ${sender} and deleted_at is null
+        returning ${messageColumns}`.pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toMessage)))
+
+    const deleteMessage = (id: MessageId) =>
+      sql`update chat_messages set deleted_at = now() where id = ${id} and deleted_at is null returning id`.pipe(
+        Effect.map((rows) => rows.length > 0)
+      )
+
+    const addReaction = (message: MessageId, user: UserId, emoji: string) =>
+      sql`insert into chat_reactions (message_id, user_id, emoji) values (${message}, ${user}, ${emoji}) on conflict do nothing returning emoji`.pipe(
+        Effect.map((rows) => rows.length > 0)
+      )
+
+    const removeReaction = (message: MessageId, user: UserId, emoji: string) =>
+      sql`delete from chat_reactions where message_id = ${message} and user_id = ${user} and emoji = ${emoji} returning emoji`.pipe(
+        Effect.map((rows) => rows.length > 0)
+      )
+
+    /** Moves the member's read marker forward to the message (never back); the new marker, if it moved. */
+    const markRead = (room: RoomId, user: UserId, seq: number) =>
+      sql<{ last_read_seq: string }>`
+        update chat_members set last_read_seq = ${seq}
+         where room_id = ${room} and user_id = ${user} and banned_at is null and last_read_seq < ${seq}
+        returning last_read_seq`.pipe(Effect.map((rows) => rows.length > 0))
+
+    /** Visible messages before `beforeSeq` (newest first in the query, returned oldest first). */
+    const history = (room: RoomId, beforeSeq: number | undefined, limit: number) =>
+      sql<MessageRow>`
+        select ${messageColumns} from chat_messages
+         where room_id = ${room} and deleted_at is null ${beforeSeq === undefined ? sql`` : sql`and seq < ${beforeSeq}`}
+         order by seq desc limit ${limit + 1}`.pipe(
+        Effect.map((rows) => ({ messages: rows.slice(0, limit).reverse().map(toMessage), hasMore: rows.length > limit }))
+      )
+
+    /** Visible messages with from < seq <= to, in order (recovery and gap filling). */
+    const between = (room: RoomId, from: number, to: number) =>
+      sql<MessageRow>`
+        select ${messageColumns} from chat_messages
+         where room_id = ${room} and seq > ${from} and seq <= ${to} and deleted_at is null
+         order by seq`.pipe(Effect.map((rows) => rows.map(toMessage)))
+
+    const lastSeq = (room: RoomId) =>
+      sql<{ last_seq: string }>`select last_seq from chat_rooms where id = ${room}`.pipe(Effect.map((rows) => Number(rows[0]?.last_seq ?? 0)))
+
+    /** The direct-message room of a pair, created (with both as members) the first time. */
+    const openDm = (a: UserId, b: UserId) =>
+      sql.withTransaction(
+        Effect.gen(function* () {
+          const [low, high] = a < b ? [a, b] : [b, a]
+          const created = yield* sql<{ id: RoomId }>`
+            insert into chat_rooms (type, creator_id, dm_low, dm_high) values ('dm', ${a}, ${low}, ${high})
+            on conflict (dm_low, dm_high) where type = 'dm' do nothing returning id`
+          if (created[0] !== undefined) {
+            yield* sql`insert into chat_members (room_id, user_id, role) values (${created[0].id}, ${low}, 'member'), (${created[0].id}, ${high}, 'member')`
+            return { id: created[0].id, created: true }
+          }
+          const [existing] = yield* sql<{ id: RoomId }>`select id from chat_rooms where type = 'dm' and dm_low = ${low} and dm_high = ${high}`
+          return { id: existing!.id, created: false }
+        })
+      )
+
+    const userExists = (id: UserId) =>
+      sql`select 1 from users where id = ${id} and deleted_at is null and is_active and not is_banned`.pipe(Effect.map((rows) => rows.length > 0))
+
+    return {
+      roomById,
+      createRoom,
+      listRooms,
+      membership,
+      addMember,
+      removeMember,
+      updateMember,
+      members,
+      memberIds,
+      roomIdsOf,
+      dmRoomIdsOf,
+      bySenderClient,
+      insertMessage,
+      sendRefusal,
+      messageById,
+      editMessage,
+      deleteMessage,
+      addReaction,
+      removeReaction,
+      markRead,
+      history,
+      between,
+      lastSeq,
+      openDm,
+      userExists
+    } as const
+  })
+}) {}

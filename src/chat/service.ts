@@ -1,0 +1,292 @@
+import { Effect, Option } from "effect"
+import type { Actor } from "../auth/current-user.js"
+import { BadRequest, Conflict, Forbidden, NotFound } from "../platform/api-errors.js"
+import { sqlErrors, uniqueViolation } from "../platform/sql-errors.js"
+import type { UserId } from "../users/schema.js"
+import { ChatBus } from "./bus.js"
+import { ChatConfig } from "./config.js"
+import { canChangeRoles, canInvite, canModerate, canRead, isMember } from "./policy.js"
+import { ChatRepo, type Membership } from "./repo.js"
+import type { MemberRole, Message, MessageId, Room, RoomId } from "./schema.js"
+
+const roomNotFound = () => NotFound.of("room not found", "ROOM_NOT_FOUND")
+const messageNotFound = () => NotFound.of("message not found", "MESSAGE_NOT_FOUND")
+const notMember = () => Forbidden.of("you are not a member of this room", "NOT_A_MEMBER")
+
+export interface RoomPage {
+  readonly items: ReadonlyArray<Room>
+  readonly next_cursor: string | null
+}
+
+const encodeCursor = (room: Room) => Buffer.from(JSON.stringify([room.created_at.toISOString(), room.id])).toString("base64url")
+const decodeCursor = (cursor: string) => {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string]
+    const createdAt = new Date(at)
+    return typeof id === "string" && /^[0-9a-f-]{36}$/i.test(id) && !Number.isNaN(createdAt.getTime()) ? Option.some({ createdAt, id }) : Option.none()
+  } catch {
+    return Option.none()
+  }
+}
+
+/**
+ * Chat's rules, shared by the REST API and the WebSocket gateway: who may
+ * read, post, moderate; every write is stored first and then announced on
+ * the bus, so nothing a client was told about can be lost.
+ */
+export class Chat extends Effect.Service<Chat>()("veza/Chat", {
+  effect: Effect.gen(function* () {
+    const repo = yield* ChatRepo
+    const bus = yield* ChatBus
+    const config = yield* ChatConfig
+
+    const membershipOf = (room: RoomId, user: UserId) => Effect.map(repo.membership(room, user), Option.getOrUndefined)
+
+    /** The room if the actor may read it; 404 otherwise, so private rooms do not leak. */
+    const readable = (actor: Actor, id: RoomId) =>
+      Effect.gen(function* () {
+        const room = yield* Effect.flatMap(repo.roomById(id, actor.id), Option.match({ onNone: () => Effect.fail(roomNotFound()), onSome: Effect.succeed }))
+        const membership = yield* membershipOf(id, actor.id)
+        if (!canRead(actor, room.type, membership)) return yield* roomNotFound()
+        return { room, membership }
+      })
+
+    const createRoom = (actor: Actor, input: { name: string; type: "public" | "private"; description?: string | undefined }) =>
+      Effect.gen(function* () {
+        const id = yield* repo.createRoom(actor.id, { type: input.type, name: input.name, description: input.description ?? null })
+        return (yield* readable(actor, id)).room
+      }).pipe(sqlErrors)
+
+    const listRooms = (actor: Actor, options: { mine: boolean; cursor: string | undefined; limit: number }) =>
+      Effect.gen(function* () {
+        const after = options.cursor === undefined ? Option.none() : decodeCursor(options.cursor)
+        if (options.cursor !== undefined && Option.isNone(after)) return yield* BadRequest.of("cursor is not one this API returned", "INVALID_CURSOR")
+        const rows = yield* repo.listRooms(actor.id, { mine: options.mine, after, limit: options.limit })
+        const items = rows.slice(0, options.limit)
+        return { items, next_cursor: rows.length > options.limit ? encodeCursor(items[items.length - 1]!) : null } satisfies RoomPage
+      }).pipe(sqlErrors)
+
+    const getRoom = (actor: Actor, id: RoomId) => Effect.map(readable(actor, id), (r) => r.room).pipe(sqlErrors)
+
+    const members = (actor: Actor, id: RoomId) => Effect.zipRight(readable(actor, id), repo.members(id)).pipe(sqlErrors)
+
+    const announceMembership = (room: RoomId, user: UserId, change: "added" | "removed", reason: string) =>
+      bus.publish({ kind: "membership", room, user, change, reason })
+
+    /** Joins a public room (idempotent). Private rooms need an invitation; banned users stay out. */
+    const join = (actor: Actor, id: RoomId) =>
+      Effect.gen(function* () {
+        const { room, membership } = yield* readable(actor, id)
+        if (membership?.banned) return yield* Forbidden.of("you are banned from this room", "BANNED")
+        if (isMember(membership)) return room
+        if (room.type !== "public") return yield* roomNotFound()
+        yield* repo.addMember(id, actor.id, "member")
+        return (yield* readable(actor, id)).room
+      }).pipe(sqlErrors)
+
+    const invite = (actor: Actor, id: RoomId, user: UserId) =>
+      Effect.gen(function* () {
+        const { room, membership } = yield* readable(actor, id)
+        if (!canInvite(actor, room.type, membership)) return yield* Forbidden.of("only moderators can add members to this room")
+        if (!(yield* repo.userExists(user))) return yield* NotFound.of("user not found", "USER_NOT_FOUND")
+        const target = yield* membershipOf(id, user)
+        if (target?.banned) return yield* Conflict.of("that user is banned from this room; unban them first", "BANNED")
+        if (!(yield* repo.addMember(id, user, "member"))) return yield* Conflict.of("that user is already a member", "ALREADY_MEMBER")
+        yield* announceMembership(id, user, "added", "invited")
+      }).pipe(sqlErrors)
+
+    const leave = (actor: Actor, id: RoomId) =>
+      Effect.gen(function* () {
+        const { room, membership } = yield* readable(actor, id)
+        if (!isMember(membership)) return yield* notMember()
+        if (room.type === "dm") return yield* Conflict.of("direct-message rooms cannot be left", "DM_ROOM")
+        if (membership.role === "owner") return yield* Conflict.of("the owner cannot leave; give ownership to someone else first", "OWNER_CANNOT_LEAVE")
+        yield* repo.removeMember(id, actor.id)
+        yield* announceMembership(id, actor.id, "removed", "left")
+      }).pipe(sqlErrors)
+
+    /** The target's membership, when the actor may moderate it. */
+    const moderatable = (actor: Actor, id: RoomId, user: UserId) =>
+      Effect.gen(function* () {
+        const { room, membership } = yield* readable(actor, id)
+        if (room.type === "dm") return yield* Forbidden.of("direct-message rooms have no moderators")
+        const target = yield* membershipOf(id, user)
+        if (target === undefined) return yield* NotFound.of("that user is not a member of this room", "MEMBER_NOT_FOUND")
+        if (!canModerate(actor, membership, target.role)) return yield* Forbidden.of("you cannot moderate that member")
+        return { membership, target }
+      })
+
+    const kick = (actor: Actor, id: RoomId, user: UserId) =>
+      Effect.gen(function* () {
+        const { target } = yield* moderatable(actor, id, user)
+        if (target.banned) return yield* NotFound.of("that user is not a member of this room", "MEMBER_NOT_FOUND")
+        yield* repo.removeMember(id, user)
+        yield* announceMembership(id, user, "removed", "kicked")
+      }).pipe(sqlErrors)
+
+    const updateMember = (actor: Actor, id: RoomId, user: UserId, change: { role?: MemberRole | undefined; muted?: boolean | undefined; banned?: boolean | undefined }) =>
+      Effect.gen(function* () {
+        const { membership, target } = yield* moderatable(actor, id, user)
+        if (change.role !== undefined) {
+          if (!canChangeRoles(actor, membership)) return yield* Forbidden.of("only the owner can change roles")
+          if (change.role === "owner") return yield* BadRequest.of("ownership cannot be given this way; the room keeps one owner")
+        }
+        yield* repo.updateMember(id, user, change)
+        if (change.banned === true && !target.banned) yield* announceMembership(id, user, "removed", "banned")
+        const members = yield* repo.members(id)
+        return members.find((m) => m.user_id === user)
+      }).pipe(sqlErrors)
+
+    /** Messages before `beforeSeq`, oldest first. */
+    const history = (actor: Actor, id: RoomId, beforeSeq: number | undefined, limit: number) =>
+      Effect.gen(function* () {
+        yield* readable(actor, id)
+        const page = yield* repo.history(id, beforeSeq, limit)
+        return { items: page.messages, has_more: page.hasMore }
+      }).pipe(sqlErrors)
+
+    /**
+     * What a client rejoining after `sinceSeq` missed, or `recovered: false`
+     * when more than the recovery window was missed (it should reload history).
+     */
+    const replay = (actor: Actor, id: RoomId, sinceSeq: number | undefined) =>
+      Effect.gen(function* () {
+        const { room } = yield* readable(actor, id)
+        const lastSeq = room.last_seq
+        if (sinceSeq === undefined) return { room, lastSeq, recovered: true, messages: [] as ReadonlyArray<Message> }
+        if (sinceSeq > lastSeq) return { room, lastSeq, recovered: true, messages: [] }
+        if (lastSeq - sinceSeq > config.recoveryWindow) return { room, lastSeq, recovered: false, messages: [] }
+        return { room, lastSeq, recovered: true, messages: yield* repo.between(id, sinceSeq, lastSeq) }
+      }).pipe(sqlErrors)
+
+    /**
+     * Stores then announces. A retry with the same client_id returns the
+     * stored message and announces nothing again.
+     */
+    const send = (actor: Actor, input: { room: RoomId; clientId: string; content: string; replyTo: MessageId | null }) =>
+      Effect.gen(function* () {
+        const attempt = repo.insertMessage({ room: input.room, sender: actor.id, clientId: input.clientId, content: input.content, replyTo: input.replyTo })
+        const stored = yield* attempt.pipe(
+          Effect.catchTag("SqlError", (e) =>
+            // Two sends with one client_id raced: the other one stored it.
+            Option.isSome(uniqueViolation(e))
+              ? Effect.map(repo.bySenderClient(actor.id, input.clientId), Option.map((message) => ({ message, created: false })))
+              : Effect.fail(e)
+          )
+        )
+        if (Option.isNone(stored)) {
+          const why = yield* repo.sendRefusal(input.room, actor.id, input.replyTo)
+          if (why === "muted") return yield* Forbidden.of("you are muted in this room", "MUTED")
+          if (why === "bad_reply") return yield* BadRequest.of("reply_to is not a message of this room", "INVALID_REPLY")
+          const room = yield* repo.roomById(input.room, actor.id)
+          return yield* Option.isNone(room) || room.value.type !== "public" ? roomNotFound() : notMember()
+        }
+        const { message, created } = stored.value
+        if (message.room_id !== input.room) return yield* Conflict.of("client_id was already used for a message in another room", "CLIENT_ID_REUSED")
+        if (created) yield* bus.publish({ kind: "message", room: input.room, message })
+        return { message, created }
+      }).pipe(sqlErrors)
+
+    /** The message and the actor's membership of its room, when the actor may read it. */
+    const messageInReadableRoom = (actor: Actor, id: MessageId) =>
+      Effect.gen(function* () {
+        const found = yield* repo.messageById(id)
+        if (Option.isNone(found) || found.value.deleted) return yield* messageNotFound()
+        const membership = yield* membershipOf(found.value.message.room_id, actor.id)
+        if (!isMember(membership) && actor.role !== "admin") return yield* messageNotFound()
+        return { message: found.value.message, membership }
+      })
+
+    const edit = (actor: Actor, id: MessageId, content: string) =>
+      Effect.gen(function* () {
+        const { message } = yield* messageInReadableRoom(actor, id)
+        if (message.sender_id !== actor.id) return yield* Forbidden.of("you can only edit your own messages")
+        const edited = yield* repo.editMessage(id, actor.id, content)
+        if (Option.isNone(edited)) return yield* messageNotFound()
+        yield* bus.publish({ kind: "room", room: message.room_id, durable: true, frame: { type: "message_edited", message: edited.value } })
+        return edited.value
+      }).pipe(sqlErrors)
+
+    const remove = (actor: Actor, id: MessageId) =>
+      Effect.gen(function* () {
+        const { message, membership } = yield* messageInReadableRoom(actor, id)
+        if (message.sender_id !== actor.id && !canModerate(actor, membership)) return yield* Forbidden.of("you can only delete your own messages")
+        if (!(yield* repo.deleteMessage(id))) return yield* messageNotFound()
+        yield* bus.publish({
+          kind: "room",
+          room: message.room_id,
+          durable: true,
+          frame: { type: "message_deleted", room_id: message.room_id, message_id: id, seq: message.seq, deleted_by: actor.id }
+        })
+        return message
+      }).pipe(sqlErrors)
+
+    const react = (actor: Actor, id: MessageId, emoji: string, add: boolean) =>
+      Effect.gen(function* () {
+        const { message, membership } = yield* messageInReadableRoom(actor, id)
+        if (add && membership?.muted) return yield* Forbidden.of("you are muted in this room", "MUTED")
+        const changed = add ? yield* repo.addReaction(id, actor.id, emoji) : yield* repo.removeReaction(id, actor.id, emoji)
+        if (changed) {
+          yield* bus.publish({
+            kind: "room",
+            room: message.room_id,
+            durable: true,
+            frame: { type: add ? "reaction_added" : "reaction_removed", room_id: message.room_id, message_id: id, user_id: actor.id, emoji }
+          })
+        }
+        return message
+      }).pipe(sqlErrors)
+
+    const read = (actor: Actor, room: RoomId, id: MessageId) =>
+      Effect.gen(function* () {
+        const { message, membership } = yield* messageInReadableRoom(actor, id)
+        if (message.room_id !== room) return yield* messageNotFound()
+        if (!isMember(membership)) return yield* notMember()
+        if (yield* repo.markRead(room, actor.id, message.seq)) {
+          yield* bus.publish({
+            kind: "room",
+            room,
+            durable: true,
+            frame: { type: "read_receipt", room_id: room, user_id: actor.id, message_id: id, seq: message.seq }
+          })
+        }
+      }).pipe(sqlErrors)
+
+    /** The DM room with another user, created the first time; both members' connections are told. */
+    const openDm = (actor: Actor, user: UserId) =>
+      Effect.gen(function* () {
+        if (user === actor.id) return yield* BadRequest.of("you cannot open a direct-message room with yourself")
+        if (!(yield* repo.userExists(user))) return yield* NotFound.of("user not found", "USER_NOT_FOUND")
+        const { id, created } = yield* repo.openDm(actor.id, user)
+        if (created) yield* announceMembership(id, user, "added", "dm_opened")
+        return (yield* readable(actor, id)).room
+      }).pipe(sqlErrors)
+
+    return {
+      createRoom,
+      listRooms,
+      getRoom,
+      members,
+      join,
+      invite,
+      leave,
+      kick,
+      updateMember,
+      history,
+      replay,
+      send,
+      edit,
+      remove,
+      react,
+      read,
+      openDm,
+      membership: (room: RoomId, user: UserId) => membershipOf(room, user).pipe(sqlErrors),
+      roomIdsOf: (user: UserId) => repo.roomIdsOf(user).pipe(sqlErrors),
+      dmRoomIdsOf: (user: UserId) => repo.dmRoomIdsOf(user).pipe(sqlErrors),
+      between: (room: RoomId, from: number, to: number) => repo.between(room, from, to).pipe(sqlErrors)
+    } as const
+  }),
+  dependencies: [ChatRepo.Default]
+}) {}
+
+export type { Membership }
