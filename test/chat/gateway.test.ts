@@ -1,3 +1,4 @@
+import WebSocket from "ws"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
 import { ChatClient, createRoom, newClientId } from "../support/chat.js"
@@ -7,45 +8,325 @@ import { http, type RunningServer, startServer, tempDataDir } from "../support/s
 const db = await freshDatabase("chat_gateway")
 let server: RunningServer
 const clients: Array<ChatClient> = []
-const connect = async (token: string) => {
-  const client = await ChatClient.connect(server.baseUrl, token)
+const track = <C extends ChatClient>(client: C) => {
   clients.push(client)
   return client
 }
+const connect = async (token: string, base = server.baseUrl) => track(await ChatClient.connect(base, token))
 
 beforeAll(async () => {
-  server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), CHAT_RATE_PER_SEC: "200", CHAT_RATE_BURST: "400" })
+  server = await startServer({
+    DATABASE_URL: db,
+    DATA_DIR: tempDataDir(),
+    CHAT_RATE_PER_SEC: "200",
+    CHAT_RATE_BURST: "400",
+    CHAT_AUTH_TIMEOUT_MS: "500",
+    CHAT_TYPING_TIMEOUT_MS: "400",
+    CHAT_RECOVERY_WINDOW: "5"
+  })
 })
 afterAll(() => {
   for (const c of clients) c.ws.terminate()
 })
 
+/** Two users in a fresh public room, both connected and joined. */
+const pair = async () => {
+  const alice = await registerUser(server.baseUrl)
+  const bob = await registerUser(server.baseUrl)
+  const room = await createRoom(server.baseUrl, alice.access_token, { name: "general" })
+  const a = await connect(alice.access_token)
+  const b = await connect(bob.access_token)
+  expect((await a.request({ type: "join", room_id: room.id })).type).toBe("joined")
+  expect((await b.request({ type: "join", room_id: room.id })).type).toBe("joined")
+  return { alice, bob, room, a, b }
+}
+
+const send = (client: ChatClient, room: string, content: string, extra: Record<string, unknown> = {}) =>
+  client.request({ type: "send", room_id: room, client_id: newClientId(), content, ...extra })
+
+describe("chat gateway: authentication", () => {
+  it("accepts a bearer header, a ?token= access or chat token, or an authenticate frame", async () => {
+    const user = await registerUser(server.baseUrl)
+    const header = await connect(user.access_token)
+    expect(header.ready.user_id).toBe(user.user.id)
+
+    const chatToken = await http(server.baseUrl, "POST", "/api/v1/chat/token", { token: user.access_token })
+    expect(chatToken.status).toBe(200)
+    const byQuery = track(ChatClient.open(server.baseUrl, { query: `token=${chatToken.body.token}` }))
+    expect((await byQuery.next((f) => f.type === "ready")).user_id).toBe(user.user.id)
+
+    const byFrame = track(ChatClient.open(server.baseUrl))
+    await new Promise((r) => byFrame.ws.once("open", r))
+    byFrame.send({ type: "authenticate", token: user.access_token })
+    expect((await byFrame.next((f) => f.type === "ready")).user_id).toBe(user.user.id)
+    // Once is enough.
+    expect(await byFrame.request({ type: "authenticate", token: user.access_token })).toMatchObject({ type: "error", code: "ALREADY_AUTHENTICATED" })
+  })
+
+  it("closes 4001 for a bad token, a chat token used as an access token elsewhere, or no authentication in time", async () => {
+    const user = await registerUser(server.baseUrl)
+    const tampered = track(ChatClient.open(server.baseUrl, { token: `${user.access_token.slice(0, -3)}abc` }))
+    expect(await tampered.next((f) => f.type === "error")).toMatchObject({ code: "UNAUTHORIZED" })
+    expect((await tampered.closed).code).toBe(4001)
+
+    const silent = track(ChatClient.open(server.baseUrl))
+    expect((await silent.closed).code).toBe(4001)
+    expect(silent.all("error")[0]).toMatchObject({ code: "UNAUTHORIZED" })
+
+    // A chat token is for /ws only: the REST API refuses it.
+    const chatToken = await http(server.baseUrl, "POST", "/api/v1/chat/token", { token: user.access_token })
+    expect((await http(server.baseUrl, "GET", "/api/v1/auth/me", { token: chatToken.body.token })).status).toBe(401)
+
+    // Logging out everywhere retires tokens already issued.
+    const before = await http(server.baseUrl, "POST", "/api/v1/chat/token", { token: user.access_token })
+    expect((await http(server.baseUrl, "POST", "/api/v1/auth/logout-all", { token: user.access_token })).status).toBe(204)
+    const stale = track(ChatClient.open(server.baseUrl, { query: `token=${before.body.token}` }))
+    expect((await stale.closed).code).toBe(4001)
+  })
+})
+
 describe("chat gateway: messages", () => {
-  it("authenticates at the upgrade, joins, sends, and every member sees the message with its seq", async () => {
-    const alice = await registerUser(server.baseUrl)
-    const bob = await registerUser(server.baseUrl)
-    const room = await createRoom(server.baseUrl, alice.access_token, { name: "general" })
-    const a = await connect(alice.access_token)
-    expect(a.ready).toMatchObject({ type: "ready", user_id: alice.user.id, heartbeat_ms: 25000 })
-    expect(typeof a.ready.session_id).toBe("string")
-    const b = await connect(bob.access_token)
-
-    const joinedA = await a.request({ type: "join", room_id: room.id })
-    expect(joinedA).toMatchObject({ type: "joined", room_id: room.id, recovered: true, last_seq: 0, messages: [] })
-    const joinedB = await b.request({ type: "join", room_id: room.id })
-    expect(joinedB.type).toBe("joined")
-
+  it("joins, sends, and every member sees the message with its seq; a retried send is not stored twice", async () => {
+    const { alice, bob, room, a, b } = await pair()
     const clientId = newClientId()
     const ack = await a.request({ type: "send", room_id: room.id, client_id: clientId, content: "hello 👋" })
-    expect(ack).toMatchObject({ type: "ack", client_id: clientId, message: { room_id: room.id, seq: 1, sender_id: alice.user.id, content: "hello 👋", reply_to: null, edited_at: null } })
-    const seen = await b.next((f) => f.type === "message")
-    expect(seen.message).toEqual(ack.message)
+    expect(ack).toMatchObject({
+      type: "ack",
+      client_id: clientId,
+      message: { room_id: room.id, seq: 1, sender_id: alice.user.id, content: "hello 👋", reply_to: null, edited_at: null }
+    })
+    expect((await b.next((f) => f.type === "message")).message).toEqual(ack.message)
+    expect((await a.next((f) => f.type === "message")).message).toEqual(ack.message)
 
-    // A retry with the same client_id returns the same message and stores nothing new.
     const retry = await a.request({ type: "send", room_id: room.id, client_id: clientId, content: "hello 👋" })
     expect(retry.message).toEqual(ack.message)
     const history = await http(server.baseUrl, "GET", `/api/v1/chat/rooms/${room.id}/messages`, { token: bob.access_token })
-    expect(history.status).toBe(200)
     expect(history.body.items.map((m: any) => m.id)).toEqual([ack.message.id])
+    await new Promise((r) => setTimeout(r, 100))
+    expect(b.all("message")).toEqual([])
+  })
+
+  it("keeps seq order for concurrent senders: every client sees 1..n once, in order", async () => {
+    const { room, a, b, bob } = await pair()
+    const b2 = await connect(bob.access_token)
+    await b2.request({ type: "join", room_id: room.id })
+    await Promise.all(Array.from({ length: 40 }, (_, i) => send(i % 2 === 0 ? a : b, room.id, `m${i}`)))
+    for (const client of [a, b, b2]) {
+      const seqs: Array<number> = []
+      while (seqs.length < 40) seqs.push((await client.next((f) => f.type === "message")).message.seq)
+      expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i + 1))
+    }
+  })
+
+  it("replies, edits, deletes, reactions and read receipts reach the room; only the author edits", async () => {
+    const { alice, bob, room, a, b } = await pair()
+    const first = (await send(a, room.id, "first")).message
+    const reply = await send(b, room.id, "a reply", { reply_to: first.id })
+    expect(reply.message.reply_to).toBe(first.id)
+
+    const edited = await a.request({ type: "edit", message_id: first.id, content: "first, edited" })
+    expect(edited).toMatchObject({ type: "message_edited", message: { id: first.id, content: "first, edited" } })
+    expect(edited.message.edited_at).not.toBeNull()
+    expect((await b.next((f) => f.type === "message_edited")).message.content).toBe("first, edited")
+    expect(await b.request({ type: "edit", message_id: first.id, content: "hijack" })).toMatchObject({ type: "error", code: "FORBIDDEN" })
+
+    await b.request({ type: "react", message_id: first.id, emoji: "🔥" })
+    expect(await a.next((f) => f.type === "reaction_added")).toMatchObject({ message_id: first.id, user_id: bob.user.id, emoji: "🔥" })
+    await b.request({ type: "unreact", message_id: first.id, emoji: "🔥" })
+    expect(await a.next((f) => f.type === "reaction_removed")).toMatchObject({ message_id: first.id, emoji: "🔥" })
+
+    await b.request({ type: "read", room_id: room.id, message_id: reply.message.id })
+    expect(await a.next((f) => f.type === "read_receipt" && f.ref === undefined)).toMatchObject({ user_id: bob.user.id, message_id: reply.message.id, seq: 2 })
+    const members = await http(server.baseUrl, "GET", `/api/v1/chat/rooms/${room.id}/members`, { token: alice.access_token })
+    expect(members.body.items.find((m: any) => m.user_id === bob.user.id).last_read_seq).toBe(2)
+
+    expect(await b.request({ type: "delete", message_id: first.id })).toMatchObject({ type: "error", code: "FORBIDDEN" })
+    expect(await a.request({ type: "delete", message_id: first.id })).toMatchObject({ type: "message_deleted", message_id: first.id })
+    expect(await b.next((f) => f.type === "message_deleted")).toMatchObject({ message_id: first.id, deleted_by: alice.user.id })
+    const history = await b.request({ type: "history", room_id: room.id })
+    expect(history.messages.map((m: any) => m.id)).toEqual([reply.message.id])
+    expect(await a.request({ type: "edit", message_id: first.id, content: "too late" })).toMatchObject({ type: "error", code: "MESSAGE_NOT_FOUND" })
+  })
+
+  it("pages history backwards with before_seq and has_more", async () => {
+    const { room, a } = await pair()
+    for (let i = 1; i <= 7; i++) await send(a, room.id, `n${i}`)
+    const last = await a.request({ type: "history", room_id: room.id, limit: 3 })
+    expect(last.messages.map((m: any) => m.content)).toEqual(["n5", "n6", "n7"])
+    expect(last.has_more).toBe(true)
+    const earlier = await a.request({ type: "history", room_id: room.id, limit: 3, before_seq: 5 })
+    expect(earlier.messages.map((m: any) => m.seq)).toEqual([2, 3, 4])
+    const first = await a.request({ type: "history", room_id: room.id, limit: 3, before_seq: 2 })
+    expect(first).toMatchObject({ messages: [{ seq: 1 }], has_more: false })
+  })
+
+  it("replays what a client missed after since_seq exactly once and in order, or says recovered: false past the window", async () => {
+    const { bob, room, a, b } = await pair()
+    const seen = [(await send(a, room.id, "before")).message.seq]
+    await b.next((f) => f.type === "message")
+    await b.close()
+    for (let i = 0; i < 3; i++) seen.push((await send(a, room.id, `missed ${i}`)).message.seq)
+    const again = await connect(bob.access_token)
+    const joined = await again.request({ type: "join", room_id: room.id, since_seq: 1 })
+    expect(joined).toMatchObject({ recovered: true, last_seq: 4 })
+    expect(joined.messages.map((m: any) => m.content)).toEqual(["missed 0", "missed 1", "missed 2"])
+    const live = await send(a, room.id, "live")
+    expect((await again.next((f) => f.type === "message")).message.seq).toBe(live.message.seq)
+
+    await again.close()
+    for (let i = 0; i < 6; i++) await send(a, room.id, `flood ${i}`)
+    const late = await connect(bob.access_token)
+    expect(await late.request({ type: "join", room_id: room.id, since_seq: 5 })).toMatchObject({ recovered: false, last_seq: 11, messages: [] })
+  })
+
+  it("typing is relayed to others and lapses by itself when not refreshed", async () => {
+    const { alice, room, a, b } = await pair()
+    await a.send({ type: "typing", room_id: room.id, state: "start" })
+    expect(await b.next((f) => f.type === "typing")).toMatchObject({ room_id: room.id, user_id: alice.user.id, state: "start" })
+    const stopped = await b.next((f) => f.type === "typing", 2_000)
+    expect(stopped).toMatchObject({ user_id: alice.user.id, state: "stop" })
+    expect(a.all("typing")).toEqual([])
+  })
+
+  it("opens one DM room per pair, joins both sides, and tells the sender when the message was delivered", async () => {
+    const alice = await registerUser(server.baseUrl)
+    const bob = await registerUser(server.baseUrl)
+    const a = await connect(alice.access_token)
+    const b = await connect(bob.access_token)
+    const opened = await a.request({ type: "dm_open", user_id: bob.user.id })
+    expect(opened).toMatchObject({ type: "joined", room: { type: "dm", member_count: 2 } })
+    const bJoined = await b.next((f) => f.type === "joined")
+    expect(bJoined.room_id).toBe(opened.room_id)
+    const again = await b.request({ type: "dm_open", user_id: alice.user.id })
+    expect(again.room_id).toBe(opened.room_id)
+
+    const sent = await send(a, opened.room_id, "psst")
+    expect((await b.next((f) => f.type === "message")).message.id).toBe(sent.message.id)
+    expect(await a.next((f) => f.type === "delivered")).toMatchObject({ room_id: opened.room_id, message_id: sent.message.id, user_id: bob.user.id })
+    expect(await a.request({ type: "dm_open", user_id: alice.user.id })).toMatchObject({ type: "error", code: "VALIDATION_ERROR" })
+  })
+
+  it("shows presence: online when connected, away on request, offline when the last connection leaves", async () => {
+    const { alice, bob, room, a, b } = await pair()
+    const joined = await connect(alice.access_token).then((c) => c.request({ type: "join", room_id: room.id }))
+    expect(joined.presence).toEqual(
+      expect.arrayContaining([
+        { user_id: alice.user.id, status: "online" },
+        { user_id: bob.user.id, status: "online" }
+      ])
+    )
+    expect(await b.request({ type: "presence", status: "away" })).toMatchObject({ type: "presence", user_id: bob.user.id, status: "away" })
+    expect(await a.next((f) => f.type === "presence" && f.user_id === bob.user.id && f.status === "away")).toBeDefined()
+    await b.close()
+    expect(await a.next((f) => f.type === "presence" && f.user_id === bob.user.id && f.status === "offline")).toBeDefined()
+  })
+})
+
+describe("chat gateway: bad input and checks", () => {
+  it("answers malformed frames with error frames and keeps the connection", async () => {
+    const { room, a } = await pair()
+    a.ws.send("not json")
+    expect(await a.next((f) => f.type === "error")).toMatchObject({ code: "BAD_FRAME" })
+    a.ws.send(Buffer.from([1, 2, 3]), { binary: true })
+    expect(await a.next((f) => f.type === "error")).toMatchObject({ code: "BAD_FRAME" })
+    a.ws.send("[1,2]")
+    expect(await a.next((f) => f.type === "error")).toMatchObject({ code: "BAD_FRAME" })
+    expect(await a.request({ type: "shout" })).toMatchObject({ type: "error", code: "UNKNOWN_TYPE" })
+    expect(await a.request({ type: "join", room_id: "nope" })).toMatchObject({ type: "error", code: "VALIDATION_ERROR" })
+    expect(await a.request({ type: "send", room_id: room.id, client_id: newClientId(), content: "" })).toMatchObject({ code: "VALIDATION_ERROR" })
+    expect(await a.request({ type: "send", room_id: room.id, client_id: newClientId(), content: "   " })).toMatchObject({ code: "VALIDATION_ERROR" })
+    expect(await a.request({ type: "send", room_id: room.id, client_id: newClientId(), content: "x".repeat(4001) })).toMatchObject({ code: "VALIDATION_ERROR" })
+    expect(await a.request({ type: "send", room_id: room.id, client_id: newClientId(), content: "a\u0000b" })).toMatchObject({ code: "VALIDATION_ERROR" })
+    expect(await a.request({ type: "send", room_id: room.id, client_id: "", content: "x" })).toMatchObject({ code: "VALIDATION_ERROR" })
+    expect(await a.request({ type: "history", room_id: room.id, limit: 101 })).toMatchObject({ code: "VALIDATION_ERROR" })
+    expect(await a.request({ type: "typing", room_id: room.id, state: "maybe" })).toMatchObject({ code: "VALIDATION_ERROR" })
+    expect(await a.request({ type: "__proto__", constructor: { prototype: { polluted: true } } })).toMatchObject({ code: "UNKNOWN_TYPE" })
+    // 4000 emoji are 4000 characters (8000 UTF-16 units): accepted.
+    const long = await a.request({ type: "send", room_id: room.id, client_id: newClientId(), content: "🎵".repeat(4000) })
+    expect(long.type).toBe("ack")
+    expect((await a.request({ type: "ping", ts: 42 })).ts).toBe(42)
+  })
+
+  it("closes 1009 for a frame over the size limit", async () => {
+    const { a } = await pair()
+    a.ws.send(JSON.stringify({ type: "ping", pad: "x".repeat(70_000) }))
+    expect((await a.closed).code).toBe(1009)
+  })
+
+  it("checks membership and roles on every action", async () => {
+    const owner = await registerUser(server.baseUrl)
+    const outsider = await registerUser(server.baseUrl)
+    const secret = await createRoom(server.baseUrl, owner.access_token, { name: "secret", type: "private" })
+    const o = await connect(owner.access_token)
+    await o.request({ type: "join", room_id: secret.id })
+    const message = (await send(o, secret.id, "inside")).message
+    const x = await connect(outsider.access_token)
+    expect(await x.request({ type: "join", room_id: secret.id })).toMatchObject({ type: "error", code: "ROOM_NOT_FOUND" })
+    expect(await send(x, secret.id, "let me in")).toMatchObject({ type: "error", code: "ROOM_NOT_FOUND" })
+    expect(await x.request({ type: "history", room_id: secret.id })).toMatchObject({ code: "ROOM_NOT_FOUND" })
+    expect(await x.request({ type: "react", message_id: message.id, emoji: "👀" })).toMatchObject({ code: "MESSAGE_NOT_FOUND" })
+    expect(await x.request({ type: "delete", message_id: message.id })).toMatchObject({ code: "MESSAGE_NOT_FOUND" })
+    expect(await x.request({ type: "read", room_id: secret.id, message_id: message.id })).toMatchObject({ code: "MESSAGE_NOT_FOUND" })
+    expect(await x.request({ type: "typing", room_id: secret.id, state: "start" })).toMatchObject({ code: "NOT_JOINED" })
+
+    // Muted members read but do not post; a ban removes them from the room at once.
+    const member = await registerUser(server.baseUrl)
+    expect((await http(server.baseUrl, "POST", `/api/v1/chat/rooms/${secret.id}/members`, { token: owner.access_token, body: { user_id: member.user.id } })).status).toBe(204)
+    const m = await connect(member.access_token)
+    expect((await m.request({ type: "join", room_id: secret.id })).type).toBe("joined")
+    await http(server.baseUrl, "PATCH", `/api/v1/chat/rooms/${secret.id}/members/${member.user.id}`, { token: owner.access_token, body: { muted: true } })
+    expect(await send(m, secret.id, "hello?")).toMatchObject({ code: "MUTED" })
+    await http(server.baseUrl, "PATCH", `/api/v1/chat/rooms/${secret.id}/members/${member.user.id}`, { token: owner.access_token, body: { banned: true } })
+    expect(await m.next((f) => f.type === "left")).toMatchObject({ room_id: secret.id, reason: "banned" })
+    await send(o, secret.id, "after the ban")
+    await new Promise((r) => setTimeout(r, 200))
+    expect(m.all("message").filter((f) => f.message.content === "after the ban")).toEqual([])
+    expect(await m.request({ type: "join", room_id: secret.id })).toMatchObject({ code: "BANNED" })
+  })
+
+  it("rate-limits a flooding user with retry_after_ms, then closes 4029 when it keeps going", async () => {
+    const limited = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), CHAT_RATE_PER_SEC: "5", CHAT_RATE_BURST: "5" })
+    try {
+      const user = await registerUser(limited.baseUrl)
+      const c = track(await ChatClient.connect(limited.baseUrl, user.access_token))
+      for (let i = 0; i < 8; i++) c.send({ type: "ping", ts: i, ref: `p${i}` })
+      const refused = await c.next((f) => f.type === "error" && f.code === "RATE_LIMITED")
+      expect(refused.retry_after_ms).toBeGreaterThan(0)
+      expect(refused.retry_after_ms).toBeLessThanOrEqual(1000)
+      await c.next((f) => f.type === "pong" && f.ref === "p4")
+      expect(c.all("pong")).toHaveLength(4)
+      expect(c.all("error").filter((f) => f.code === "RATE_LIMITED")).toHaveLength(2)
+      for (let i = 0; i < 20; i++) c.send({ type: "ping", ts: i })
+      expect((await c.closed).code).toBe(4029)
+    } finally {
+      await limited.stop()
+    }
+  })
+
+  it("caps connections per user (4009) and closes 4000 when pongs stop", async () => {
+    const strict = await startServer({
+      DATABASE_URL: db,
+      DATA_DIR: tempDataDir(),
+      CHAT_MAX_CONNS_PER_USER: "2",
+      CHAT_HEARTBEAT_MS: "200",
+      CHAT_PONG_TIMEOUT_MS: "300"
+    })
+    try {
+      const user = await registerUser(strict.baseUrl)
+      const first = track(await ChatClient.connect(strict.baseUrl, user.access_token))
+      track(await ChatClient.connect(strict.baseUrl, user.access_token))
+      const third = track(ChatClient.open(strict.baseUrl, { token: user.access_token }))
+      expect(await third.next((f) => f.type === "error")).toMatchObject({ code: "TOO_MANY_CONNECTIONS" })
+      expect((await third.closed).code).toBe(4009)
+
+      // The ws client answers pings by itself: the first connection stays through several heartbeats.
+      await new Promise((r) => setTimeout(r, 1200))
+      expect(first.ws.readyState).toBe(WebSocket.OPEN)
+      const other = await registerUser(strict.baseUrl)
+      const mute = track(await ChatClient.connect(strict.baseUrl, other.access_token, { autoPong: false }))
+      expect((await mute.closed).code).toBe(4000)
+    } finally {
+      await strict.stop()
+    }
   })
 })
