@@ -5,7 +5,6 @@ import { Redis } from "ioredis"
 import { Readiness } from "../platform/readiness.js"
 import type { ChatEvent } from "./events.js"
 
-const CHANNEL = "veza:chat"
 
 /**
  * How chat events reach every chat node: Redis pub/sub when REDIS_URL is
@@ -45,7 +44,7 @@ const memoryBus = (node: string) =>
   })
 
 /** Two connections (a subscriber cannot publish); each event carries its origin so a node skips its own. */
-const redisBus = (url: Redacted.Redacted<string>, node: string) =>
+const redisBus = (url: Redacted.Redacted<string>, channel: string, node: string) =>
   Effect.gen(function* () {
     const readiness = yield* Readiness
     const options = { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, retryStrategy: (times: number) => Math.min(100 * times, 2000) }
@@ -74,7 +73,7 @@ const redisBus = (url: Redacted.Redacted<string>, node: string) =>
       }
       if (envelope.origin !== node) emit(envelope.event)
     })
-    yield* Effect.promise(() => subscriber.subscribe(CHANNEL))
+    yield* Effect.promise(() => subscriber.subscribe(channel))
     yield* readiness.register(
       "redis",
       Effect.tryPromise(() => publisher.ping()).pipe(Effect.timeout("2 seconds"), Effect.asVoid)
@@ -82,7 +81,7 @@ const redisBus = (url: Redacted.Redacted<string>, node: string) =>
     const publish = (event: ChatEvent) =>
       Effect.suspend(() => {
         emit(event)
-        return Effect.tryPromise(() => publisher.publish(CHANNEL, JSON.stringify({ origin: node, event }))).pipe(
+        return Effect.tryPromise(() => publisher.publish(channel, JSON.stringify({ origin: node, event }))).pipe(
           Effect.tapError((e) => Effect.logWarning("chat event not sent to other nodes: Redis unavailable", e)),
           Effect.ignore
         )
@@ -94,7 +93,9 @@ export const ChatBusLive = Layer.scoped(
   ChatBus,
   Effect.gen(function* () {
     const url = yield* Config.option(Config.redacted("REDIS_URL"))
+    // Several deployments (or test runs) can share one Redis: pub/sub ignores database numbers.
+    const prefix = yield* Config.string("REDIS_KEY_PREFIX").pipe(Config.withDefault("veza:"))
     const node = `${NodeOs.hostname()}:${process.pid}:${NodeCrypto.randomBytes(4).toString("hex")}`
-    return Option.isSome(url) && Redacted.value(url.value).trim() !== "" ? yield* redisBus(url.value, node) : yield* memoryBus(node)
+    return Option.isSome(url) && Redacted.value(url.value).trim() !== "" ? yield* redisBus(url.value, `${prefix}chat`, node) : yield* memoryBus(node)
   })
 )
