@@ -9,7 +9,7 @@ import type { WebSocketEndpoint } from "../platform/http-server.js"
 import type { UserId } from "../users/schema.js"
 import { ChatConfig, type ChatSettings } from "./config.js"
 import type { PresenceStatus } from "./events.js"
-import { ChatHub, type HubConnection } from "./hub.js"
+import { type Frame, ChatHub, type HubConnection } from "./hub.js"
 import { type ClientFrame, type FrameProblem, parseFrame } from "./protocol.js"
 import type { Message, RoomId } from "./schema.js"
 import { Chat } from "./service.js"
@@ -29,6 +29,8 @@ export const CloseCode = {
 
 /** Above this many bytes waiting in the socket, frames wait in the mailbox instead. */
 const SOCKET_HIGH_WATER = 256 * 1024
+const SLOW_CONSUMER_HANDSHAKE_MS = 30_000
+const TEXT_FRAME = { binary: false } as const
 /** Rate-limit strikes within this window that close the connection. */
 const STRIKE_WINDOW_MS = 10_000
 /** Rooms up to this size list their members' presence in `joined`. */
@@ -39,7 +41,7 @@ interface Subscription {
   lastSeq: number
   dm: boolean
   /** Events that arrived while the join was reading the room. */
-  readonly early: Array<{ readonly message?: Message; readonly frame: string; readonly durable: boolean }>
+  readonly early: Array<{ readonly message?: Message; readonly frame: Frame; readonly durable: boolean }>
 }
 
 interface Bucket {
@@ -67,7 +69,7 @@ class Connection implements HubConnection {
   presence: PresenceStatus = "online"
   readonly rooms = new Map<RoomId, Subscription>()
   readonly typing = new Map<RoomId, NodeJS.Timeout>()
-  private readonly queue: Array<{ readonly frame: string; readonly durable: boolean }> = []
+  private readonly queue: Array<{ readonly frame: Frame; readonly durable: boolean }> = []
   private queuedBytes = 0
   private wakeWriter: (() => void) | undefined
   closing = false
@@ -84,10 +86,10 @@ class Connection implements HubConnection {
     private readonly dropped: (reason: "ephemeral" | "slow_consumer") => void
   ) {}
 
-  send(frame: string, durable: boolean) {
+  send(frame: Frame, durable: boolean) {
     if (this.closed) return
     if (this.queue.length === 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
-      this.ws.send(frame)
+      this.write(frame)
       return
     }
     const bytes = Buffer.byteLength(frame)
@@ -100,13 +102,19 @@ class Connection implements HubConnection {
       this.evictEphemeral()
       if (this.queue.length >= this.settings.mailboxFrames || this.queuedBytes + bytes > this.settings.mailboxBytes) {
         this.dropped("slow_consumer")
-        this.close(CloseCode.slowConsumer, "slow consumer: rejoin with since_seq")
+        this.close(CloseCode.slowConsumer, "slow consumer: rejoin with since_seq", SLOW_CONSUMER_HANDSHAKE_MS)
         return
       }
     }
     this.queue.push({ frame, durable })
     this.queuedBytes += bytes
     this.wake()
+  }
+
+  /** Fan-out frames are one Buffer shared by every recipient, sent as text. */
+  private write(frame: Frame) {
+    if (typeof frame === "string") this.ws.send(frame)
+    else this.ws.send(frame, TEXT_FRAME)
   }
 
   private evictEphemeral() {
@@ -143,7 +151,7 @@ class Connection implements HubConnection {
       while (this.queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER && !this.closed) {
         const entry = this.queue.shift()!
         this.queuedBytes -= Buffer.byteLength(entry.frame)
-        this.ws.send(entry.frame)
+        this.write(entry.frame)
       }
     }
   })
@@ -173,18 +181,22 @@ class Connection implements HubConnection {
       this.close(code, reason)
     })
 
-  close(code: number, reason: string) {
+  /**
+   * The close frame goes out after what the socket already holds; a peer that
+   * never completes the handshake is cut after `handshakeMs`. A slow reader
+   * gets longer, so that it can still read its way to the 4008.
+   */
+  close(code: number, reason: string, handshakeMs = 5_000) {
     if (this.closed) return
     this.closed = true
     this.queue.length = 0
     this.queuedBytes = 0
     this.wake()
     this.ws.close(code, reason)
-    // A peer that never completes the close handshake is cut.
-    setTimeout(() => this.ws.terminate(), 5_000).unref()
+    setTimeout(() => this.ws.terminate(), handshakeMs).unref()
   }
 
-  deliverMessage(room: RoomId, message: Message, frame: string) {
+  deliverMessage(room: RoomId, message: Message, frame: Frame) {
     const sub = this.rooms.get(room)
     if (sub === undefined) return
     if (!sub.joined) {
@@ -197,7 +209,7 @@ class Connection implements HubConnection {
     if (sub.dm && message.sender_id !== this.userId) this.onDelivered?.(room, message)
   }
 
-  deliverFrame(room: RoomId, frame: string, durable: boolean) {
+  deliverFrame(room: RoomId, frame: Frame, durable: boolean) {
     const sub = this.rooms.get(room)
     if (sub === undefined) return
     if (!sub.joined) sub.early.push({ frame, durable })
@@ -441,6 +453,7 @@ export const ChatGatewayLive = Layer.scoped(
         const c = new Connection(ws, settings, (reason) => framesDropped.inc({ reason }))
         const inbound = yield* Queue.unbounded<Inbound>()
         c.stopReading = () => inbound.unsafeOffer("wake")
+        let framesBeforeReady = 0
         live.add(c)
         yield* Effect.addFinalizer(() => Effect.sync(() => live.delete(c)))
         const closed = Effect.async<void>((resume) => {
@@ -462,6 +475,9 @@ export const ChatGatewayLive = Layer.scoped(
           if (c.actor !== undefined) {
             const wait = takeToken(c.userId)
             if (wait > 0) return rateLimited(c, text, wait)
+          } else if (++framesBeforeReady > settings.rateBurst) {
+            // Frames sent ahead of authentication wait for it, but only a burst's worth.
+            return c.close(CloseCode.rateLimited, "too many frames before authentication")
           }
           inbound.unsafeOffer({ text })
         })

@@ -5,16 +5,19 @@ import type { ChatEvent, PresenceStatus } from "./events.js"
 import type { Message, RoomId } from "./schema.js"
 import { Chat } from "./service.js"
 
+/** A frame as written: replies are strings, fan-out frames one Buffer for all recipients. */
+export type Frame = string | Buffer
+
 /** What the hub needs of a connection. */
 export interface HubConnection {
   readonly id: number
   readonly userId: UserId
   /** A stored message of a room this connection joined (seq-ordered per room by the hub). */
-  readonly deliverMessage: (room: RoomId, message: Message, frame: string) => void
+  readonly deliverMessage: (room: RoomId, message: Message, frame: Frame) => void
   /** Any other frame of a joined room. */
-  readonly deliverFrame: (room: RoomId, frame: string, durable: boolean) => void
+  readonly deliverFrame: (room: RoomId, frame: Frame, durable: boolean) => void
   /** A frame for the connection regardless of rooms. */
-  readonly send: (frame: string, durable: boolean) => void
+  readonly send: (frame: Frame, durable: boolean) => void
   readonly membershipChanged: (room: RoomId, change: "added" | "removed", reason: string) => void
   readonly presence: PresenceStatus
 }
@@ -33,7 +36,7 @@ const GAP_WAIT_MS = 50
 const PRESENCE_BEAT_MS = 10_000
 const NODE_EXPIRY_MS = 3 * PRESENCE_BEAT_MS
 
-const messageFrame = (message: Message) => JSON.stringify({ type: "message", message })
+const messageFrame = (message: Message) => Buffer.from(JSON.stringify({ type: "message", message }))
 
 const RANK: Record<PresenceStatus, number> = { offline: 0, away: 1, online: 2 }
 const best = (statuses: Iterable<PresenceStatus>) => {
@@ -127,7 +130,7 @@ export class ChatHub extends Effect.Service<ChatHub>()("veza/ChatHub", {
       drainAhead(room, state)
     }
 
-    const onRoomFrame = (room: RoomId, frame: string, durable: boolean, skipUser: UserId | undefined) => {
+    const onRoomFrame = (room: RoomId, frame: Frame, durable: boolean, skipUser: UserId | undefined) => {
       const state = rooms.get(room)
       if (state === undefined) return
       for (const connection of state.subscribers) if (connection.userId !== skipUser) connection.deliverFrame(room, frame, durable)
@@ -151,8 +154,9 @@ export class ChatHub extends Effect.Service<ChatHub>()("veza/ChatHub", {
     /** Tells the user's rooms on this node only (every node does the same for its own subscribers). */
     const deliverPresenceLocally = (user: UserId, status: PresenceStatus) =>
       Effect.gen(function* () {
+        if (rooms.size === 0) return
         const roomIds = yield* chat.roomIdsOf(user)
-        const frame = JSON.stringify({ type: "presence", user_id: user, status })
+        const frame = Buffer.from(JSON.stringify({ type: "presence", user_id: user, status }))
         for (const room of roomIds) onRoomFrame(room, frame, false, user)
       })
 
@@ -213,7 +217,7 @@ export class ChatHub extends Effect.Service<ChatHub>()("veza/ChatHub", {
         case "message":
           return onMessage(event.room, event.message)
         case "room":
-          return onRoomFrame(event.room, JSON.stringify(event.frame), event.durable, event.skipUser)
+          return onRoomFrame(event.room, Buffer.from(JSON.stringify(event.frame)), event.durable, event.skipUser)
         case "membership": {
           const connections = connectionsByUser.get(event.user)
           if (connections !== undefined) for (const c of connections) c.membershipChanged(event.room, event.change, event.reason)

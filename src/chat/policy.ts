@@ -9,9 +9,12 @@ export const isMember = (m: Membership | undefined): m is Membership => m !== un
 /** Public rooms are readable by anyone signed in; private rooms and DMs by their members (and admins). */
 export const canRead = (actor: Actor, type: RoomType, m: Membership | undefined) => type === "public" || isMember(m) || actor.role === "admin"
 
-/** Moderation (kick, mute, ban, deleting others' messages): owners and moderators, over members ranked below them. */
+/**
+ * Moderation (kick, mute, ban, deleting others' messages): owners and moderators, over members ranked below them.
+ * Nobody moderates the owner, admins included: a room keeps its one owner.
+ */
 export const canModerate = (actor: Actor, m: Membership | undefined, target?: MemberRole) =>
-  actor.role === "admin" || (isMember(m) && RANK[m.role] >= RANK.moderator && (target === undefined || RANK[m.role] > RANK[target]))
+  target !== "owner" && (actor.role === "admin" || (isMember(m) && RANK[m.role] >= RANK.moderator && (target === undefined || RANK[m.role] > RANK[target])))
 
 /** Private rooms take members by invitation from moderators; public rooms from any member. */
 export const canInvite = (actor: Actor, type: RoomType, m: Membership | undefined) =>

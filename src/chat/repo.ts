@@ -73,7 +73,12 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
         })
       )
 
-    /** Public rooms and the viewer's own rooms, newest first, after the cursor (created_at, id). */
+    /**
+     * Public rooms and the viewer's own rooms, newest first, after the cursor (created_at, id).
+     * Sorted and compared at millisecond precision: the cursor carries a JS Date, which
+     * drops the microseconds PostgreSQL keeps, and rooms created within one millisecond
+     * would otherwise fall between two pages.
+     */
     const listRooms = (viewer: UserId, options: { mine: boolean; after: Option.Option<{ createdAt: Date; id: string }>; limit: number }) => {
       const after = Option.getOrUndefined(options.after)
       return sql<RoomRow>`
@@ -82,8 +87,8 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
           left join chat_members m on m.room_id = r.id and m.user_id = ${viewer} and m.banned_at is null
          where r.deleted_at is null
            and ${options.mine ? sql`m.user_id is not null` : sql`(r.type = 'public' or m.user_id is not null)`}
-           ${after === undefined ? sql`` : sql`and (r.created_at, r.id) < (${after.createdAt}, ${after.id})`}
-         order by r.created_at desc, r.id desc
+           ${after === undefined ? sql`` : sql`and (date_trunc('milliseconds', r.created_at), r.id) < (${after.createdAt}, ${after.id})`}
+         order by date_trunc('milliseconds', r.created_at) desc, r.id desc
          limit ${options.limit + 1}`.pipe(Effect.map((rows) => rows.map(toRoom)))
     }
 
@@ -121,6 +126,15 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
           from chat_members m join users u on u.id = m.user_id
          where m.room_id = ${room} and m.banned_at is null
          order by m.joined_at, m.user_id`.pipe(Effect.map((rows) => rows.map((r) => ({ ...r, last_read_seq: Number(r.last_read_seq) }))))
+
+    /** One member's row, banned or not (what a moderator just changed). */
+    const member = (room: RoomId, user: UserId) =>
+      sql<{ user_id: UserId; username: string; role: MemberRole; muted: boolean; last_read_seq: string; joined_at: Date }>`
+        select m.user_id, u.username, m.role, m.muted, m.last_read_seq, m.joined_at
+          from chat_members m join users u on u.id = m.user_id
+         where m.room_id = ${room} and m.user_id = ${user}`.pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => ({ ...r, last_read_seq: Number(r.last_read_seq) })))
+      )
 
     const memberIds = (room: RoomId) =>
       sql<{ user_id: UserId }>`select user_id from chat_members where room_id = ${room} and banned_at is null`.pipe(
@@ -261,6 +275,7 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
       removeMember,
       updateMember,
       members,
+      member,
       memberIds,
       roomIdsOf,
       dmRoomIdsOf,

@@ -60,13 +60,16 @@ export const MessageContent = StoredText.pipe(
   Schema.filter((s) => [...s].length <= MAX_CONTENT_CHARS, { message: () => `content must be at most ${MAX_CONTENT_CHARS} characters` })
 )
 
+// Lengths count code points, as the database's varchar does: an emoji is one character, not two UTF-16 units.
 export const RoomName = StoredText.pipe(
   Schema.transform(Schema.String, { strict: true, decode: (s) => s.trim(), encode: (s) => s }),
   Schema.minLength(1, { message: () => "name must not be blank" }),
-  Schema.maxLength(100, { message: () => "name must be at most 100 characters" })
+  Schema.filter((s) => [...s].length <= 100, { message: () => "name must be at most 100 characters", jsonSchema: { maxLength: 100 } })
 )
 
-export const RoomDescription = StoredText.pipe(Schema.maxLength(1000, { message: () => "description must be at most 1000 characters" }))
+export const RoomDescription = StoredText.pipe(
+  Schema.filter((s) => [...s].length <= 1000, { message: () => "description must be at most 1000 characters", jsonSchema: { maxLength: 1000 } })
+)
 
 export const Emoji = StoredText.pipe(
   Schema.filter((s) => s.length > 0 && s.length <= 32 && !/\s/.test(s), { message: () => "emoji must be 1-32 characters without spaces" })

@@ -18,12 +18,18 @@ export interface RoomPage {
   readonly next_cursor: string | null
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
 const encodeCursor = (room: Room) => Buffer.from(JSON.stringify([room.created_at.toISOString(), room.id])).toString("base64url")
 const decodeCursor = (cursor: string) => {
   try {
     const [at, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string]
     const createdAt = new Date(at)
-    return typeof id === "string" && /^[0-9a-f-]{36}$/i.test(id) && !Number.isNaN(createdAt.getTime()) ? Option.some({ createdAt, id }) : Option.none()
+    // Anything PostgreSQL would refuse (a malformed uuid, a year it cannot store) is a bad cursor, not a 500.
+    const year = createdAt.getUTCFullYear()
+    return typeof id === "string" && UUID.test(id) && !Number.isNaN(createdAt.getTime()) && year >= 1 && year <= 9999
+      ? Option.some({ createdAt, id })
+      : Option.none()
   } catch {
     return Option.none()
   }
@@ -80,7 +86,8 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
         const membership = yield* membershipOf(id, actor.id)
         // A banned member knows the room: telling them so beats pretending it is gone.
         if (membership?.banned) return yield* Forbidden.of("you are banned from this room", "BANNED")
-        if (isMember(membership) || (actor.role === "admin" && room.type !== "dm")) return room
+        // Admins look into private rooms without joining them; a public room they join like anyone, so they can post there.
+        if (isMember(membership) || (actor.role === "admin" && room.type === "private")) return room
         if (room.type !== "public") return yield* roomNotFound()
         yield* repo.addMember(id, actor.id, "member")
         return (yield* readable(actor, id)).room
@@ -135,8 +142,8 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
         }
         yield* repo.updateMember(id, user, change)
         if (change.banned === true && !target.banned) yield* announceMembership(id, user, "removed", "banned")
-        const members = yield* repo.members(id)
-        return members.find((m) => m.user_id === user)
+        // Not the member list: that leaves out the banned, and a ban would read as "not found".
+        return Option.getOrUndefined(yield* repo.member(id, user))
       }).pipe(sqlErrors)
 
     /** Messages before `beforeSeq`, oldest first. */

@@ -64,6 +64,47 @@ describe("chat delivery under pressure", () => {
     }
   }, 120_000)
 
+  it("a reader cut off mid-stream reconnects with since_seq and ends with every acknowledged message exactly once, in order", async () => {
+    const server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), CHAT_RATE_PER_SEC: "100000", CHAT_RATE_BURST: "100000" })
+    try {
+      const [alice, bob] = await Promise.all([registerUser(server.baseUrl), registerUser(server.baseUrl)])
+      const room = await createRoom(server.baseUrl, alice.access_token)
+      const sender = track(await ChatClient.connect(server.baseUrl, alice.access_token))
+      let reader = track(await ChatClient.connect(server.baseUrl, bob.access_token))
+      for (const c of [sender, reader]) await c.request({ type: "join", room_id: room.id })
+
+      const total = 300
+      const acked: Array<{ id: string; seq: number }> = []
+      const streaming = (async () => {
+        for (let i = 0; i < total; i++) {
+          const ack = await sender.request({ type: "send", room_id: room.id, client_id: `m${i}`, content: `m${i}` })
+          acked.push({ id: ack.message.id, seq: ack.message.seq })
+        }
+      })()
+      const received: Array<{ id: string; seq: number }> = []
+      const take = (frames: Array<Frame>) => {
+        for (const f of frames.splice(0)) if (f.type === "message") received.push({ id: f.message.id, seq: f.message.seq })
+      }
+      await waitUntil("the reader to be mid-stream", () => reader.frames.filter((f) => f.type === "message").length >= 100)
+      reader.ws.terminate()
+      take(reader.frames)
+      await new Promise((r) => setTimeout(r, 200))
+      reader = track(await ChatClient.connect(server.baseUrl, bob.access_token))
+      const joined = await reader.request({ type: "join", room_id: room.id, since_seq: received[received.length - 1]!.seq })
+      expect(joined.recovered).toBe(true)
+      for (const m of joined.messages) received.push({ id: m.id, seq: m.seq })
+      await streaming
+      await waitUntil("the rest of the stream", () => {
+        take(reader.frames)
+        return received.length >= total
+      })
+      expect(received.map((m) => m.seq)).toEqual(range(1, total))
+      expect(received.map((m) => m.id)).toEqual(acked.map((a) => a.id))
+    } finally {
+      await server.stop()
+    }
+  }, 60_000)
+
   it("SIGTERM: every acknowledged message is stored once, readers get their queued frames, then close 1001; exit 0", async () => {
     const server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), CHAT_RATE_PER_SEC: "100000", CHAT_RATE_BURST: "100000", SHUTDOWN_GRACE_MS: "5000" })
     const [alice, bob] = await Promise.all([registerUser(server.baseUrl), registerUser(server.baseUrl)])

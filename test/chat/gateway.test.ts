@@ -298,6 +298,12 @@ describe("chat gateway: bad input and checks", () => {
       expect(c.all("error").filter((f) => f.code === "RATE_LIMITED")).toHaveLength(2)
       for (let i = 0; i < 20; i++) c.send({ type: "ping", ts: i })
       expect((await c.closed).code).toBe(4029)
+
+      // Frames ahead of authentication wait for it, a burst's worth at most.
+      const eager = track(ChatClient.open(limited.baseUrl))
+      await new Promise((r) => eager.ws.once("open", r))
+      for (let i = 0; i < 10; i++) eager.send({ type: "ping", ts: i })
+      expect((await eager.closed).code).toBe(4029)
     } finally {
       await limited.stop()
     }
