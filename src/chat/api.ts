@@ -84,6 +84,7 @@ export class ChatApi extends HttpApiGroup.make("chat")
       .addError(BadRequest.envelope)
       .addError(NotFound.envelope)
       .addError(Forbidden.envelope)
+      .addError(Conflict.envelope)
   )
   .add(
     HttpApiEndpoint.del("kick", "/chat/rooms/:id/members/:user_id")

@@ -120,6 +120,15 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
          where room_id = ${room} and user_id = ${user}
         returning user_id`.pipe(Effect.map((rows) => rows.length > 0))
 
+    /** The room's one owner becomes `to`; the previous owner stays on as a moderator. */
+    const transferOwnership = (room: RoomId, to: UserId) =>
+      sql.withTransaction(
+        Effect.gen(function* () {
+          yield* sql`update chat_members set role = 'moderator' where room_id = ${room} and role = 'owner'`
+          yield* sql`update chat_members set role = 'owner' where room_id = ${room} and user_id = ${to}`
+        })
+      )
+
     const members = (room: RoomId) =>
       sql<{ user_id: UserId; username: string; role: MemberRole; muted: boolean; last_read_seq: string; joined_at: Date }>`
         select m.user_id, u.username, m.role, m.muted, m.last_read_seq, m.joined_at
@@ -274,6 +283,7 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
       addMember,
       removeMember,
       updateMember,
+      transferOwnership,
       members,
       member,
       memberIds,

@@ -109,7 +109,7 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
         const { room, membership } = yield* readable(actor, id)
         if (!isMember(membership)) return yield* notMember()
         if (room.type === "dm") return yield* Conflict.of("direct-message rooms cannot be left", "DM_ROOM")
-        if (membership.role === "owner") return yield* Conflict.of("the owner cannot leave; give ownership to someone else first", "OWNER_CANNOT_LEAVE")
+        if (membership.role === "owner") return yield* Conflict.of("the owner cannot leave; give ownership to another member first (PATCH their role to owner)", "OWNER_CANNOT_LEAVE")
         yield* repo.removeMember(id, actor.id)
         yield* announceMembership(id, actor.id, "removed", "left")
       }).pipe(sqlErrors)
@@ -136,11 +136,13 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
     const updateMember = (actor: Actor, id: RoomId, user: UserId, change: { role?: MemberRole | undefined; muted?: boolean | undefined; banned?: boolean | undefined }) =>
       Effect.gen(function* () {
         const { membership, target } = yield* moderatable(actor, id, user)
-        if (change.role !== undefined) {
-          if (!canChangeRoles(actor, membership)) return yield* Forbidden.of("only the owner can change roles")
-          if (change.role === "owner") return yield* BadRequest.of("ownership cannot be given this way; the room keeps one owner")
+        if (change.role !== undefined && !canChangeRoles(actor, membership)) return yield* Forbidden.of("only the owner can change roles")
+        if (change.role === "owner") {
+          if (change.banned === true || change.muted === true) return yield* BadRequest.of("the new owner cannot be muted or banned")
+          if (target.banned) return yield* Conflict.of("a banned user cannot own the room; unban them first", "BANNED")
+          yield* repo.transferOwnership(id, user)
         }
-        yield* repo.updateMember(id, user, change)
+        yield* repo.updateMember(id, user, { ...change, role: change.role === "owner" ? undefined : change.role })
         if (change.banned === true && !target.banned) yield* announceMembership(id, user, "removed", "banned")
         // Not the member list: that leaves out the banned, and a ban would read as "not found".
         return Option.getOrUndefined(yield* repo.member(id, user))
@@ -219,7 +221,11 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
     const remove = (actor: Actor, id: MessageId) =>
       Effect.gen(function* () {
         const { message, membership } = yield* messageInReadableRoom(actor, id)
-        if (message.sender_id !== actor.id && !canModerate(actor, membership)) return yield* Forbidden.of("you can only delete your own messages")
+        if (message.sender_id !== actor.id) {
+          // Moderators remove messages of those ranked below them (a sender who left counts as a member).
+          const sender = yield* membershipOf(message.room_id, message.sender_id)
+          if (actor.role !== "admin" && !canModerate(actor, membership, sender?.role ?? "member")) return yield* Forbidden.of("you can only delete your own messages")
+        }
         if (!(yield* repo.deleteMessage(id))) return yield* messageNotFound()
         yield* bus.publish({
           kind: "room",

@@ -284,6 +284,21 @@ describe("chat gateway: bad input and checks", () => {
     expect(await m.request({ type: "join", room_id: secret.id })).toMatchObject({ code: "BANNED" })
   })
 
+  it("lets moderators delete the messages of members, not of the owner", async () => {
+    const [owner, mod, member] = await Promise.all([registerUser(server.baseUrl), registerUser(server.baseUrl), registerUser(server.baseUrl)])
+    const room = await createRoom(server.baseUrl, owner.access_token)
+    const [o, m, u] = await Promise.all([connect(owner.access_token), connect(mod.access_token), connect(member.access_token)])
+    for (const c of [o, m, u]) await c.request({ type: "join", room_id: room.id })
+    await http(server.baseUrl, "PATCH", `/api/v1/chat/rooms/${room.id}/members/${mod.user.id}`, { token: owner.access_token, body: { role: "moderator" } })
+    const ownerMessage = (await send(o, room.id, "owner speaking")).message
+    const modMessage = (await send(m, room.id, "moderator speaking")).message
+    const memberMessage = (await send(u, room.id, "member speaking")).message
+    expect(await m.request({ type: "delete", message_id: memberMessage.id })).toMatchObject({ type: "message_deleted" })
+    expect(await m.request({ type: "delete", message_id: ownerMessage.id })).toMatchObject({ type: "error", code: "FORBIDDEN" })
+    expect(await u.request({ type: "delete", message_id: modMessage.id })).toMatchObject({ type: "error", code: "FORBIDDEN" })
+    expect(await o.request({ type: "delete", message_id: modMessage.id })).toMatchObject({ type: "message_deleted" })
+  })
+
   it("rate-limits a flooding user with retry_after_ms, then closes 4029 when it keeps going", async () => {
     const limited = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), CHAT_RATE_PER_SEC: "5", CHAT_RATE_BURST: "5" })
     try {

@@ -489,10 +489,23 @@ describe("PATCH /chat/rooms/:id/members/:user_id", () => {
     expect(await getRoom(carol, r.id)).toMatchObject({ my_role: "member" })
   })
 
-  it("refuses role changes by a moderator (403) and giving ownership (400)", async () => {
+  it("hands ownership over: the new owner is the only one, the old one stays as a moderator and may then leave", async () => {
+    const { alice, carol, r } = await staffedRoom()
+    const res = await patchMember(alice, r.id, carol, { role: "owner" })
+    expect(res.status).toBe(200)
+    expect(res.body.role).toBe("owner")
+    const members = (await api("GET", `/chat/rooms/${r.id}/members`, carol)).body.items
+    expect(members.filter((m: any) => m.role === "owner").map((m: any) => m.user_id)).toEqual([carol.user.id])
+    expect(members.find((m: any) => m.user_id === alice.user.id).role).toBe("moderator")
+    expectError(await patchMember(alice, r.id, carol, { role: "member" }), 403, "FORBIDDEN")
+    expect((await api("POST", `/chat/rooms/${r.id}/leave`, alice)).status).toBe(204)
+  })
+
+  it("refuses role changes by a moderator (403) and roles that do not exist (400)", async () => {
     const { alice, bob, carol, r } = await staffedRoom()
     expectError(await patchMember(bob, r.id, carol, { role: "moderator" }), 403, "FORBIDDEN")
-    expectError(await patchMember(alice, r.id, carol, { role: "owner" }), 400, "VALIDATION_ERROR")
+    expectError(await patchMember(bob, r.id, carol, { role: "owner" }), 403, "FORBIDDEN")
+    expectError(await patchMember(alice, r.id, carol, { role: "owner", banned: true }), 400, "VALIDATION_ERROR")
     expectError(await patchMember(alice, r.id, carol, { role: "admin" }), 400, "VALIDATION_ERROR")
     expectError(await patchMember(alice, r.id, carol, { muted: "yes" }), 400, "VALIDATION_ERROR")
     const roles = (await api("GET", `/chat/rooms/${r.id}/members`, alice)).body.items.map((m: any) => m.role)
