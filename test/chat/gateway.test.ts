@@ -148,6 +148,25 @@ describe("chat gateway: messages", () => {
     expect(await a.request({ type: "edit", message_id: first.id, content: "too late" })).toMatchObject({ type: "error", code: "MESSAGE_NOT_FOUND" })
   })
 
+  it("leave stops this connection's events; client_id and reply_to are checked", async () => {
+    const { room, a, b } = await pair()
+    const other = await createRoom(server.baseUrl, (await registerUser(server.baseUrl)).access_token, { name: "elsewhere" })
+    expect(await b.request({ type: "leave", room_id: other.id })).toMatchObject({ type: "error", code: "NOT_JOINED" })
+    expect(await b.request({ type: "leave", room_id: room.id })).toMatchObject({ type: "left", room_id: room.id, reason: "left" })
+    const sent = await send(a, room.id, "anyone there?")
+    await a.next((f) => f.type === "message" && f.message.id === sent.message.id)
+    await new Promise((r) => setTimeout(r, 150))
+    expect(b.all("message")).toEqual([])
+
+    const clientId = newClientId()
+    await a.request({ type: "join", room_id: other.id })
+    expect((await a.request({ type: "send", room_id: room.id, client_id: clientId, content: "here" })).type).toBe("ack")
+    expect(await a.request({ type: "send", room_id: other.id, client_id: clientId, content: "there" })).toMatchObject({ type: "error", code: "CLIENT_ID_REUSED" })
+    const elsewhere = (await send(a, other.id, "in the other room")).message
+    expect(await send(a, room.id, "replying across rooms", { reply_to: elsewhere.id })).toMatchObject({ type: "error", code: "INVALID_REPLY" })
+    expect(await send(a, room.id, "replying to nothing", { reply_to: newClientId() })).toMatchObject({ type: "error", code: "INVALID_REPLY" })
+  })
+
   it("pages history backwards with before_seq and has_more", async () => {
     const { room, a } = await pair()
     for (let i = 1; i <= 7; i++) await send(a, room.id, `n${i}`)
