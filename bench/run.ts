@@ -8,12 +8,15 @@
  *   npm run bench -- streaming         job + batch + hls
  *   npm run bench -- job batch hls     any of the streaming parts
  *   npm run bench -- hls --profile     also CPU-profile the server under the segment load
+ *   npm run bench -- chat              chat-broadcast + chat-latency + chat-memory + chat-mix
+ *   npm run bench -- chat-mix          any of the chat parts (sizes: see bench/chat.ts)
  */
+import { CHAT_PARTS, type ChatPart, runChat } from "./chat.js"
 import { runStreaming, STREAMING_PARTS, type StreamingPart } from "./streaming.js"
 import { adminUrl } from "./lib.js"
 import { runUsers } from "./users.js"
 
-const SCENARIOS = ["users", ...STREAMING_PARTS] as const
+const SCENARIOS = ["users", ...STREAMING_PARTS, ...CHAT_PARTS] as const
 type Scenario = (typeof SCENARIOS)[number]
 
 const parseArgs = (argv: ReadonlyArray<string>) => {
@@ -24,8 +27,9 @@ const parseArgs = (argv: ReadonlyArray<string>) => {
   for (const name of names.length === 0 ? ["all"] : names) {
     if (name === "all") SCENARIOS.forEach((s) => selected.add(s))
     else if (name === "streaming") STREAMING_PARTS.forEach((s) => selected.add(s))
+    else if (name === "chat") CHAT_PARTS.forEach((s) => selected.add(s))
     else if ((SCENARIOS as ReadonlyArray<string>).includes(name)) selected.add(name as Scenario)
-    else throw new Error(`unknown scenario "${name}" (known: all, streaming, ${SCENARIOS.join(", ")})`)
+    else throw new Error(`unknown scenario "${name}" (known: all, streaming, chat, ${SCENARIOS.join(", ")})`)
   }
   return { selected, profile: flags.has("--profile") }
 }
@@ -39,6 +43,11 @@ const main = async () => {
     if (parts.length > 0) {
       if (selected.has("users")) console.log("")
       await runStreaming(admin, parts, { profile })
+    }
+    const chatParts = CHAT_PARTS.filter((p): p is ChatPart => selected.has(p))
+    if (chatParts.length > 0) {
+      if (selected.has("users") || parts.length > 0) console.log("")
+      await runChat(admin, chatParts)
     }
   } finally {
     await admin.close()
