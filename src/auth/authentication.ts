@@ -17,7 +17,7 @@ export class Authenticator extends Effect.Service<Authenticator>()("veza/Authent
   effect: Effect.gen(function* () {
     const tokens = yield* AccessTokens
     const repo = yield* AuthRepo
-    const authenticate = (token: string, purpose?: string) =>
+    const authenticate = (token: string, purpose?: string | ReadonlyArray<string | undefined>) =>
       Effect.gen(function* () {
         const claims = yield* tokens.verify(token, purpose)
         if (Option.isNone(claims)) return yield* rejected()

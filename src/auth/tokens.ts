@@ -37,11 +37,18 @@ export class AccessTokens extends Effect.Service<AccessTokens>()("veza/AccessTok
           .sign(key)
       )
     const audienceFor = (purpose: string | undefined) => (purpose === undefined ? config.jwtAudience : `${config.jwtAudience}:${purpose}`)
-    /** None for anything but a valid, unexpired HS256 token of ours, for this purpose. */
-    const verify = (token: string, purpose?: string) =>
+    /**
+     * None for anything but a valid, unexpired HS256 token of ours, for this
+     * purpose (or for any of several: undefined stands for access tokens).
+     */
+    const verify = (token: string, purpose?: string | ReadonlyArray<string | undefined>) =>
       Effect.promise(
         (): Promise<Option.Option<AccessClaims>> =>
-          Jose.jwtVerify(token, key, { algorithms: ["HS256"], issuer: config.jwtIssuer, audience: audienceFor(purpose) }).then(
+          Jose.jwtVerify(token, key, {
+            algorithms: ["HS256"],
+            issuer: config.jwtIssuer,
+            audience: typeof purpose === "object" ? purpose.map(audienceFor) : audienceFor(purpose)
+          }).then(
             ({ payload: p }) =>
               typeof p.sub === "string" && typeof p.role === "string" && typeof p.token_version === "number"
                 ? Option.some({ sub: p.sub as UserId, role: p.role as UserRole, token_version: p.token_version })

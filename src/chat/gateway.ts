@@ -1,15 +1,16 @@
 import * as NodeCrypto from "node:crypto"
 import type * as NodeHttp from "node:http"
-import { Context, Effect, FiberSet, Layer, Option, Queue, Runtime } from "effect"
+import { Context, Effect, FiberSet, Layer, Option, Runtime, Schedule } from "effect"
 import * as WS from "ws"
 import { Authenticator, bearerToken } from "../auth/authentication.js"
 import type { Actor } from "../auth/current-user.js"
-import { Metrics } from "../platform/metrics.js"
 import type { WebSocketEndpoint } from "../platform/http-server.js"
+import { Metrics } from "../platform/metrics.js"
+import { writePreFramed } from "../platform/websocket-frames.js"
 import type { UserId } from "../users/schema.js"
 import { ChatConfig, type ChatSettings } from "./config.js"
 import type { PresenceStatus } from "./events.js"
-import { type Frame, ChatHub, type HubConnection } from "./hub.js"
+import { ChatHub, type Frame, type HubConnection } from "./hub.js"
 import { type ClientFrame, type FrameProblem, parseFrame } from "./protocol.js"
 import type { Message, RoomId } from "./schema.js"
 import { Chat } from "./service.js"
@@ -30,7 +31,6 @@ export const CloseCode = {
 /** Above this many bytes waiting in the socket, frames wait in the mailbox instead. */
 const SOCKET_HIGH_WATER = 256 * 1024
 const SLOW_CONSUMER_HANDSHAKE_MS = 30_000
-const TEXT_FRAME = { binary: false } as const
 /** Rate-limit strikes within this window that close the connection. */
 const STRIKE_WINDOW_MS = 10_000
 /** Rooms up to this size list their members' presence in `joined`. */
@@ -50,16 +50,18 @@ interface Bucket {
   connections: number
 }
 
-type Inbound = { readonly text: string } | { readonly problem: FrameProblem } | "wake"
+type Inbound = { readonly text: string } | { readonly problem: FrameProblem }
 
 let nextConnectionId = 1
 
 /**
- * One WebSocket connection. Frames for the client go through a bounded
- * mailbox (frames and bytes): written at once while the socket keeps up,
- * queued while it does not, ephemeral frames dropped first, and the
- * connection closed 4008 when durable ones no longer fit, so one slow
- * reader never holds up a room.
+ * One WebSocket connection: its inbox of client frames, its mailbox of
+ * frames for the client, its rooms and its heartbeat state. The connection's
+ * fiber reads the inbox; frames for the client are written at once while the
+ * socket keeps up and otherwise wait in the mailbox (bounded in frames and
+ * bytes) for a writer fiber, which exists only while there is a backlog.
+ * Ephemeral frames are dropped first, and the connection is closed 4008 when
+ * durable ones no longer fit, so one slow reader never holds up a room.
  */
 class Connection implements HubConnection {
   readonly id = nextConnectionId++
@@ -69,30 +71,64 @@ class Connection implements HubConnection {
   presence: PresenceStatus = "online"
   readonly rooms = new Map<RoomId, Subscription>()
   readonly typing = new Map<RoomId, NodeJS.Timeout>()
-  private readonly queue: Array<{ readonly frame: Frame; readonly durable: boolean }> = []
-  private queuedBytes = 0
-  private wakeWriter: (() => void) | undefined
   closing = false
   closed = false
-  pongSeen = true
+  /** When the unanswered ping went out (0: none outstanding), and when the last one did. */
+  pingSentAt = 0
+  lastPingAt = Date.now()
   strikes: Array<number> = []
+  framesBeforeReady = 0
   onDelivered: ((room: RoomId, message: Message) => void) | undefined
-  /** Wakes the inbound loop (shutdown, close). */
-  stopReading: () => void = () => {}
+  onMembership: ((room: RoomId, change: "added" | "removed", reason: string) => void) | undefined
+  private readonly inbox: Array<Inbound> = []
+  private wakeReader: (() => void) | undefined
+  private readonly queue: Array<{ readonly frame: Frame; readonly durable: boolean }> = []
+  private queuedBytes = 0
+  private writing = false
+  private wakeWriter: (() => void) | undefined
 
   constructor(
     readonly ws: WS.WebSocket,
     private readonly settings: ChatSettings,
+    private readonly forkWriter: (writer: Effect.Effect<void>) => void,
     private readonly dropped: (reason: "ephemeral" | "slow_consumer") => void
   ) {}
 
+  // ---- inbox: client frames, read by the connection's fiber in order ----
+
+  receive(item: Inbound) {
+    this.inbox.push(item)
+    this.wakeUpReader()
+  }
+
+  wakeUpReader() {
+    const wake = this.wakeReader
+    this.wakeReader = undefined
+    wake?.()
+  }
+
+  /** The next client frame; undefined once the connection is closing or closed. */
+  readonly nextInbound: Effect.Effect<Inbound | undefined> = Effect.suspend(() => {
+    if (this.closing || this.closed) return Effect.succeed(undefined)
+    const item = this.inbox.shift()
+    if (item !== undefined) return Effect.succeed(item)
+    return Effect.async<Inbound | undefined>((resume) => {
+      this.wakeReader = () => resume(this.nextInbound)
+      return Effect.sync(() => {
+        this.wakeReader = undefined
+      })
+    })
+  })
+
+  // ---- mailbox: frames for the client ----
+
   send(frame: Frame, durable: boolean) {
     if (this.closed) return
-    if (this.queue.length === 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
+    if (!this.writing && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
       this.write(frame)
       return
     }
-    const bytes = Buffer.byteLength(frame)
+    const bytes = frame.length
     if (!durable) {
       if (this.queue.length >= this.settings.mailboxFrames / 2 || this.queuedBytes + bytes > this.settings.mailboxBytes / 2) {
         this.dropped("ephemeral")
@@ -108,13 +144,16 @@ class Connection implements HubConnection {
     }
     this.queue.push({ frame, durable })
     this.queuedBytes += bytes
-    this.wake()
+    if (!this.writing) {
+      this.writing = true
+      this.forkWriter(this.writer)
+    }
   }
 
-  /** Fan-out frames are one Buffer shared by every recipient, sent as text. */
+  /** Replies are strings; fan-out frames arrive framed once for every recipient. */
   private write(frame: Frame) {
     if (typeof frame === "string") this.ws.send(frame)
-    else this.ws.send(frame, TEXT_FRAME)
+    else writePreFramed(this.ws, frame)
   }
 
   private evictEphemeral() {
@@ -122,39 +161,29 @@ class Connection implements HubConnection {
     for (let i = kept.length; i < this.queue.length; i++) this.dropped("ephemeral")
     this.queue.length = 0
     this.queue.push(...kept)
-    this.queuedBytes = kept.reduce((sum, entry) => sum + Buffer.byteLength(entry.frame), 0)
+    this.queuedBytes = kept.reduce((sum, entry) => sum + entry.frame.length, 0)
   }
 
-  private wake() {
-    const wake = this.wakeWriter
-    this.wakeWriter = undefined
-    wake?.()
-  }
-
-  /** The writer fiber: sends what the mailbox holds whenever the socket has room for it. */
-  readonly writer = Effect.gen(this, function* () {
-    while (!this.closed) {
-      if (this.queue.length === 0) {
-        if (this.closing) return
-        yield* Effect.async<void>((resume) => {
-          this.wakeWriter = () => resume(Effect.void)
-          return Effect.sync(() => {
-            this.wakeWriter = undefined
-          })
-        })
-        continue
-      }
+  /** The writer fiber: sends the backlog as the socket drains, then ends. */
+  private readonly writer: Effect.Effect<void> = Effect.gen(this, function* () {
+    while (this.queue.length > 0 && !this.closed) {
       if (this.ws.bufferedAmount >= SOCKET_HIGH_WATER) {
         yield* this.socketDrained
         continue
       }
-      while (this.queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER && !this.closed) {
+      while (this.queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
         const entry = this.queue.shift()!
-        this.queuedBytes -= Buffer.byteLength(entry.frame)
+        this.queuedBytes -= entry.frame.length
         this.write(entry.frame)
       }
     }
-  })
+  }).pipe(
+    Effect.ensuring(
+      Effect.sync(() => {
+        this.writing = false
+      })
+    )
+  )
 
   private readonly socketDrained = Effect.async<void>((resume) => {
     const socket = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket
@@ -191,10 +220,15 @@ class Connection implements HubConnection {
     this.closed = true
     this.queue.length = 0
     this.queuedBytes = 0
-    this.wake()
+    const wake = this.wakeWriter
+    this.wakeWriter = undefined
+    wake?.()
+    this.wakeUpReader()
     this.ws.close(code, reason)
     setTimeout(() => this.ws.terminate(), handshakeMs).unref()
   }
+
+  // ---- what the hub delivers ----
 
   deliverMessage(room: RoomId, message: Message, frame: Frame) {
     const sub = this.rooms.get(room)
@@ -216,15 +250,19 @@ class Connection implements HubConnection {
     else this.send(frame, durable)
   }
 
-  membershipChanged = (_room: RoomId, _change: "added" | "removed", _reason: string) => {}
+  membershipChanged(room: RoomId, change: "added" | "removed", reason: string) {
+    this.onMembership?.(room, change, reason)
+  }
 }
 
 export class ChatGateway extends Context.Tag("veza/ChatGateway")<ChatGateway, WebSocketEndpoint>() {}
 
 /**
  * `/ws`: the `ws` server inside this layer's scope and one supervised fiber
- * per connection (authentication, inbound frames in order, the writer, the
- * heartbeat). Closing the scope flushes every mailbox and closes with 1001.
+ * per connection (authentication, then its frames in order), with a writer
+ * fiber while a client lags. One sweep pings every connection and closes
+ * those that stopped answering. Closing the scope flushes every mailbox and
+ * closes with 1001.
  */
 export const ChatGatewayLive = Layer.scoped(
   ChatGateway,
@@ -250,6 +288,10 @@ export const ChatGatewayLive = Layer.scoped(
     )
     const fibers = yield* FiberSet.make<void>()
     const run = yield* FiberSet.runtime(fibers)<never>()
+    const forkWriter = (writer: Effect.Effect<void>) => {
+      run(writer)
+    }
+    const countDropped = (reason: "ephemeral" | "slow_consumer") => framesDropped.inc({ reason })
 
     const reply = (c: Connection, type: string, ref: unknown, body: Record<string, unknown>, durable = true) =>
       c.send(JSON.stringify(ref === undefined ? { type, ...body } : { type, ref, ...body }), durable)
@@ -270,8 +312,18 @@ export const ChatGatewayLive = Layer.scoped(
       return Math.ceil(((1 - bucket.tokens) / settings.ratePerSecond) * 1000)
     }
 
-    const subscribe = (c: Connection, room: RoomId, dm: boolean) => {
-      const sub: Subscription = { joined: false, lastSeq: 0, dm, early: [] }
+    const rateLimited = (c: Connection, text: string, wait: number) => {
+      const now = Date.now()
+      c.strikes = c.strikes.filter((at) => now - at < STRIKE_WINDOW_MS)
+      c.strikes.push(now)
+      if (c.strikes.length > settings.rateBurst) return c.close(CloseCode.rateLimited, "rate limit exceeded")
+      const parsed = parseFrame(text)
+      const ref = "frame" in parsed ? parsed.frame.ref : parsed.problem.ref
+      fail(c, ref, "RATE_LIMITED", "too many frames; slow down", { retry_after_ms: wait })
+    }
+
+    const subscribe = (c: Connection, room: RoomId) => {
+      const sub: Subscription = { joined: false, lastSeq: 0, dm: false, early: [] }
       c.rooms.set(room, sub)
       return Effect.as(hub.subscribe(room, c), sub)
     }
@@ -287,6 +339,15 @@ export const ChatGatewayLive = Layer.scoped(
         }
       })
 
+    const stopTyping = (c: Connection, room: RoomId) =>
+      Effect.suspend(() => {
+        const timer = c.typing.get(room)
+        if (timer === undefined) return Effect.void
+        clearTimeout(timer)
+        c.typing.delete(room)
+        return hub.publish({ kind: "room", room, durable: false, skipUser: c.userId, frame: { type: "typing", room_id: room, user_id: c.userId, state: "stop" } })
+      })
+
     const unsubscribe = (c: Connection, room: RoomId) =>
       Effect.gen(function* () {
         c.rooms.delete(room)
@@ -296,38 +357,29 @@ export const ChatGatewayLive = Layer.scoped(
 
     /**
      * Joins the connection to the room and replays what it missed after
-     * `sinceSeq`. Events that arrive while the room is read wait in the
-     * subscription, so nothing falls between the replay and live delivery.
+     * `sinceSeq`. The subscription starts before the room is read, and events
+     * that arrive meanwhile wait in it, so nothing falls between the replay
+     * and live delivery (seqs deduplicate the overlap).
      */
     const join = (c: Connection, actor: Actor, room: RoomId, sinceSeq: number | undefined, ref: unknown) =>
       Effect.gen(function* () {
-        const joined = yield* chat.join(actor, room)
         const existing = c.rooms.get(room)
-        const sub = existing ?? (yield* subscribe(c, room, joined.type === "dm"))
+        const sub = existing ?? (yield* subscribe(c, room))
         sub.joined = false
-        const replay = yield* chat.replay(actor, room, sinceSeq).pipe(
-          Effect.tapError(() => (existing === undefined ? unsubscribe(c, room) : finishJoin(c, room, sub, sub.lastSeq)))
-        )
-        const members =
-          replay.room.member_count <= PRESENCE_IN_JOIN_MAX ? yield* chat.members(actor, room).pipe(Effect.orElseSucceed(() => [])) : []
+        const opened = yield* chat
+          .open(actor, room, sinceSeq)
+          .pipe(Effect.tapError(() => (existing === undefined ? unsubscribe(c, room) : finishJoin(c, room, sub, sub.lastSeq))))
+        sub.dm = opened.room.type === "dm"
+        const members = opened.room.member_count <= PRESENCE_IN_JOIN_MAX ? yield* chat.memberIdsOf(room).pipe(Effect.orElseSucceed(() => [])) : []
         reply(c, "joined", ref, {
           room_id: room,
-          room: replay.room,
-          last_seq: replay.lastSeq,
-          recovered: replay.recovered,
-          messages: replay.messages,
-          presence: hub.presenceOf(members.map((m) => m.user_id))
+          room: opened.room,
+          last_seq: opened.lastSeq,
+          recovered: opened.recovered,
+          messages: opened.messages,
+          presence: hub.presenceOf(members)
         })
-        yield* finishJoin(c, room, sub, replay.lastSeq)
-      })
-
-    const stopTyping = (c: Connection, room: RoomId) =>
-      Effect.suspend(() => {
-        const timer = c.typing.get(room)
-        if (timer === undefined) return Effect.void
-        clearTimeout(timer)
-        c.typing.delete(room)
-        return hub.publish({ kind: "room", room, durable: false, skipUser: c.userId, frame: { type: "typing", room_id: room, user_id: c.userId, state: "stop" } })
+        yield* finishJoin(c, room, sub, opened.lastSeq)
       })
 
     const typing = (c: Connection, room: RoomId, state: "start" | "stop") =>
@@ -342,7 +394,7 @@ export const ChatGatewayLive = Layer.scoped(
         }
       })
 
-    /** Tells a DM's sender (once per message and recipient) that it reached a recipient's connection. */
+    /** Tells a DM's sender (once per message and recipient on this node) that it reached a recipient's connection. */
     const delivered = (c: Connection) => (room: RoomId, message: Message) => {
       const key = `${message.id}:${c.userId}`
       if (deliveredSent.has(key)) return
@@ -361,11 +413,6 @@ export const ChatGatewayLive = Layer.scoped(
 
     const handle = (c: Connection, actor: Actor, frame: ClientFrame): Effect.Effect<void, unknown> => {
       const ref = frame.ref
-      const needJoined = (room: RoomId) => {
-        if (c.rooms.get(room)?.joined) return true
-        fail(c, ref, "NOT_JOINED", "join the room first")
-        return false
-      }
       switch (frame.type) {
         case "authenticate":
           return Effect.sync(() => fail(c, ref, "ALREADY_AUTHENTICATED", "this connection is already authenticated"))
@@ -403,7 +450,8 @@ export const ChatGatewayLive = Layer.scoped(
           )
         }
         case "typing":
-          return needJoined(frame.room_id) ? typing(c, frame.room_id, frame.state) : Effect.void
+          if (c.rooms.get(frame.room_id)?.joined !== true) return Effect.sync(() => fail(c, ref, "NOT_JOINED", "join the room first"))
+          return typing(c, frame.room_id, frame.state)
         case "read":
           return Effect.map(chat.read(actor, frame.room_id, frame.message_id), () =>
             reply(c, "read_receipt", ref, { room_id: frame.room_id, user_id: actor.id, message_id: frame.message_id })
@@ -437,23 +485,31 @@ export const ChatGatewayLive = Layer.scoped(
         fail(c, ref, "INTERNAL_ERROR", "the server could not handle this frame; retry")
       })
 
-    const authenticate = (token: string) =>
-      authenticator.authenticate(token, CHAT_TOKEN_PURPOSE).pipe(
-        Effect.catchTag("Unauthorized", () => authenticator.authenticate(token)),
-        Effect.option
-      )
+    // An access token or a chat token, told apart by their audience in one verification.
+    const authenticate = (token: string) => Effect.option(authenticator.authenticate(token, [undefined, CHAT_TOKEN_PURPOSE]))
 
     const queryToken = (url: string | undefined) => {
       const query = url?.split("?")[1]
       return query === undefined ? undefined : (new URLSearchParams(query).get("token") ?? undefined)
     }
 
+    const onMessage = (c: Connection) => (data: WS.RawData, isBinary: boolean) => {
+      if (c.closed || c.closing) return
+      if (isBinary) return c.receive({ problem: { code: "BAD_FRAME", message: "frames must be JSON text, not binary" } })
+      const text = data.toString()
+      if (c.actor !== undefined) {
+        const wait = takeToken(c.userId)
+        if (wait > 0) return rateLimited(c, text, wait)
+      } else if (++c.framesBeforeReady > settings.rateBurst) {
+        // Frames sent ahead of authentication wait for it, but only a burst's worth.
+        return c.close(CloseCode.rateLimited, "too many frames before authentication")
+      }
+      c.receive({ text })
+    }
+
     const connection = (ws: WS.WebSocket, incoming: NodeHttp.IncomingMessage) =>
       Effect.gen(function* () {
-        const c = new Connection(ws, settings, (reason) => framesDropped.inc({ reason }))
-        const inbound = yield* Queue.unbounded<Inbound>()
-        c.stopReading = () => inbound.unsafeOffer("wake")
-        let framesBeforeReady = 0
+        const c = new Connection(ws, settings, forkWriter, countDropped)
         live.add(c)
         yield* Effect.addFinalizer(() => Effect.sync(() => live.delete(c)))
         const closed = Effect.async<void>((resume) => {
@@ -462,33 +518,21 @@ export const ChatGatewayLive = Layer.scoped(
         })
         ws.on("close", () => {
           c.closed = true
-          c.stopReading()
+          c.wakeUpReader()
         })
         ws.on("error", () => {})
         ws.on("pong", () => {
-          c.pongSeen = true
+          c.pingSentAt = 0
         })
-        ws.on("message", (data, isBinary) => {
-          if (c.closed || c.closing) return
-          if (isBinary) return inbound.unsafeOffer({ problem: { code: "BAD_FRAME", message: "frames must be JSON text, not binary" } })
-          const text = data.toString()
-          if (c.actor !== undefined) {
-            const wait = takeToken(c.userId)
-            if (wait > 0) return rateLimited(c, text, wait)
-          } else if (++framesBeforeReady > settings.rateBurst) {
-            // Frames sent ahead of authentication wait for it, but only a burst's worth.
-            return c.close(CloseCode.rateLimited, "too many frames before authentication")
-          }
-          inbound.unsafeOffer({ text })
-        })
+        ws.on("message", onMessage(c))
 
         // Authentication: at the upgrade (header or ?token=), or the first frame within the timeout.
         const offered = bearerToken(incoming.headers.authorization) ?? queryToken(incoming.url)
         let actor: Option.Option<Actor> = Option.none()
         if (offered !== undefined) actor = yield* authenticate(offered)
         else {
-          const first = yield* Queue.take(inbound).pipe(Effect.timeout(settings.authTimeoutMs), Effect.option)
-          if (Option.isSome(first) && first.value !== "wake" && "text" in first.value) {
+          const first = yield* c.nextInbound.pipe(Effect.timeout(settings.authTimeoutMs), Effect.option)
+          if (Option.isSome(first) && first.value !== undefined && "text" in first.value) {
             const parsed = parseFrame(first.value.text)
             if ("frame" in parsed && parsed.frame.type === "authenticate") actor = yield* authenticate(parsed.frame.token)
           }
@@ -502,11 +546,11 @@ export const ChatGatewayLive = Layer.scoped(
         c.actor = actor.value
         c.userId = actor.value.id
         c.onDelivered = delivered(c)
-        c.membershipChanged = (room, change, reason) => {
+        c.onMembership = (room, change, reason) => {
           if (change === "removed" && c.rooms.has(room)) {
             runFork(Effect.zipRight(unsubscribe(c, room), Effect.sync(() => reply(c, "left", undefined, { room_id: room, reason }))))
           } else if (change === "added" && reason === "dm_opened" && !c.rooms.has(room)) {
-            inbound.unsafeOffer({ text: JSON.stringify({ type: "join", room_id: room }) })
+            c.receive({ text: JSON.stringify({ type: "join", room_id: room }) })
           }
         }
         if (!(yield* hub.register(c, settings.maxConnectionsPerUser))) {
@@ -528,13 +572,11 @@ export const ChatGatewayLive = Layer.scoped(
         )
 
         reply(c, "ready", undefined, { user_id: c.userId, session_id: c.sessionId, server_time: new Date().toISOString(), heartbeat_ms: settings.heartbeatMs })
-        yield* Effect.forkScoped(c.writer)
-        yield* Effect.forkScoped(heartbeat(c))
-
+        c.lastPingAt = Date.now()
         const userActor = actor.value
-        while (!c.closed && !c.closing) {
-          const next = yield* Queue.take(inbound)
-          if (next === "wake") continue
+        while (true) {
+          const next = yield* c.nextInbound
+          if (next === undefined) break
           if ("problem" in next) {
             fail(c, next.problem.ref, next.problem.code, next.problem.message)
             continue
@@ -550,42 +592,32 @@ export const ChatGatewayLive = Layer.scoped(
         yield* closed
       }).pipe(Effect.scoped, Effect.catchAllCause((cause) => Effect.logError("chat connection failed", cause)))
 
-    const rateLimited = (c: Connection, text: string, wait: number) => {
+    /** Server pings every heartbeat; a client that does not pong within the timeout is closed 4000. */
+    const heartbeat = Effect.sync(() => {
       const now = Date.now()
-      c.strikes = c.strikes.filter((at) => now - at < STRIKE_WINDOW_MS)
-      c.strikes.push(now)
-      if (c.strikes.length > settings.rateBurst) {
-        c.close(CloseCode.rateLimited, "rate limit exceeded")
-        return
-      }
-      const parsed = parseFrame(text)
-      const ref = "frame" in parsed ? parsed.frame.ref : parsed.problem.ref
-      fail(c, ref, "RATE_LIMITED", "too many frames; slow down", { retry_after_ms: wait })
-    }
-
-    /** Server pings; a client that does not pong within the timeout is closed 4000. */
-    const heartbeat = (c: Connection) =>
-      Effect.gen(function* () {
-        while (!c.closed) {
-          yield* Effect.sleep(settings.heartbeatMs)
-          if (c.closed) return
-          c.pongSeen = false
+      for (const c of live) {
+        if (c.actor === undefined || c.closed) continue
+        if (c.pingSentAt !== 0) {
+          if (now - c.pingSentAt >= settings.pongTimeoutMs) c.close(CloseCode.noPong, "no pong")
+        } else if (now - c.lastPingAt >= settings.heartbeatMs) {
+          c.lastPingAt = now
+          c.pingSentAt = now
           try {
             c.ws.ping()
           } catch {
-            return
+            // Closing already: the close handles it.
           }
-          yield* Effect.sleep(settings.pongTimeoutMs)
-          if (!c.pongSeen && !c.closed) c.close(CloseCode.noPong, "no pong")
         }
-      })
+      }
+    })
+    yield* Effect.forkScoped(Effect.repeat(heartbeat, Schedule.spaced(Math.max(10, Math.min(settings.heartbeatMs, settings.pongTimeoutMs) / 4))))
 
     /** Each connection finishes the frame it is handling, flushes its mailbox and closes 1001. */
     const closeAll = Effect.gen(function* () {
       for (const c of live) {
         c.closing = true
         if (c.actor === undefined) c.close(CloseCode.goingAway, "server shutting down")
-        c.stopReading()
+        c.wakeUpReader()
       }
       yield* FiberSet.awaitEmpty(fibers).pipe(Effect.timeout("5 seconds"), Effect.ignore, Effect.interruptible)
       for (const c of live) c.ws.terminate()

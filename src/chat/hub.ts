@@ -1,11 +1,12 @@
 import { Effect, Runtime, Schedule } from "effect"
+import { preFramedText } from "../platform/websocket-frames.js"
 import type { UserId } from "../users/schema.js"
 import { ChatBus } from "./bus.js"
 import type { ChatEvent, PresenceStatus } from "./events.js"
 import type { Message, RoomId } from "./schema.js"
 import { Chat } from "./service.js"
 
-/** A frame as written: replies are strings, fan-out frames one Buffer for all recipients. */
+/** A frame as written: replies are strings, fan-out frames are framed once (a Buffer) for all recipients. */
 export type Frame = string | Buffer
 
 /** What the hub needs of a connection. */
@@ -36,7 +37,7 @@ const GAP_WAIT_MS = 50
 const PRESENCE_BEAT_MS = 10_000
 const NODE_EXPIRY_MS = 3 * PRESENCE_BEAT_MS
 
-const messageFrame = (message: Message) => Buffer.from(JSON.stringify({ type: "message", message }))
+const messageFrame = (message: Message) => preFramedText(JSON.stringify({ type: "message", message }))
 
 const RANK: Record<PresenceStatus, number> = { offline: 0, away: 1, online: 2 }
 const best = (statuses: Iterable<PresenceStatus>) => {
@@ -156,7 +157,7 @@ export class ChatHub extends Effect.Service<ChatHub>()("veza/ChatHub", {
       Effect.gen(function* () {
         if (rooms.size === 0) return
         const roomIds = yield* chat.roomIdsOf(user)
-        const frame = Buffer.from(JSON.stringify({ type: "presence", user_id: user, status }))
+        const frame = preFramedText(JSON.stringify({ type: "presence", user_id: user, status }))
         for (const room of roomIds) onRoomFrame(room, frame, false, user)
       })
 
@@ -217,7 +218,7 @@ export class ChatHub extends Effect.Service<ChatHub>()("veza/ChatHub", {
         case "message":
           return onMessage(event.room, event.message)
         case "room":
-          return onRoomFrame(event.room, Buffer.from(JSON.stringify(event.frame)), event.durable, event.skipUser)
+          return onRoomFrame(event.room, preFramedText(JSON.stringify(event.frame)), event.durable, event.skipUser)
         case "membership": {
           const connections = connectionsByUser.get(event.user)
           if (connections !== undefined) for (const c of connections) c.membershipChanged(event.room, event.change, event.reason)

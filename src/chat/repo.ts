@@ -56,11 +56,24 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
     const sql = yield* SqlClient.SqlClient
     const messageColumns = sql.literal(MESSAGE_COLUMNS)
 
-    const roomById = (id: RoomId, viewer: UserId) =>
-      sql<RoomRow>`
+    /** The room and the viewer's membership (banned or not), in one read. */
+    const roomWithMembership = (id: RoomId, viewer: UserId) =>
+      sql<RoomRow & { member_role: MemberRole | null; muted: boolean | null; banned_at: Date | null }>`
         select r.id, r.type, r.name, r.description, r.creator_id, r.member_count, r.last_seq, r.created_at, r.updated_at,
-               (select m.role from chat_members m where m.room_id = r.id and m.user_id = ${viewer} and m.banned_at is null) as my_role
-          from chat_rooms r where r.id = ${id} and r.deleted_at is null`.pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toRoom)))
+               case when m.banned_at is null then m.role end as my_role,
+               m.role as member_role, m.muted, m.banned_at
+          from chat_rooms r
+          left join chat_members m on m.room_id = r.id and m.user_id = ${viewer}
+         where r.id = ${id} and r.deleted_at is null`.pipe(
+        Effect.map((rows) =>
+          Option.map(Option.fromNullable(rows[0]), ({ member_role, muted, banned_at, ...room }) => ({
+            room: toRoom(room),
+            membership: member_role === null ? undefined : ({ role: member_role, muted: muted === true, banned: banned_at !== null } satisfies Membership)
+          }))
+        )
+      )
+
+    const roomById = (id: RoomId, viewer: UserId) => Effect.map(roomWithMembership(id, viewer), Option.map((r) => r.room))
 
     const createRoom = (owner: UserId, room: { type: "public" | "private"; name: string; description: string | null }) =>
       sql.withTransaction(
@@ -277,6 +290,7 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
 
     return {
       roomById,
+      roomWithMembership,
       createRoom,
       listRooms,
       membership,

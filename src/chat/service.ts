@@ -51,10 +51,9 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
     /** The room if the actor may read it; 404 otherwise, so private rooms do not leak. */
     const readable = (actor: Actor, id: RoomId) =>
       Effect.gen(function* () {
-        const room = yield* Effect.flatMap(repo.roomById(id, actor.id), Option.match({ onNone: () => Effect.fail(roomNotFound()), onSome: Effect.succeed }))
-        const membership = yield* membershipOf(id, actor.id)
-        if (!canRead(actor, room.type, membership)) return yield* roomNotFound()
-        return { room, membership }
+        const found = yield* repo.roomWithMembership(id, actor.id)
+        if (Option.isNone(found) || !canRead(actor, found.value.room.type, found.value.membership)) return yield* roomNotFound()
+        return found.value
       })
 
     const createRoom = (actor: Actor, input: { name: string; type: "public" | "private"; description?: string | undefined }) =>
@@ -80,10 +79,11 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
       bus.publish({ kind: "membership", room, user, change, reason })
 
     /** Joins a public room (idempotent). Private rooms need an invitation; banned users stay out. */
-    const join = (actor: Actor, id: RoomId) =>
+    const enter = (actor: Actor, id: RoomId) =>
       Effect.gen(function* () {
-        const room = yield* Effect.flatMap(repo.roomById(id, actor.id), Option.match({ onNone: () => Effect.fail(roomNotFound()), onSome: Effect.succeed }))
-        const membership = yield* membershipOf(id, actor.id)
+        const found = yield* repo.roomWithMembership(id, actor.id)
+        if (Option.isNone(found)) return yield* roomNotFound()
+        const { room, membership } = found.value
         // A banned member knows the room: telling them so beats pretending it is gone.
         if (membership?.banned) return yield* Forbidden.of("you are banned from this room", "BANNED")
         // Admins look into private rooms without joining them; a public room they join like anyone, so they can post there.
@@ -91,6 +91,22 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
         if (room.type !== "public") return yield* roomNotFound()
         yield* repo.addMember(id, actor.id, "member")
         return (yield* readable(actor, id)).room
+      })
+
+    const join = (actor: Actor, id: RoomId) => enter(actor, id).pipe(sqlErrors)
+
+    /**
+     * Joins (public rooms) and reads what a client rejoining after `sinceSeq`
+     * missed, or `recovered: false` when more than the recovery window was
+     * missed (it should reload history). One read of the room serves both.
+     */
+    const open = (actor: Actor, id: RoomId, sinceSeq: number | undefined) =>
+      Effect.gen(function* () {
+        const room = yield* enter(actor, id)
+        const lastSeq = room.last_seq
+        if (sinceSeq === undefined || sinceSeq >= lastSeq) return { room, lastSeq, recovered: true, messages: [] as ReadonlyArray<Message> }
+        if (lastSeq - sinceSeq > config.recoveryWindow) return { room, lastSeq, recovered: false, messages: [] }
+        return { room, lastSeq, recovered: true, messages: yield* repo.between(id, sinceSeq, lastSeq) }
       }).pipe(sqlErrors)
 
     const invite = (actor: Actor, id: RoomId, user: UserId) =>
@@ -154,20 +170,6 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
         yield* readable(actor, id)
         const page = yield* repo.history(id, beforeSeq, limit)
         return { items: page.messages, has_more: page.hasMore }
-      }).pipe(sqlErrors)
-
-    /**
-     * What a client rejoining after `sinceSeq` missed, or `recovered: false`
-     * when more than the recovery window was missed (it should reload history).
-     */
-    const replay = (actor: Actor, id: RoomId, sinceSeq: number | undefined) =>
-      Effect.gen(function* () {
-        const { room } = yield* readable(actor, id)
-        const lastSeq = room.last_seq
-        if (sinceSeq === undefined) return { room, lastSeq, recovered: true, messages: [] as ReadonlyArray<Message> }
-        if (sinceSeq > lastSeq) return { room, lastSeq, recovered: true, messages: [] }
-        if (lastSeq - sinceSeq > config.recoveryWindow) return { room, lastSeq, recovered: false, messages: [] }
-        return { room, lastSeq, recovered: true, messages: yield* repo.between(id, sinceSeq, lastSeq) }
       }).pipe(sqlErrors)
 
     /**
@@ -288,7 +290,7 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
       kick,
       updateMember,
       history,
-      replay,
+      open,
       send,
       edit,
       remove,
@@ -297,6 +299,8 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
       openDm,
       membership: (room: RoomId, user: UserId) => membershipOf(room, user).pipe(sqlErrors),
       roomIdsOf: (user: UserId) => repo.roomIdsOf(user).pipe(sqlErrors),
+      /** Members of a room the caller already may read (no checks). */
+      memberIdsOf: (room: RoomId) => repo.memberIds(room).pipe(sqlErrors),
       dmRoomIdsOf: (user: UserId) => repo.dmRoomIdsOf(user).pipe(sqlErrors),
       between: (room: RoomId, from: number, to: number) => repo.between(room, from, to).pipe(sqlErrors)
     } as const
