@@ -52,8 +52,6 @@ interface Bucket {
 
 type Inbound = { readonly text: string } | { readonly problem: FrameProblem }
 
-let nextConnectionId = 1
-
 /**
  * One WebSocket connection: its inbox of client frames, its mailbox of
  * frames for the client, its rooms and its heartbeat state. The connection's
@@ -64,7 +62,6 @@ let nextConnectionId = 1
  * durable ones no longer fit, so one slow reader never holds up a room.
  */
 class Connection implements HubConnection {
-  readonly id = nextConnectionId++
   readonly sessionId = NodeCrypto.randomUUID()
   userId = "" as UserId
   actor: Actor | undefined

@@ -11,14 +11,11 @@ export type Frame = string | Buffer
 
 /** What the hub needs of a connection. */
 export interface HubConnection {
-  readonly id: number
   readonly userId: UserId
   /** A stored message of a room this connection joined (seq-ordered per room by the hub). */
   readonly deliverMessage: (room: RoomId, message: Message, frame: Frame) => void
   /** Any other frame of a joined room. */
   readonly deliverFrame: (room: RoomId, frame: Frame, durable: boolean) => void
-  /** A frame for the connection regardless of rooms. */
-  readonly send: (frame: Frame, durable: boolean) => void
   readonly membershipChanged: (room: RoomId, change: "added" | "removed", reason: string) => void
   readonly presence: PresenceStatus
 }
@@ -276,8 +273,7 @@ export class ChatHub extends Effect.Service<ChatHub>()("veza/ChatHub", {
           state.subscribers.delete(connection)
           if (state.subscribers.size === 0) rooms.delete(room)
         }),
-      publish: bus.publish,
-      localUsers: () => connectionsByUser.size
+      publish: bus.publish
     } as const
   })
 }) {}
