@@ -42,6 +42,8 @@ export interface TranscodeOptions {
   readonly segmentSeconds: number
   /** The probed duration: turns ffmpeg's position into a percentage, and a decode of less than half of it fails. */
   readonly durationMs: number
+  /** Channels of the source's first audio stream, as probed at upload: 1 stays mono, anything else becomes stereo. */
+  readonly sourceChannels: number
   /** Called with whole percentages, increasing, ending with 100 on success. */
   readonly onProgress: (percent: number) => Effect.Effect<void>
 }
@@ -513,7 +515,7 @@ const rungDirectory = (kbps: number) => `${kbps}k`
  * swresample upmixes mono at -3 dB.
  */
 export const transcodeArgs = (
-  options: Pick<TranscodeOptions, "input" | "outputDir" | "ladderKbps" | "segmentSeconds"> & { readonly sourceChannels: number },
+  options: Pick<TranscodeOptions, "input" | "outputDir" | "ladderKbps" | "segmentSeconds" | "sourceChannels">,
   extras: { readonly peaksAndProgress: boolean } = { peaksAndProgress: true }
 ): ReadonlyArray<string> => {
   const rungs = options.ladderKbps
@@ -732,6 +734,7 @@ const validate = (options: TranscodeOptions) => {
   if (new Set(ladderKbps).size !== ladderKbps.length) return `the ladder ${ladderKbps.join(",")} repeats a rung`
   if (!(segmentSeconds > 0)) return `bad segment length ${segmentSeconds}`
   if (!(durationMs > 0)) return `bad duration ${durationMs}`
+  if (!Number.isInteger(options.sourceChannels) || options.sourceChannels < 1) return `bad channel count ${options.sourceChannels}`
   return null
 }
 
@@ -769,28 +772,10 @@ const readRendition = (outputDir: string, kbps: number) =>
 
 type TranscodeEvent = { readonly _tag: "Progress"; readonly percent: number } | ({ readonly _tag: "Closed" } & ProcessExit)
 
-/** Channels of the first audio stream: a header read, no decoding. */
-const sourceChannels = (ffprobe: string, input: string) =>
-  runToEnd(
-    ffprobe,
-    ["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=channels", "-of", "csv=p=0", ...ffprobeInput(input)],
-    PROBE_TIMEOUT
-  ).pipe(
-    Effect.mapError((e) => failed(e.message)),
-    Effect.flatMap((result) => {
-      const channels = Number.parseInt(result.stdout.trim(), 10)
-      const problems = tidyStderr(result.stderr, input)
-      return result.code === 0 && channels > 0
-        ? Effect.succeed(channels)
-        : Effect.fail(failed(`ffprobe cannot read the input: ${shortReason(problems, "no audio stream")}`, problems.join("\n")))
-    })
-  )
-
 const transcodeWith = (binaries: Binaries) => (options: TranscodeOptions): Effect.Effect<TranscodeResult, TranscodeFailed> =>
   Effect.gen(function* () {
     const invalid = validate(options)
     if (invalid !== null) return yield* failed(`invalid options: ${invalid}`)
-    const channels = yield* sourceChannels(binaries.ffprobe, options.input)
     yield* Effect.try({
       try: () => options.ladderKbps.forEach((kbps) => NodeFs.mkdirSync(NodePath.join(options.outputDir, rungDirectory(kbps)), { recursive: true })),
       catch: (e) => failed(`cannot create the rendition directories: ${describeError(e)}`)
@@ -800,7 +785,7 @@ const transcodeWith = (binaries: Binaries) => (options: TranscodeOptions): Effec
     const peaks = new PeakMeter()
     const stderr = new Tail(STDERR_TAIL_BYTES)
     const progress = new ProgressParser(options.durationMs, (percent) => Queue.unsafeOffer(events, { _tag: "Progress", percent }))
-    yield* spawnGroup(binaries.ffmpeg, transcodeArgs({ ...options, sourceChannels: channels }), {
+    yield* spawnGroup(binaries.ffmpeg, transcodeArgs(options), {
       pipes: 3,
       onData: (fd, chunk) => (fd === 1 ? peaks.push(chunk) : fd === 2 ? stderr.push(chunk) : progress.push(chunk)),
       onClose: (exit) => Queue.unsafeOffer(events, { _tag: "Closed", ...exit })

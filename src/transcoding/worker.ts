@@ -114,6 +114,7 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
             ladderKbps: config.ladderKbps,
             segmentSeconds: config.segmentSeconds,
             durationMs: job.duration_ms,
+            sourceChannels: job.channels,
             onProgress: (percent) =>
               Effect.gen(function* () {
                 yield* queue.progress(job, owner, percent).pipe(Effect.ignoreLogged)
