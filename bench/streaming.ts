@@ -229,7 +229,7 @@ const benchJob = async (veza: Veza, raw: ReturnType<typeof rawTranscoder>, audio
   console.log(`  veza = 201 from the upload → GET /api/v1/tracks/:id says ready (polled every ${JOB_POLL_MS} ms)`)
   console.log("  veza CPU = its ffmpeg/ffprobe children + the server process itself (polling included), 201 → ready")
   console.log(
-    `  ${"run".padEnd(5)}${"raw s".padStart(8)}${"veza s".padStart(8)}${"ratio".padStart(8)}${"raw CPU s".padStart(11)}${"veza CPU s".padStart(16)}  veza phases: 201→claimed, ffmpeg (+probe, read-back), store+publish, publish→seen (a log line can trail the status by ms)`
+    `  ${"run".padEnd(5)}${"raw s".padStart(8)}${"veza s".padStart(8)}${"ratio".padStart(8)}${"raw CPU s".padStart(11)}${"veza CPU s".padStart(16)}  veza phases: 201→claimed, ffmpeg (+read-back), store+publish, publish→seen (a log line can trail the status by ms)`
   )
   const rows: Array<{ raw: number; veza: number; rawCpu: number; vezaNode: number; vezaFfmpeg: number }> = []
   for (let i = 0; i < JOB_REPEATS; i++) {

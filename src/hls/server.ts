@@ -12,6 +12,7 @@ import { quotedEtag, Storage } from "../platform/storage.js"
 import { StreamingConfig } from "../tracks/config.js"
 import { ownsOrAdmin } from "../tracks/policy.js"
 import { type TrackAccess, TracksRepo } from "../tracks/repo.js"
+import { type CachedFile, makeFileCache } from "./file-cache.js"
 import { StreamLinks } from "./links.js"
 
 export const HLS_PATHS = ["/hls/:trackId/master.m3u8", "/hls/:trackId/:attempt/:rendition/:file"]
@@ -21,6 +22,10 @@ const RENDITION = /^\d{2,3}k$/
 const FILE = /^(?:playlist\.m3u8|init\.mp4|seg_\d{5,6}\.m4s)$/
 const PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 const IMMUTABLE = "max-age=31536000, immutable"
+/** Hundreds of 6 s segments at the top rung; a 256 kbps one is ~200 KB. */
+const FILE_CACHE_BYTES = 32 * 1024 * 1024
+const FILE_CACHE_MAX_FILE_BYTES = 1024 * 1024
+const FILE_CACHE_TTL_MS = 10_000
 
 type Request = NodeHttp.IncomingMessage
 type Response = NodeHttp.ServerResponse
@@ -88,6 +93,7 @@ export const HlsRoutesLive = Layer.effect(
     const run = Runtime.runPromise(runtime)
     const accessMemo = memo<Option.Option<TrackAccess>>(config.hlsAccessCacheMs, 10_000)
     const actorMemo = memo<Actor | undefined>(config.hlsAccessCacheMs, 10_000)
+    const files = makeFileCache({ budgetBytes: FILE_CACHE_BYTES, maxFileBytes: FILE_CACHE_MAX_FILE_BYTES, ttlMs: FILE_CACHE_TTL_MS })
 
     const lookupAccess = (trackId: string): Promise<Option.Option<TrackAccess>> => {
       const now = Date.now()
@@ -131,21 +137,60 @@ export const HlsRoutesLive = Layer.effect(
     }
 
     /** Playlists: small, read whole, URIs rewritten when a signed link must carry through. */
-    const sendPlaylist = async (request: Request, response: Response, file: Resolved, link: { exp: string; sig: string } | undefined, cacheScope: string) => {
-      const body = await run(storage.get(file.key))
-      if (Option.isNone(body)) return fail(response, 404, "NOT_FOUND", "no such HLS file")
-      const chunks: Array<Buffer> = []
-      for await (const chunk of body.value.stream as Readable) chunks.push(chunk as Buffer)
-      const original = Buffer.concat(chunks).toString("utf8")
-      const query = link === undefined ? "" : `exp=${link.exp}&sig=${encodeURIComponent(link.sig)}`
-      const text = link === undefined ? original : rewritePlaylistUris(original, (uri) => `${uri}${uri.includes("?") ? "&" : "?"}${query}`)
+    const sendPlaylist = (request: Request, response: Response, file: Resolved, source: CachedFile, link: { exp: string; sig: string } | undefined, cacheScope: string) => {
       // The rewritten text differs per link: so does its tag.
-      const etag = link === undefined ? body.value.etag : `"${body.value.etag.replace(/"/g, "")}-${link.exp}"`
+      const etag = link === undefined ? source.etag : `"${source.etag.replace(/"/g, "")}-${link.exp}"`
       response.setHeader("etag", etag)
       response.setHeader("cache-control", `${cacheScope}, ${file.isMaster ? "max-age=5" : IMMUTABLE}`)
       if (request.headers["if-none-match"] === etag) return void response.writeHead(304).end()
-      response.writeHead(200, { "content-type": PLAYLIST_TYPE, "content-length": Buffer.byteLength(text) })
-      response.end(request.method === "HEAD" ? undefined : text)
+      let body: Buffer | string = source.body
+      if (link !== undefined) {
+        const query = `exp=${link.exp}&sig=${encodeURIComponent(link.sig)}`
+        body = rewritePlaylistUris(source.body.toString("utf8"), (uri) => `${uri}${uri.includes("?") ? "&" : "?"}${query}`)
+      }
+      response.writeHead(200, { "content-type": PLAYLIST_TYPE, "content-length": Buffer.byteLength(body) })
+      response.end(request.method === "HEAD" ? undefined : body)
+    }
+
+    /** A playlist from a backend without local files: one GET, read whole. */
+    const readPlaylist = async (key: string): Promise<CachedFile | undefined> => {
+      const body = await run(storage.get(key))
+      if (Option.isNone(body)) return undefined
+      const chunks: Array<Buffer> = []
+      for await (const chunk of body.value.stream as Readable) chunks.push(chunk as Buffer)
+      return { body: Buffer.concat(chunks), etag: body.value.etag }
+    }
+
+    /** Common headers of segments and init files; false when the answer is complete already. */
+    const fileHeaders = (request: Request, response: Response, etag: string, size: number, range: OpenFile["range"], cacheScope: string) => {
+      response.setHeader("etag", etag)
+      response.setHeader("cache-control", `${cacheScope}, ${IMMUTABLE}`)
+      response.setHeader("accept-ranges", "bytes")
+      if (range === "unsatisfiable") {
+        response.setHeader("content-range", `bytes */${size}`)
+        fail(response, 416, "RANGE_NOT_SATISFIABLE", `the file has ${size} bytes`)
+        return false
+      }
+      if (request.headers["if-none-match"] === etag) {
+        response.writeHead(304).end()
+        return false
+      }
+      const headers: Record<string, string | number> = {
+        "content-type": "audio/mp4",
+        "content-length": range === undefined ? size : range.end - range.start + 1
+      }
+      if (range !== undefined) headers["content-range"] = `bytes ${range.start}-${range.end}/${size}`
+      response.writeHead(range === undefined ? 200 : 206, headers)
+      return true
+    }
+
+    /** Segments and init files from memory, with ranges. */
+    const sendCached = (request: Request, response: Response, cached: CachedFile, cacheScope: string) => {
+      const size = cached.body.length
+      const range = parseRange(request.headers["range"], size)
+      if (!fileHeaders(request, response, cached.etag, size, range, cacheScope)) return
+      if (request.method === "HEAD") return void response.end()
+      response.end(typeof range === "object" ? cached.body.subarray(range.start, range.end + 1) : cached.body)
     }
 
     /** Segments and init files: streamed from storage, with ranges. */
@@ -153,26 +198,33 @@ export const HlsRoutesLive = Layer.effect(
       const target = await openFile(file.key, request.headers["range"])
       if (target === undefined) return fail(response, 404, "NOT_FOUND", "no such HLS file")
       const { size, etag, range } = target
-      response.setHeader("etag", etag)
-      response.setHeader("cache-control", `${cacheScope}, ${IMMUTABLE}`)
-      response.setHeader("accept-ranges", "bytes")
-      if (range === "unsatisfiable") {
-        response.setHeader("content-range", `bytes */${size}`)
-        return fail(response, 416, "RANGE_NOT_SATISFIABLE", `the file has ${size} bytes`)
-      }
-      if (request.headers["if-none-match"] === etag || request.method === "HEAD") target.discard()
-      if (request.headers["if-none-match"] === etag) return void response.writeHead(304).end()
-      const headers: Record<string, string | number> = {
-        "content-type": "audio/mp4",
-        "content-length": range === undefined ? size : range.end - range.start + 1
-      }
-      if (range !== undefined) headers["content-range"] = `bytes ${range.start}-${range.end}/${size}`
-      response.writeHead(range === undefined ? 200 : 206, headers)
+      if (range === "unsatisfiable" || request.headers["if-none-match"] === etag || request.method === "HEAD") target.discard()
+      if (!fileHeaders(request, response, etag, size, range, cacheScope)) return
       if (request.method === "HEAD") return void response.end()
       const stream = await target.stream()
       stream.on("error", () => response.destroy())
       response.on("close", () => stream.destroy())
       stream.pipe(response)
+    }
+
+    /**
+     * Every file under an attempt's prefix is immutable, the master playlist
+     * included (each attempt writes its own): on the local backend they are
+     * served from memory, and only files too large for it are streamed.
+     */
+    const send = async (request: Request, response: Response, file: Resolved, link: { exp: string; sig: string } | undefined, cacheScope: string) => {
+      const local = storage.localPath(file.key)
+      if (Option.isSome(local)) {
+        const loaded = files.lookup(local.value, Date.now()) ?? (await files.fill(local.value))
+        if (loaded === "missing") return fail(response, 404, "NOT_FOUND", "no such HLS file")
+        if (loaded !== "too-large") {
+          return file.isPlaylist ? sendPlaylist(request, response, file, loaded, link, cacheScope) : sendCached(request, response, loaded, cacheScope)
+        }
+      }
+      if (!file.isPlaylist) return sendFile(request, response, file, cacheScope)
+      const playlist = await readPlaylist(file.key)
+      if (playlist === undefined) return fail(response, 404, "NOT_FOUND", "no such HLS file")
+      sendPlaylist(request, response, file, playlist, link, cacheScope)
     }
 
     interface OpenFile {
@@ -247,9 +299,7 @@ export const HlsRoutesLive = Layer.effect(
       const file = resolve(trackId, segments.slice(3), access.value)
       if (file === undefined) return fail(response, 404, "NOT_FOUND", "no such HLS file")
       const cacheScope = access.value.visibility === "public" ? "public" : "private"
-      return file.isPlaylist
-        ? sendPlaylist(request, response, file, linkValid ? { exp: exp!, sig: sig! } : undefined, cacheScope)
-        : sendFile(request, response, file, cacheScope)
+      return send(request, response, file, linkValid ? { exp: exp!, sig: sig! } : undefined, cacheScope)
     }
 
     const route: FastRoute = {

@@ -105,6 +105,23 @@ export const makeLocalBackend = (settings: LocalSettings): StorageBackend => {
     )
   }
 
+  /**
+   * The file's bytes enter storage without passing through this process: a
+   * hard link when the file is on the root's filesystem (the worker's and
+   * the upload's temp folders are, under DATA_DIR), else a kernel-side copy.
+   * Either way through a temp name renamed over the key, as for `put`.
+   */
+  const putFile = (key: string, localPath: string) => {
+    const path = pathOf(key)
+    const dir = NodePath.dirname(path)
+    const temp = `${dir}/.${NodePath.basename(path)}.${NodeCrypto.randomBytes(6).toString("hex")}.tmp`
+    return abortable(() => placeAtomically(dir, localPath, temp, path)).pipe(
+      Effect.map((stats) => infoOf(key, stats)),
+      Effect.onExit((exit) => (Exit.isFailure(exit) ? removeQuietly(temp) : Effect.void)),
+      Effect.mapError((error) => failure("putFile", key, error))
+    )
+  }
+
   /** Folders stay only while they hold something; the root itself always stays. */
   const pruneEmptyFolders = async (from: string) => {
     for (let dir = from; dir.length > root.length && dir.startsWith(root + "/"); dir = NodePath.dirname(dir)) {
@@ -189,6 +206,7 @@ export const makeLocalBackend = (settings: LocalSettings): StorageBackend => {
   return {
     backend: "local",
     put,
+    putFile,
     get,
     head,
     list,
@@ -208,19 +226,33 @@ const readFolder = (path: string) =>
  * A concurrent deletePrefix prunes folders that look empty, possibly the one
  * just created for this write; creating it again is enough.
  */
-const openExclusive = async (dir: string, temp: string) => {
+const inFolder = async <A>(dir: string, create: () => Promise<A>) => {
   for (let attempt = 1; ; attempt++) {
     try {
       await NodeFs.promises.mkdir(dir, { recursive: true })
-      return await NodeFs.promises.open(temp, "wx")
+      return await create()
     } catch (error) {
       if (attempt >= 3 || errorCode(error) !== "ENOENT") throw error
     }
   }
 }
 
+/** Another filesystem, or one without hard links. */
+const cannotLink = (error: unknown) => ["EXDEV", "EPERM", "ENOTSUP", "EOPNOTSUPP", "EMLINK"].includes(String(errorCode(error)))
+
+const placeAtomically = async (dir: string, source: string, temp: string, path: string) => {
+  await inFolder(dir, () =>
+    NodeFs.promises.link(source, temp).catch((error: unknown) =>
+      cannotLink(error) ? NodeFs.promises.copyFile(source, temp, NodeFs.constants.COPYFILE_EXCL) : Promise.reject(error)
+    )
+  )
+  const stats = await NodeFs.promises.stat(temp)
+  await NodeFs.promises.rename(temp, path)
+  return stats
+}
+
 const writeAtomically = async (dir: string, temp: string, path: string, body: Readable | Uint8Array, signal: AbortSignal) => {
-  const handle = await openExclusive(dir, temp)
+  const handle = await inFolder(dir, () => NodeFs.promises.open(temp, "wx"))
   try {
     if (body instanceof Uint8Array) await handle.writeFile(body, { signal })
     // The stream closes the handle itself; the close below then only waits for that.

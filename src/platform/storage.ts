@@ -58,6 +58,11 @@ export interface StorageService {
   readonly backend: StorageBackendName
   /** Consumes (and on failure destroys) a stream body; until it succeeds nothing new is visible under the key. */
   readonly put: (key: string, body: PutBody, options?: PutOptions) => Effect.Effect<ObjectInfo, StorageError>
+  /**
+   * Stores a copy of a local file. The local backend may hard-link it instead
+   * of copying: the caller may delete or rename the file afterwards, but must
+   * not write into it.
+   */
   readonly putFile: (key: string, localPath: string, options?: { readonly contentType?: string }) => Effect.Effect<ObjectInfo, StorageError>
   /** None when there is no object under the key. The caller must consume or destroy the stream. */
   readonly get: (key: string, range?: ByteRange) => Effect.Effect<Option.Option<ObjectBody>, StorageError | RangeNotSatisfiable>
@@ -190,6 +195,8 @@ export const StorageConfig: Config.Config<StorageSettings> = rawStorageConfig.pi
 export interface StorageBackend {
   readonly backend: StorageBackendName
   readonly put: (key: string, body: Readable | Uint8Array, options: PutOptions) => Effect.Effect<ObjectInfo, StorageError>
+  /** When the backend can do better than streaming the file through `put`. */
+  readonly putFile?: (key: string, localPath: string, options: PutOptions) => Effect.Effect<ObjectInfo, StorageError>
   readonly get: (key: string, range: ByteRange | undefined) => Effect.Effect<Option.Option<ObjectBody>, StorageError | RangeNotSatisfiable>
   readonly head: (key: string) => Effect.Effect<Option.Option<ObjectInfo>, StorageError>
   readonly list: (prefix: string) => Effect.Effect<ReadonlyArray<ObjectInfo>, StorageError>
@@ -308,6 +315,7 @@ const fromBackend = (backend: StorageBackend): StorageService => {
   const putFile = (key: string, localPath: string, options: { readonly contentType?: string } = {}) => {
     const problem = keyProblem(key, false)
     if (problem !== undefined) return Effect.fail(invalid("putFile", key, problem))
+    if (backend.putFile !== undefined) return backend.putFile(key, localPath, options)
     return Effect.tryPromise({
       try: () => NodeFs.promises.stat(localPath),
       catch: (error) => new StorageError({ operation: "putFile", key, message: `cannot read ${localPath}: ${describeError(error)}` })

@@ -14,6 +14,8 @@ export interface ClaimedJob {
   readonly stale_prefix: string | null
   readonly storage_key: string
   readonly duration_ms: number
+  /** As probed at upload: ffmpeg keeps mono mono and makes anything else stereo. */
+  readonly channels: number
   /** The track's deleted or its row changed hands: nothing to transcode. */
   readonly track_gone: boolean
 }
@@ -64,7 +66,10 @@ export class JobQueue extends Effect.Service<JobQueue>()("veza/JobQueue", {
            where j.id = picked.id
           returning j.id, j.track_id, j.attempts, j.max_attempts, j.output_prefix, picked.stale_prefix
         )
-        select c.*, t.storage_key, t.duration_ms, (t.deleted_at is not null) as track_gone
+        -- Every upload records its probed channel count; a row without one is
+        -- transcoded as stereo, which plays correctly whatever the source was.
+        select c.*, t.storage_key, t.duration_ms, coalesce(t.channels, 2)::int as channels,
+               (t.deleted_at is not null) as track_gone
           from claimed c join tracks t on t.id = c.track_id`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
 
     /** False when the lease is no longer ours. */

@@ -23,6 +23,8 @@ const CONTENT_TYPES: Record<string, string> = {
 const contentType = (file: string) => CONTENT_TYPES[NodePath.extname(file)] ?? "application/octet-stream"
 
 const UPLOAD_CONCURRENCY = 8
+const PROGRESS_STEP_PERCENT = 5
+const PROGRESS_INTERVAL_MS = 1000
 
 /**
  * The transcode pool of a process with the stream role: a claimer fiber takes
@@ -108,15 +110,25 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
           const outDir = NodePath.join(workDir, "out")
           yield* Effect.promise(() => NodeFs.promises.mkdir(outDir))
           let loggedDecile = -1
+          let storedPercent = 0
+          let storedAt = Date.now()
           const result = yield* ffmpeg.transcode({
             input,
             outputDir: outDir,
             ladderKbps: config.ladderKbps,
             segmentSeconds: config.segmentSeconds,
             durationMs: job.duration_ms,
+            sourceChannels: job.channels,
             onProgress: (percent) =>
               Effect.gen(function* () {
-                yield* queue.progress(job, owner, percent).pipe(Effect.ignoreLogged)
+                // Each UPDATE costs the process CPU that two busy ffmpegs would
+                // rather have: steps of 5 %, or a second's worth, are enough for a poller.
+                const now = Date.now()
+                if (percent - storedPercent >= PROGRESS_STEP_PERCENT || now - storedAt >= PROGRESS_INTERVAL_MS) {
+                  storedPercent = percent
+                  storedAt = now
+                  yield* queue.progress(job, owner, percent).pipe(Effect.ignoreLogged)
+                }
                 if (Math.floor(percent / 10) > loggedDecile) {
                   loggedDecile = Math.floor(percent / 10)
                   yield* Effect.logInfo("transcode progress").pipe(Effect.annotateLogs({ progress: percent }))

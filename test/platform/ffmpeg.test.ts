@@ -45,6 +45,7 @@ const transcode = (input: string, overrides: Partial<TranscodeOptions> = {}) => 
           ladderKbps: [64, 128, 256],
           segmentSeconds: 2,
           durationMs: 20_000,
+          sourceChannels: 2,
           onProgress: (percent) => Effect.sync(() => progress.push(percent)),
           ...overrides
         })
@@ -260,7 +261,7 @@ describe("transcode", () => {
   it("mixes surround down to stereo and keeps mono mono, on every rung", async () => {
     for (const [channels, expected] of [[6, 2], [1, 1]] as const) {
       const input = await generateAudio(work, { seconds: 3, format: "flac", channels })
-      const { result, outputDir } = await transcode(input, { durationMs: 3000, ladderKbps: [64, 128] })
+      const { result, outputDir } = await transcode(input, { durationMs: 3000, ladderKbps: [64, 128], sourceChannels: channels })
       for (const r of succeeded(result).renditions) {
         const dir = NodePath.join(outputDir, r.directory)
         const joined = NodePath.join(dir, "joined.mp4")
@@ -282,6 +283,7 @@ describe("transcode", () => {
         ladderKbps: [64, 128, 256],
         segmentSeconds: 6,
         durationMs: 600_000,
+        sourceChannels: 2,
         onProgress: () => Effect.sync(() => firstProgress())
       })
     )
@@ -314,6 +316,7 @@ describe("transcode", () => {
           ladderKbps: [64],
           segmentSeconds: 6,
           durationMs: 300_000,
+          sourceChannels: 2,
           onProgress: () => Effect.sync(() => firstProgress())
         })
       )
@@ -363,6 +366,8 @@ describe("transcode", () => {
     expect(result._tag === "Left" && result.left._tag).toBe("TranscodeFailed")
     const empty = await transcode(sine, { ladderKbps: [] })
     expect(empty.result._tag === "Left" && empty.result.left.reason).toMatch(/ladder is empty/)
+    const noChannels = await transcode(sine, { sourceChannels: 0 })
+    expect(noChannels.result._tag === "Left" && noChannels.result.left.reason).toMatch(/bad channel count 0/)
   })
 })
 

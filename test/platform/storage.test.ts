@@ -324,6 +324,41 @@ describe.each(["local", "s3"] as const)("%s storage", (backend) => {
     expect(await fail(storage.putFile("files/none", NodePath.join(dir, "does-not-exist")))).toMatchObject({ operation: "putFile" })
   })
 
+  it("stores a file on the local root's filesystem without copying it, and leaves the file in place", async () => {
+    if (backend !== "local") return
+    const dir = NodePath.join(NodePath.dirname(localRoot), "work")
+    NodeFs.mkdirSync(dir, { recursive: true })
+    const source = NodePath.join(dir, "seg.m4s")
+    NodeFs.writeFileSync(source, "first")
+    await run(storage.putFile("linked/seg.m4s", source))
+    const stored = Option.getOrThrow(storage.localPath("linked/seg.m4s"))
+    expect(NodeFs.statSync(stored).ino).toBe(NodeFs.statSync(source).ino)
+    // Replacing goes through a new file too: the earlier object's bytes are untouched.
+    const next = NodePath.join(dir, "next.m4s")
+    NodeFs.writeFileSync(next, "second")
+    await run(storage.putFile("linked/seg.m4s", next))
+    expect(NodeFs.readFileSync(source, "utf8")).toBe("first")
+    NodeFs.rmSync(next)
+    expect((await bodyOf(await run(storage.get("linked/seg.m4s")))).toString()).toBe("second")
+    expect(strayFiles("linked")).toEqual([])
+  })
+
+  // /dev/shm is a tmpfs, another filesystem than the temp folder's on most machines.
+  it.runIf(backend === "local" && NodeFs.existsSync("/dev/shm") && NodeFs.statSync("/dev/shm").dev !== NodeFs.statSync(NodeOs.tmpdir()).dev)(
+    "copies a file from another filesystem",
+    async () => {
+      const dir = NodeFs.mkdtempSync("/dev/shm/veza-storage-")
+      cleanup.push(dir)
+      const data = NodeCrypto.randomBytes(100_000)
+      NodeFs.writeFileSync(NodePath.join(dir, "in.bin"), data)
+      const info = await run(storage.putFile("copied/in.bin", NodePath.join(dir, "in.bin")))
+      expect(info.size).toBe(data.length)
+      NodeFs.rmSync(NodePath.join(dir, "in.bin"))
+      expect((await bodyOf(await run(storage.get("copied/in.bin")))).equals(data)).toBe(true)
+      expect(strayFiles("copied")).toEqual([])
+    }
+  )
+
   it("gives a local path only on the local backend", async () => {
     await run(storage.put("paths/original", "in place"))
     const path = storage.localPath("paths/original")
