@@ -374,7 +374,7 @@ describe("downloads", () => {
     for (const f of forged) {
       const r = await fetch(server.baseUrl + f)
       expect(r.status, f).toBe(403)
-      expect((await r.json()).error.code).toBe("INVALID_LINK")
+      expect(((await r.json()) as any).error.code).toBe("INVALID_LINK")
     }
     expect((await api("GET", `/marketplace/download/${p.id}`, s)).status).toBe(200)
     // Withdrawing the product keeps the buyer's access, but not a stranger's view of it.
