@@ -32,6 +32,12 @@ import { ChatHandlers } from "./chat/handlers.js"
 import { ChatHub } from "./chat/hub.js"
 import { Chat } from "./chat/service.js"
 import { FFmpegLive } from "./platform/ffmpeg.js"
+import { DownloadRoutes, MarketHandlers } from "./market/handlers.js"
+import { DOWNLOAD_PATHS } from "./market/links.js"
+import { SandboxPaymentGateway } from "./market/payment-gateway.js"
+import { Market } from "./market/service.js"
+import { SearchHandlers } from "./search/handlers.js"
+import { Search } from "./search/service.js"
 import { Storage, StorageLive } from "./platform/storage.js"
 import { HLS_PATHS, HlsRoutesLive } from "./hls/server.js"
 import { StreamLinks } from "./hls/links.js"
@@ -71,7 +77,9 @@ const DependencyReadiness = Layer.effectDiscard(
   })
 )
 
-const DomainLive = Layer.mergeAll(Auth.Default, Authenticator.Default, Tracks.Default, TracksRepo.Default, StreamLinks.Default, Chat.Default).pipe(
+// The marketplace sells linked tracks through the tracks service; payments settle through the sandbox gateway until a provider adapter is wired here.
+const DomainLive = Layer.mergeAll(Market.Default.pipe(Layer.provide(SandboxPaymentGateway)), Search.Default).pipe(
+  Layer.provideMerge(Layer.mergeAll(Auth.Default, Authenticator.Default, Tracks.Default, TracksRepo.Default, StreamLinks.Default, Chat.Default)),
   Layer.provideMerge(
     Layer.mergeAll(Users.Default, Mailer.Default, AuditLog.Default, TranscodeSignal.Default, StreamingConfig.Default, ChatConfig.Default, ChatBusLive)
   )
@@ -108,9 +116,10 @@ const WebSocketRoutesLive = Layer.unwrapEffect(
 
 const ApiFace = Layer.mergeAll(
   HttpLayerRouter.addHttpApi(VezaApi, { openapiPath: "/api/v1/openapi.json" }).pipe(
-    Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers, ChatHandlers])
+    Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers, ChatHandlers, MarketHandlers, SearchHandlers])
   ),
   HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs" }),
+  DownloadRoutes,
   RpcServer.layerHttpRouter({ group: VezaRpcs, path: "/rpc", protocol: "http" }).pipe(
     Layer.provide(RpcHandlersLive)
   )
@@ -120,7 +129,8 @@ const API_PATHS = [
   ...Object.values(VezaApi.groups).flatMap((group) => Object.values(group.endpoints).map((endpoint) => endpoint.path)),
   "/api/v1/openapi.json",
   "/docs",
-  "/rpc"
+  "/rpc",
+  ...DOWNLOAD_PATHS
 ]
 
 /** The faces this process serves, chosen by VEZA_ROLES. */

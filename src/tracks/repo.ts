@@ -159,6 +159,12 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
         )
       )
 
-    return { findById, insertWithJob, requeue, access } as const
+    const original = (id: TrackId) =>
+      sql<{ storage_key: string; original_filename: string; file_size: number }>`
+        select storage_key, original_filename, file_size::float8 as file_size from tracks where id = ${id} and deleted_at is null`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]))
+      )
+
+    return { findById, insertWithJob, requeue, access, original } as const
   })
 }) {}

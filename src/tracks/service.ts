@@ -207,7 +207,14 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
         return toTrack(Option.getOrThrow(yield* repo.findById(id)), true)
       }).pipe(sqlErrors)
 
-    return { upload, get, streamUrl, retranscode } as const
+    /**
+     * Where the track's original upload is stored, for features that hand it
+     * out (marketplace downloads); whoever calls decides who may have it.
+     */
+    const originalFile = (id: TrackId) =>
+      Effect.map(repo.original(id), Option.map((r) => ({ key: r.storage_key, filename: r.original_filename, size: r.file_size }))).pipe(sqlErrors)
+
+    return { upload, get, streamUrl, retranscode, originalFile } as const
   }),
   dependencies: [TracksRepo.Default, StreamLinks.Default, StreamingConfig.Default]
 }) {}

@@ -1,0 +1,78 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import type { UserId } from "../users/schema.js"
+import type { TrackHit, UserHit } from "./schema.js"
+
+/** Who is searching: what they may see depends on it. */
+export interface Viewer {
+  readonly id: UserId | undefined
+  readonly admin: boolean
+}
+
+/**
+ * A keyset position in a ranked list: the rank exactly as PostgreSQL printed
+ * it (a real that reads back as the same real) and the id breaking ties.
+ */
+export interface RankPosition {
+  readonly rank: string
+  readonly id: string
+}
+
+export interface Ranked<A> {
+  readonly hit: A
+  readonly position: RankPosition
+}
+
+/**
+ * One query per kind of result, each `@@` against a GIN-indexed tsvector
+ * and ordered by ts_rank. The tsquery text comes from `prefixQuery`, and is
+ * still passed as a parameter.
+ */
+export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    /**
+     * Private and unlisted tracks are found only by their owner (and admins);
+     * others find public tracks that are ready to play. Deleted ones, never.
+     */
+    const tracks = (tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
+      sql<Omit<TrackHit, "type" | "rank"> & { rank: string }>`
+        select t.id, t.title, t.artist, t.creator_id, u.username as creator_username, t.genre, t.tags, t.duration_ms,
+               t.visibility, t.created_at, ts_rank(t.search_vector, q.query)::text as rank
+          from to_tsquery('simple', ${tsquery}) as q(query), tracks t join users u on u.id = t.creator_id
+         where t.search_vector @@ q.query and t.deleted_at is null and u.deleted_at is null
+           ${
+             viewer.admin
+               ? sql``
+               : viewer.id === undefined
+                 ? sql`and t.visibility = 'public' and t.status = 'ready'`
+                 : sql`and ((t.visibility = 'public' and t.status = 'ready') or t.creator_id = ${viewer.id})`
+           }
+           ${position === undefined ? sql`` : sql`and (ts_rank(t.search_vector, q.query), t.id) < (${position.rank}::real, ${position.id}::uuid)`}
+         order by ts_rank(t.search_vector, q.query) desc, t.id desc
+         limit ${limit + 1}`.pipe(
+        Effect.map((rows) => rows.map((r): Ranked<TrackHit> => ({ hit: { type: "track", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } })))
+      )
+
+    /** Active accounts; a private profile is found only by its owner and admins. */
+    const users = (tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
+      sql<Omit<UserHit, "type" | "rank"> & { rank: string }>`
+        select u.id, u.username, u.display_name, p.avatar_url, p.follower_count, ts_rank(u.search_vector, q.query)::text as rank
+          from to_tsquery('simple', ${tsquery}) as q(query), users u join user_profiles p on p.user_id = u.id
+         where u.search_vector @@ q.query and u.deleted_at is null and u.is_active and not u.is_banned
+           ${
+             viewer.admin
+               ? sql``
+               : viewer.id === undefined
+                 ? sql`and p.profile_visibility <> 'private'`
+                 : sql`and (p.profile_visibility <> 'private' or u.id = ${viewer.id})`
+           }
+           ${position === undefined ? sql`` : sql`and (ts_rank(u.search_vector, q.query), u.id) < (${position.rank}::real, ${position.id}::uuid)`}
+         order by ts_rank(u.search_vector, q.query) desc, u.id desc
+         limit ${limit + 1}`.pipe(
+        Effect.map((rows) => rows.map((r): Ranked<UserHit> => ({ hit: { type: "user", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } })))
+      )
+
+    return { tracks, users } as const
+  })
+}) {}

@@ -1,0 +1,66 @@
+import { Effect } from "effect"
+import type { Actor } from "../auth/current-user.js"
+import { isAdmin } from "../auth/policy.js"
+import { BadRequest } from "../platform/api-errors.js"
+import { sqlErrors } from "../platform/sql-errors.js"
+import { type RankPosition, SearchRepo } from "./repo.js"
+import type { SearchType } from "./schema.js"
+
+/** Type-ahead needs a few words, not a paragraph: later words are ignored. */
+const MAX_WORDS = 8
+const MAX_WORD_LENGTH = 64
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * A tsquery matching every word of the input as a prefix (`'lo':* & 'fi':*`),
+ * or undefined when the input has no words. Words are runs of letters, marks
+ * and digits, so no quote, backslash or operator of the tsquery syntax can
+ * reach PostgreSQL from user input: any input is a valid query.
+ */
+export const prefixQuery = (input: string): string | undefined => {
+  const words = input.normalize("NFKC").toLowerCase().match(/[\p{L}\p{M}\p{N}]+/gu) ?? []
+  const unique = [...new Set(words.map((w) => Array.from(w).slice(0, MAX_WORD_LENGTH).join("")))].slice(0, MAX_WORDS)
+  return unique.length === 0 ? undefined : unique.map((w) => `'${w}':*`).join(" & ")
+}
+
+const encodeCursor = (p: RankPosition) => Buffer.from(JSON.stringify([p.rank, p.id])).toString("base64url")
+const decodeCursor = (cursor: string | undefined) =>
+  Effect.suspend(() => {
+    if (cursor === undefined) return Effect.succeed(undefined)
+    try {
+      const [rank, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [unknown, unknown]
+      if (typeof rank === "string" && /^\d+(?:\.\d+)?(?:e-?\d+)?$/.test(rank) && typeof id === "string" && UUID.test(id)) {
+        return Effect.succeed<RankPosition>({ rank, id })
+      }
+    } catch {
+      // falls through to the refusal
+    }
+    return Effect.fail(BadRequest.of("cursor is not one this API returned", "INVALID_CURSOR"))
+  })
+
+/**
+ * Ranked full-text search over what the caller may see. Each type is one
+ * branch here and one query in the repo (playlists will be a third).
+ */
+export class Search extends Effect.Service<Search>()("veza/Search", {
+  effect: Effect.gen(function* () {
+    const repo = yield* SearchRepo
+
+    const search = (actor: Actor | undefined, input: { q: string; type: SearchType; cursor: string | undefined; limit: number }) =>
+      Effect.gen(function* () {
+        const position = yield* decodeCursor(input.cursor)
+        const tsquery = prefixQuery(input.q)
+        if (tsquery === undefined) return { items: [], next_cursor: null }
+        const viewer = { id: actor?.id, admin: actor !== undefined && isAdmin(actor) }
+        const rows = yield* (input.type === "users" ? repo.users : repo.tracks)(tsquery, viewer, position, input.limit)
+        const items = rows.slice(0, input.limit)
+        return {
+          items: items.map((r) => r.hit),
+          next_cursor: rows.length > input.limit ? encodeCursor(items[items.length - 1]!.position) : null
+        }
+      }).pipe(sqlErrors)
+
+    return { search } as const
+  }),
+  dependencies: [SearchRepo.Default]
+}) {}

@@ -1,0 +1,431 @@
+import * as NodeCrypto from "node:crypto"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import { registerUser } from "../support/accounts.js"
+import { generateAudio } from "../support/audio.js"
+import { freshDatabase, query } from "../support/database.js"
+import { http, type JsonResponse, type RunningServer, startServer, tempDataDir } from "../support/server.js"
+import { uploadTrack } from "../support/tracks.js"
+
+const db = await freshDatabase("market")
+let server: RunningServer
+const work = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "veza-market-"))
+
+beforeAll(async () => {
+  server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), DB_POOL_MAX: "20" })
+})
+
+type User = Awaited<ReturnType<typeof registerUser>>
+
+const api = <T = any>(method: string, path: string, who?: User, body?: unknown, headers: Record<string, string> = {}) =>
+  http<T>(server.baseUrl, method, `/api/v1${path}`, { headers, ...(who === undefined ? {} : { token: who.access_token }), ...(body === undefined ? {} : { body }) })
+
+const seller = () => registerUser(server.baseUrl, { account_type: "producer" })
+const listener = () => registerUser(server.baseUrl)
+const admin = async () => {
+  const u = await listener()
+  await query(db, "update users set role = 'admin' where id = $1", [u.user.id])
+  return u
+}
+
+/** The SPEC §4 error envelope, with this status and code, and nothing else. */
+const expectError = (res: JsonResponse, status: number, code?: string) => {
+  expect(res.status, JSON.stringify(res.body)).toBe(status)
+  expect(Object.keys(res.body)).toEqual(["error"])
+  expect(res.body.error).toMatchObject({ code: code ?? expect.any(String), message: expect.any(String) })
+  expect(JSON.stringify(res.body)).not.toMatch(/\bat .+\.(js|ts):\d+/)
+}
+
+const LICENSES = [
+  { type: "basic", price_cents: 2999, currency: "EUR" },
+  { type: "premium", price_cents: 7999, currency: "EUR" },
+  { type: "exclusive", price_cents: 49900, currency: "EUR" }
+]
+
+const createProduct = async (who: User, body: Record<string, unknown> = {}) => {
+  const res = await api("POST", "/marketplace/products", who, { title: `Beat ${NodeCrypto.randomBytes(3).toString("hex")}`, type: "beat", licenses: LICENSES, ...body })
+  expect(res.status, JSON.stringify(res.body)).toBe(201)
+  return res.body
+}
+
+const licenseOf = (product: any, type: string) => product.licenses.find((l: any) => l.type === type)
+
+/** `key: null` sends no Idempotency-Key header. */
+const checkout = (who: User, items: ReadonlyArray<{ product_id: string; license_id: string }>, key: string | null = NodeCrypto.randomUUID()) =>
+  api("POST", "/marketplace/orders", who, { items }, key === null ? {} : { "idempotency-key": key })
+
+const buy = async (who: User, product: any, type = "basic") => {
+  const res = await checkout(who, [{ product_id: product.id, license_id: licenseOf(product, type).id }])
+  expect(res.status, JSON.stringify(res.body)).toBe(201)
+  return res.body
+}
+
+const uploadFile = async (who: User | undefined, productId: string, content: Buffer | string, name = "kit.zip", type = "application/zip") => {
+  const form = new FormData()
+  form.append("file", new Blob([content], { type }), name)
+  const res = await fetch(`${server.baseUrl}/api/v1/marketplace/products/${productId}/files`, {
+    method: "POST",
+    body: form,
+    headers: who === undefined ? {} : { authorization: `Bearer ${who.access_token}` }
+  })
+  const text = await res.text()
+  return { status: res.status, headers: res.headers, body: text.length > 0 ? JSON.parse(text) : undefined } as JsonResponse
+}
+
+describe("products", () => {
+  it("a creator-side account lists a product with licences; listeners cannot sell", async () => {
+    const s = await seller()
+    const p = await createProduct(s, { description: "808s", tags: ["trap", "dark"], bpm: 140, musical_key: "Am", genre: "trap" })
+    expect(p).toMatchObject({ seller_id: s.user.id, type: "beat", status: "active", tags: ["trap", "dark"], bpm: 140, sale_count: 0, review_count: 0, average_rating: 0, files: [] })
+    expect(p.licenses.map((l: any) => [l.type, l.price_cents, l.currency, l.sold_out])).toEqual([
+      ["basic", 2999, "EUR", false],
+      ["premium", 7999, "EUR", false],
+      ["exclusive", 49900, "EUR", false]
+    ])
+    for (const l of p.licenses) expect(l.id).toMatch(/^[0-9a-f-]{36}$/)
+    const l = await listener()
+    expectError(await api("POST", "/marketplace/products", l, { title: "x", type: "beat", licenses: LICENSES }), 403)
+    expectError(await api("POST", "/marketplace/products", undefined, { title: "x", type: "beat", licenses: LICENSES }), 401)
+    const anonymous = await api("GET", `/marketplace/products/${p.id}`)
+    expect(anonymous.status).toBe(200)
+    expect(anonymous.body).toEqual(p)
+  })
+
+  it("bad input is a 400 in the error envelope", async () => {
+    const s = await seller()
+    const bodies: Array<Record<string, unknown>> = [
+      { type: "beat", licenses: LICENSES },
+      { title: "   ", type: "beat", licenses: LICENSES },
+      { title: "t", type: "song", licenses: LICENSES },
+      { title: "t", type: "beat", licenses: [] },
+      { title: "t", type: "beat" },
+      { title: "t", type: "beat", licenses: [LICENSES[0], LICENSES[0]] },
+      { title: "t", type: "beat", licenses: [{ type: "basic", price_cents: 10, currency: "eur" }] },
+      { title: "t", type: "beat", licenses: [{ type: "basic", price_cents: 10, currency: "EURO" }] },
+      { title: "t", type: "beat", licenses: [{ type: "basic", price_cents: -1, currency: "EUR" }] },
+      { title: "t", type: "beat", licenses: [{ type: "basic", price_cents: 9.99, currency: "EUR" }] },
+      { title: "t", type: "beat", licenses: [{ type: "lease", price_cents: 10, currency: "EUR" }] },
+      { title: "t\u0000", type: "beat", licenses: LICENSES },
+      { title: "t", type: "beat", bpm: 0, licenses: LICENSES },
+      { title: "t", type: "beat", track_id: "not-a-uuid", licenses: LICENSES },
+      { title: "x".repeat(256), type: "beat", licenses: LICENSES }
+    ]
+    for (const body of bodies) expectError(await api("POST", "/marketplace/products", s, body), 400, "VALIDATION_ERROR")
+    expectError(await api("GET", "/marketplace/products/nope"), 400)
+    expectError(await api("GET", "/marketplace/products?cursor=garbage"), 400, "INVALID_CURSOR")
+    expectError(await api("GET", "/marketplace/products?limit=0"), 400)
+    expectError(await api("GET", `/marketplace/products/${NodeCrypto.randomUUID()}`), 404, "PRODUCT_NOT_FOUND")
+  })
+
+  it("drafts exist only for their seller; only the seller (or an admin) edits and deletes", async () => {
+    const s = await seller()
+    const other = await seller()
+    const draft = await createProduct(s, { status: "draft" })
+    expectError(await api("GET", `/marketplace/products/${draft.id}`, other), 404)
+    expectError(await api("GET", `/marketplace/products/${draft.id}`), 404)
+    expect((await api("GET", `/marketplace/products/${draft.id}`, s)).status).toBe(200)
+    expectError(await api("PATCH", `/marketplace/products/${draft.id}`, other, { title: "mine" }), 404)
+
+    const p = await createProduct(s)
+    expectError(await api("PATCH", `/marketplace/products/${p.id}`, other, { title: "mine" }), 403, "NOT_SELLER")
+    expectError(await api("DELETE", `/marketplace/products/${p.id}`, other), 403, "NOT_SELLER")
+    expectError(await api("PATCH", `/marketplace/products/${p.id}`, s, { bpm: 5000 }), 400)
+    const patched = await api("PATCH", `/marketplace/products/${p.id}`, s, { title: " New title ", tags: ["lofi"], description: null, bpm: 90, status: "inactive" })
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200)
+    expect(patched.body).toMatchObject({ title: "New title", tags: ["lofi"], description: null, bpm: 90, status: "inactive" })
+    expectError(await api("GET", `/marketplace/products/${p.id}`, other), 404)
+    const a = await admin()
+    expect((await api("PATCH", `/marketplace/products/${p.id}`, a, { status: "active" })).body.status).toBe("active")
+
+    expect((await api("DELETE", `/marketplace/products/${p.id}`, s)).status).toBe(204)
+    expectError(await api("GET", `/marketplace/products/${p.id}`, s), 404)
+    expectError(await api("DELETE", `/marketplace/products/${p.id}`, s), 404)
+  })
+
+  it("lists active products newest first with a cursor; a seller's own list includes drafts", async () => {
+    const s = await seller()
+    const made = []
+    for (let i = 0; i < 3; i++) made.push(await createProduct(s, { type: "preset" }))
+    const draft = await createProduct(s, { type: "preset", status: "draft" })
+    const first = await api("GET", `/marketplace/products?seller_id=${s.user.id}&type=preset&limit=2`)
+    expect(first.body.items.map((p: any) => p.id)).toEqual([made[2].id, made[1].id])
+    const second = await api("GET", `/marketplace/products?seller_id=${s.user.id}&type=preset&limit=2&cursor=${first.body.next_cursor}`)
+    expect(second.body).toEqual({ items: [expect.objectContaining({ id: made[0].id })], next_cursor: null })
+    const own = await api("GET", `/marketplace/products?seller_id=${s.user.id}`, s)
+    expect(own.body.items.map((p: any) => p.id)).toEqual([draft.id, made[2].id, made[1].id, made[0].id])
+  })
+
+  it("a product can sell one of the seller's own tracks, not someone else's", async () => {
+    const s = await seller()
+    const other = await seller()
+    const song = await generateAudio(work, { seconds: 1, format: "mp3" })
+    const track = await uploadTrack(server.baseUrl, other.access_token, { path: song })
+    expect(track.status).toBe(201)
+    expectError(await api("POST", "/marketplace/products", s, { title: "x", type: "beat", track_id: track.body.id, licenses: LICENSES }), 403, "NOT_TRACK_OWNER")
+    expectError(await api("POST", "/marketplace/products", s, { title: "x", type: "beat", track_id: NodeCrypto.randomUUID(), licenses: LICENSES }), 404, "TRACK_NOT_FOUND")
+    const privateTrack = await uploadTrack(server.baseUrl, other.access_token, { path: song }, { visibility: "private" })
+    expectError(await api("POST", "/marketplace/products", s, { title: "x", type: "beat", track_id: privateTrack.body.id, licenses: LICENSES }), 404, "TRACK_NOT_FOUND")
+    const p = await createProduct(other, { track_id: track.body.id })
+    expect(p.track_id).toBe(track.body.id)
+  })
+})
+
+describe("product files", () => {
+  it("the seller uploads and deletes files; others cannot", async () => {
+    const s = await seller()
+    const other = await seller()
+    const p = await createProduct(s)
+    expectError(await uploadFile(other, p.id, "x"), 403, "NOT_SELLER")
+    expectError(await uploadFile(undefined, p.id, "x"), 401)
+    expectError(await uploadFile(s, NodeCrypto.randomUUID(), "x"), 404)
+    expectError(await uploadFile(s, p.id, ""), 422, "EMPTY_FILE")
+    expectError(await api("POST", `/marketplace/products/${p.id}/files`, s, { file: "x" }), 415)
+    const up = await uploadFile(s, p.id, Buffer.alloc(5000, 7), "../../etc/Drum Kit.zip")
+    expect(up.status, JSON.stringify(up.body)).toBe(201)
+    expect(up.body).toMatchObject({ filename: "Drum Kit.zip", content_type: "application/zip", size_bytes: 5000 })
+    expect((await api("GET", `/marketplace/products/${p.id}`)).body.files).toEqual([expect.objectContaining({ id: up.body.id, filename: "Drum Kit.zip" })])
+    expectError(await api("DELETE", `/marketplace/products/${p.id}/files/${up.body.id}`, other), 403)
+    expect((await api("DELETE", `/marketplace/products/${p.id}/files/${up.body.id}`, s)).status).toBe(204)
+    expectError(await api("DELETE", `/marketplace/products/${p.id}/files/${up.body.id}`, s), 404, "FILE_NOT_FOUND")
+    expect((await api("GET", `/marketplace/products/${p.id}`)).body.files).toEqual([])
+  })
+})
+
+describe("cart", () => {
+  it("adds, replaces the licence, lists and removes; refuses own products and foreign licences", async () => {
+    const s = await seller()
+    const b = await listener()
+    const p = await createProduct(s)
+    const q = await createProduct(s)
+    expect((await api("GET", "/marketplace/cart", b)).body).toEqual({ items: [] })
+    const added = await api("POST", "/marketplace/cart/items", b, { product_id: p.id, license_id: licenseOf(p, "basic").id })
+    expect(added.status).toBe(201)
+    expect(added.body.items).toEqual([expect.objectContaining({ product_id: p.id, license_type: "basic", price_cents: 2999, currency: "EUR" })])
+    await api("POST", "/marketplace/cart/items", b, { product_id: p.id, license_id: licenseOf(p, "premium").id })
+    await api("POST", "/marketplace/cart/items", b, { product_id: q.id, license_id: licenseOf(q, "basic").id })
+    const cart = (await api("GET", "/marketplace/cart", b)).body.items
+    expect(cart.map((i: any) => [i.product_id, i.license_type])).toEqual([
+      [p.id, "premium"],
+      [q.id, "basic"]
+    ])
+    expectError(await api("POST", "/marketplace/cart/items", b, { product_id: p.id, license_id: licenseOf(q, "basic").id }), 404, "LICENSE_NOT_FOUND")
+    expectError(await api("POST", "/marketplace/cart/items", s, { product_id: p.id, license_id: licenseOf(p, "basic").id }), 422, "OWN_PRODUCT")
+    expectError(await api("POST", "/marketplace/cart/items", b, { product_id: p.id }), 400)
+    expect((await api("DELETE", `/marketplace/cart/items/${q.id}`, b)).status).toBe(204)
+    expect((await api("DELETE", `/marketplace/cart/items/${q.id}`, b)).status).toBe(204)
+    expect((await api("GET", "/marketplace/cart", b)).body.items.map((i: any) => i.product_id)).toEqual([p.id])
+    // Checkout takes bought products out of the cart.
+    await buy(b, p, "premium")
+    expect((await api("GET", "/marketplace/cart", b)).body.items).toEqual([])
+  })
+})
+
+describe("checkout", () => {
+  it("settles through the sandbox gateway with price snapshots", async () => {
+    const s = await seller()
+    const b = await listener()
+    const p = await createProduct(s)
+    const q = await createProduct(s, { type: "sample_pack" })
+    const res = await checkout(b, [
+      { product_id: p.id, license_id: licenseOf(p, "basic").id },
+      { product_id: q.id, license_id: licenseOf(q, "premium").id }
+    ])
+    expect(res.status, JSON.stringify(res.body)).toBe(201)
+    const order = res.body
+    expect(order).toMatchObject({ buyer_id: b.user.id, status: "paid", total_cents: 2999 + 7999, currency: "EUR", payment_provider: "sandbox", payment_reference: `sandbox_${order.id}` })
+    expect(order.paid_at).not.toBeNull()
+    expect(order.items).toHaveLength(2)
+    expect(order.items).toContainEqual(expect.objectContaining({ product_id: q.id, product_type: "sample_pack", license_type: "premium", price_cents: 7999, seller_id: s.user.id, product_title: q.title }))
+    // Later price and title changes leave the order as it was.
+    await query(db, "update product_licenses set price_cents = 1 where product_id = $1", [q.id])
+    await api("PATCH", `/marketplace/products/${q.id}`, s, { title: "Renamed" })
+    const again = await api("GET", `/marketplace/orders/${order.id}`, b)
+    expect(again.body).toEqual(order)
+    expect((await api("GET", `/marketplace/products/${p.id}`)).body.sale_count).toBe(1)
+    expectError(await checkout(b, [{ product_id: p.id, license_id: licenseOf(p, "basic").id }]), 409, "ALREADY_PURCHASED")
+  })
+
+  it("one Idempotency-Key, one order: a retry gets the same answer, another body is refused", async () => {
+    const s = await seller()
+    const b = await listener()
+    const p = await createProduct(s)
+    const items = [{ product_id: p.id, license_id: licenseOf(p, "basic").id }]
+    const key = NodeCrypto.randomUUID()
+    const first = await checkout(b, items, key)
+    const second = await checkout(b, items, key)
+    expect(first.status).toBe(201)
+    expect(second.status).toBe(201)
+    expect(second.body).toEqual(first.body)
+    expectError(await checkout(b, [{ product_id: p.id, license_id: licenseOf(p, "premium").id }], key), 422, "IDEMPOTENCY_KEY_REUSED")
+    // Concurrent retries of a new key still make one order.
+    const q = await createProduct(s)
+    const qItems = [{ product_id: q.id, license_id: licenseOf(q, "exclusive").id }]
+    const qKey = NodeCrypto.randomUUID()
+    const all = await Promise.all(Array.from({ length: 6 }, () => checkout(b, qItems, qKey)))
+    expect(all.map((r) => r.status)).toEqual(Array(6).fill(201))
+    expect(new Set(all.map((r) => r.body.id)).size).toBe(1)
+    const orders = await query(db, "select count(*)::int as n from orders where buyer_id = $1", [b.user.id])
+    expect(orders[0]!["n"]).toBe(2)
+    // Keys belong to their buyer: another buyer's identical key is a new order.
+    const other = await listener()
+    const theirs = await checkout(other, items, key)
+    expect(theirs.status).toBe(201)
+    expect(theirs.body.id).not.toBe(first.body.id)
+  })
+
+  it("refuses what cannot be bought, in the error envelope", async () => {
+    const s = await seller()
+    const b = await listener()
+    const p = await createProduct(s)
+    const usd = await createProduct(s, { licenses: [{ type: "basic", price_cents: 100, currency: "USD" }] })
+    const basic = { product_id: p.id, license_id: licenseOf(p, "basic").id }
+    expectError(await checkout(b, [basic], null), 400, "IDEMPOTENCY_KEY_REQUIRED")
+    expectError(await checkout(b, [basic], "has space"), 400, "INVALID_IDEMPOTENCY_KEY")
+    expectError(await checkout(b, [basic], "x".repeat(256)), 400, "INVALID_IDEMPOTENCY_KEY")
+    expectError(await checkout(b, []), 400, "VALIDATION_ERROR")
+    expectError(await checkout(b, [basic, basic]), 400, "VALIDATION_ERROR")
+    expectError(await checkout(b, [{ product_id: "x", license_id: "y" }]), 400, "VALIDATION_ERROR")
+    expectError(await checkout(b, [{ product_id: NodeCrypto.randomUUID(), license_id: licenseOf(p, "basic").id }]), 404, "PRODUCT_NOT_FOUND")
+    expectError(await checkout(b, [{ product_id: p.id, license_id: licenseOf(usd, "basic").id }]), 404, "LICENSE_NOT_FOUND")
+    expectError(await checkout(b, [basic, { product_id: usd.id, license_id: licenseOf(usd, "basic").id }]), 422, "MIXED_CURRENCIES")
+    expectError(await checkout(s, [basic]), 422, "OWN_PRODUCT")
+    const draft = await createProduct(s, { status: "draft" })
+    expectError(await checkout(b, [{ product_id: draft.id, license_id: licenseOf(draft, "basic").id }]), 404, "PRODUCT_NOT_FOUND")
+    expectError(await api("POST", "/marketplace/orders", undefined, { items: [basic] }, { "idempotency-key": "k" }), 401)
+    // Nothing above made an order.
+    expect((await api("GET", "/marketplace/orders", b)).body.items).toEqual([])
+  })
+
+  it("an exclusive licence sells once, even to many concurrent buyers", async () => {
+    const s = await seller()
+    const p = await createProduct(s)
+    const buyers = await Promise.all(Array.from({ length: 10 }, () => listener()))
+    const exclusive = { product_id: p.id, license_id: licenseOf(p, "exclusive").id }
+    const results = await Promise.all(buyers.map((b) => checkout(b, [exclusive])))
+    const statuses = results.map((r) => r.status).sort()
+    expect(statuses, JSON.stringify(results.map((r) => r.body))).toEqual([201, ...Array(9).fill(409)])
+    for (const r of results.filter((r) => r.status === 409)) expectError(r, 409, "EXCLUSIVE_SOLD")
+    const held = await query(db, "select count(*)::int as n from order_items where license_id = $1", [exclusive.license_id])
+    expect(held[0]!["n"]).toBe(1)
+    const product = (await api("GET", `/marketplace/products/${p.id}`)).body
+    expect(licenseOf(product, "exclusive").sold_out).toBe(true)
+    // Once sold exclusively, the product's other licences are off the market too.
+    expectError(await checkout(await listener(), [{ product_id: p.id, license_id: licenseOf(p, "basic").id }]), 409, "EXCLUSIVE_SOLD")
+    expectError(await api("POST", "/marketplace/cart/items", await listener(), { product_id: p.id, license_id: licenseOf(p, "basic").id }), 409, "EXCLUSIVE_SOLD")
+  })
+})
+
+describe("orders", () => {
+  it("the buyer lists and reads their orders; nobody else sees them", async () => {
+    const s = await seller()
+    const b = await listener()
+    const other = await listener()
+    const bought = []
+    for (let i = 0; i < 3; i++) bought.push(await buy(b, await createProduct(s)))
+    const first = await api("GET", "/marketplace/orders?limit=2", b)
+    expect(first.body.items.map((o: any) => o.id)).toEqual([bought[2].id, bought[1].id])
+    const second = await api("GET", `/marketplace/orders?limit=2&cursor=${first.body.next_cursor}`, b)
+    expect(second.body).toEqual({ items: [bought[0]], next_cursor: null })
+    expect((await api("GET", "/marketplace/orders", other)).body.items).toEqual([])
+    expectError(await api("GET", `/marketplace/orders/${bought[0].id}`, other), 404, "ORDER_NOT_FOUND")
+    expectError(await api("GET", `/marketplace/orders/${bought[0].id}`), 401)
+    expectError(await api("GET", "/marketplace/orders?cursor=bad", b), 400, "INVALID_CURSOR")
+    expect((await api("GET", `/marketplace/orders/${bought[0].id}`, await admin())).status).toBe(200)
+  })
+})
+
+describe("downloads", () => {
+  it("buyers and the seller get signed, expiring links; the link streams the file", async () => {
+    const s = await seller()
+    const b = await listener()
+    const other = await listener()
+    const p = await createProduct(s, { type: "sample_pack" })
+    const content = NodeCrypto.randomBytes(300_000)
+    const uploaded = await uploadFile(s, p.id, content, "Drums vol 1.zip")
+    expect(uploaded.status, JSON.stringify(uploaded.body)).toBe(201)
+    const file = uploaded.body
+    expectError(await api("GET", `/marketplace/download/${p.id}`, other), 403, "NOT_PURCHASED")
+    expectError(await api("GET", `/marketplace/download/${p.id}`), 401)
+    await buy(b, p)
+    const res = await api("GET", `/marketplace/download/${p.id}`, b)
+    expect(res.status, JSON.stringify(res.body)).toBe(200)
+    expect(res.body.files).toEqual([{ id: file.id, filename: "Drums vol 1.zip", size_bytes: 300_000, url: res.body.url }])
+    const expires = Date.parse(res.body.expires_at) - Date.now()
+    expect(expires).toBeGreaterThan(60_000)
+    expect(expires).toBeLessThanOrEqual(900_000)
+    // The link alone opens the file, no bearer token.
+    const got = await fetch(server.baseUrl + res.body.url)
+    expect(got.status).toBe(200)
+    expect(got.headers.get("content-type")).toBe("application/zip")
+    expect(got.headers.get("content-disposition")).toBe(`attachment; filename="Drums vol 1.zip"; filename*=UTF-8''Drums%20vol%201.zip`)
+    expect(Buffer.from(await got.arrayBuffer()).equals(content)).toBe(true)
+    // Tampered or expired links do not.
+    const url = new URL(server.baseUrl + res.body.url)
+    const exp = url.searchParams.get("exp")!
+    const forged = [
+      res.body.url.replace(/sig=[^&]+/, "sig=AAAA"),
+      res.body.url.replace(`exp=${exp}`, `exp=${Number(exp) + 3600}`),
+      res.body.url.replace(`exp=${exp}`, "exp=1000"),
+      res.body.url.split("?")[0],
+      res.body.url.replace(file.id, NodeCrypto.randomUUID())
+    ]
+    for (const f of forged) {
+      const r = await fetch(server.baseUrl + f)
+      expect(r.status, f).toBe(403)
+      expect(((await r.json()) as any).error.code).toBe("INVALID_LINK")
+    }
+    expect((await api("GET", `/marketplace/download/${p.id}`, s)).status).toBe(200)
+    // Withdrawing the product keeps the buyer's access, but not a stranger's view of it.
+    await api("DELETE", `/marketplace/products/${p.id}`, s)
+    expect((await api("GET", `/marketplace/download/${p.id}`, b)).status).toBe(200)
+    expectError(await api("GET", `/marketplace/download/${p.id}`, other), 404)
+    // A deleted file's old link finds nothing.
+    await query(db, "delete from product_files where id = $1", [file.id])
+    expect((await fetch(server.baseUrl + res.body.url)).status).toBe(404)
+  })
+
+  it("a product selling a track downloads the track's original; no files is a 409", async () => {
+    const s = await seller()
+    const b = await listener()
+    const song = await generateAudio(work, { seconds: 1, format: "wav", name: "Original Take.wav" })
+    const track = await uploadTrack(server.baseUrl, s.access_token, { path: song })
+    const p = await createProduct(s, { track_id: track.body.id })
+    await buy(b, p, "premium")
+    const res = await api("GET", `/marketplace/download/${p.id}`, b)
+    expect(res.body.files).toEqual([expect.objectContaining({ id: "track", filename: "Original Take.wav" })])
+    const got = await fetch(server.baseUrl + res.body.url)
+    expect(Buffer.from(await got.arrayBuffer()).equals(NodeFs.readFileSync(song))).toBe(true)
+    const empty = await createProduct(s)
+    await buy(b, empty)
+    expectError(await api("GET", `/marketplace/download/${empty.id}`, b), 409, "NO_FILES")
+  })
+})
+
+describe("reviews", () => {
+  it("only buyers review, once each; the product keeps the average and the count", async () => {
+    const s = await seller()
+    const [b1, b2, stranger] = await Promise.all([listener(), listener(), listener()])
+    const p = await createProduct(s)
+    expectError(await api("POST", `/marketplace/products/${p.id}/reviews`, stranger, { rating: 5 }), 403, "NOT_A_BUYER")
+    expectError(await api("POST", `/marketplace/products/${p.id}/reviews`, s, { rating: 5 }), 403, "NOT_A_BUYER")
+    await buy(b1, p)
+    await buy(b2, p, "premium")
+    for (const body of [{ rating: 0 }, { rating: 6 }, { rating: 4.5 }, {}, { rating: 3, comment: "x".repeat(2001) }]) {
+      expectError(await api("POST", `/marketplace/products/${p.id}/reviews`, b1, body), 400, "VALIDATION_ERROR")
+    }
+    const first = await api("POST", `/marketplace/products/${p.id}/reviews`, b1, { rating: 4, comment: "punchy drums" })
+    expect(first.status, JSON.stringify(first.body)).toBe(201)
+    expect(first.body).toMatchObject({ product_id: p.id, user_id: b1.user.id, username: b1.user.username, rating: 4, comment: "punchy drums" })
+    expectError(await api("POST", `/marketplace/products/${p.id}/reviews`, b1, { rating: 1 }), 409, "ALREADY_REVIEWED")
+    await api("POST", `/marketplace/products/${p.id}/reviews`, b2, { rating: 5 })
+    const product = (await api("GET", `/marketplace/products/${p.id}`)).body
+    expect(product).toMatchObject({ review_count: 2, average_rating: 4.5, sale_count: 2 })
+    const list = await api("GET", `/marketplace/products/${p.id}/reviews?limit=1`)
+    expect(list.body.items.map((r: any) => r.user_id)).toEqual([b2.user.id])
+    const rest = await api("GET", `/marketplace/products/${p.id}/reviews?limit=1&cursor=${list.body.next_cursor}`)
+    expect(rest.body).toEqual({ items: [first.body], next_cursor: null })
+    expectError(await api("POST", `/marketplace/products/${NodeCrypto.randomUUID()}/reviews`, b1, { rating: 3 }), 404)
+  })
+})

@@ -1,0 +1,191 @@
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import { registerUser } from "../support/accounts.js"
+import { generateAudio } from "../support/audio.js"
+import { freshDatabase, query } from "../support/database.js"
+import { http, type JsonResponse, type RunningServer, startServer, tempDataDir } from "../support/server.js"
+import { uploadTrack, waitForTrack } from "../support/tracks.js"
+
+const db = await freshDatabase("search")
+let server: RunningServer
+const work = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "veza-search-"))
+
+type User = Awaited<ReturnType<typeof registerUser>>
+let owner: User
+let other: User
+let adminUser: User
+let song: string
+/** Each track's id by a name the tests use. */
+const tracks: Record<string, string> = {}
+
+const search = (params: Record<string, string>, who?: User) =>
+  http(server.baseUrl, "GET", `/api/v1/search?${new URLSearchParams(params)}`, who === undefined ? {} : { token: who.access_token })
+
+const ids = (res: JsonResponse) => {
+  expect(res.status, JSON.stringify(res.body)).toBe(200)
+  return res.body.items.map((i: any) => i.id)
+}
+
+const expectError = (res: JsonResponse, status: number, code?: string) => {
+  expect(res.status, JSON.stringify(res.body)).toBe(status)
+  expect(Object.keys(res.body)).toEqual(["error"])
+  expect(res.body.error).toMatchObject({ code: code ?? expect.any(String), message: expect.any(String) })
+}
+
+/** Uploads a track as `who` and sets its searchable metadata directly (metadata editing is another issue's API). */
+const addTrack = async (name: string, who: User, fields: { title: string; artist?: string; tags?: Array<string>; description?: string; visibility?: string }) => {
+  const res = await uploadTrack(server.baseUrl, who.access_token, { path: song }, { title: fields.title, visibility: fields.visibility ?? "public" })
+  expect(res.status, JSON.stringify(res.body)).toBe(201)
+  await query(db, "update tracks set artist = $2, tags = $3, description = $4 where id = $1", [res.body.id, fields.artist ?? null, fields.tags ?? [], fields.description ?? null])
+  tracks[name] = res.body.id
+}
+
+beforeAll(async () => {
+  server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir() })
+  song = await generateAudio(work, { seconds: 1, format: "mp3" })
+  owner = await registerUser(server.baseUrl, { account_type: "artist" })
+  other = await registerUser(server.baseUrl)
+  adminUser = await registerUser(server.baseUrl)
+  await query(db, "update users set role = 'admin' where id = $1", [adminUser.user.id])
+  await addTrack("inTitle", owner, { title: "Nebula Drift" })
+  await addTrack("inArtist", owner, { title: "Untitled one", artist: "Nebula Crew" })
+  await addTrack("inTags", owner, { title: "Untitled two", tags: ["nebula", "ambient"] })
+  await addTrack("inDescription", owner, { title: "Untitled three", description: "recorded under a nebula sky" })
+  await addTrack("lofi", owner, { title: "Lo-Fi Morning Café", tags: ["chill_hop"] })
+  await addTrack("private", owner, { title: "Nebula Secret", visibility: "private" })
+  await addTrack("unlisted", owner, { title: "Nebula Hidden", visibility: "unlisted" })
+  await addTrack("deleted", owner, { title: "Nebula Gone" })
+  for (const id of Object.values(tracks)) await waitForTrack(server.baseUrl, owner.access_token, id)
+  await query(db, "update tracks set deleted_at = now() where id = $1", [tracks["deleted"]])
+}, 180_000)
+
+describe("track search", () => {
+  it("ranks title over artist over tags over description, and matches prefixes", async () => {
+    const expected = [tracks["inTitle"], tracks["inArtist"], tracks["inTags"], tracks["inDescription"]]
+    expect(ids(await search({ q: "nebula" }))).toEqual(expected)
+    expect(ids(await search({ q: "neb", type: "tracks" }))).toEqual(expected)
+    expect(ids(await search({ q: "NEBU" }))).toEqual(expected)
+    const hit = (await search({ q: "nebula drift" })).body.items
+    expect(hit).toEqual([
+      expect.objectContaining({ type: "track", id: tracks["inTitle"], title: "Nebula Drift", creator_id: owner.user.id, creator_username: owner.user.username, rank: expect.any(Number) })
+    ])
+  })
+
+  it("every word must match; punctuation splits words on both sides", async () => {
+    expect(ids(await search({ q: "lo fi" }))).toEqual([tracks["lofi"]])
+    expect(ids(await search({ q: "lo-fi caf" }))).toEqual([tracks["lofi"]])
+    expect(ids(await search({ q: "chill_hop" }))).toEqual([tracks["lofi"]])
+    expect(ids(await search({ q: "hop" }))).toEqual([tracks["lofi"]])
+    expect(ids(await search({ q: "café" }))).toEqual([tracks["lofi"]])
+    expect(ids(await search({ q: "nebula morning" }))).toEqual([])
+  })
+
+  it("private and unlisted tracks are found only by their owner and admins; deleted ones by nobody", async () => {
+    const visibleToAll = [tracks["inTitle"], tracks["inArtist"], tracks["inTags"], tracks["inDescription"]]
+    expect(ids(await search({ q: "nebula" }, other)).sort()).toEqual([...visibleToAll].sort())
+    const mine = ids(await search({ q: "nebula" }, owner))
+    expect(mine).toContain(tracks["private"])
+    expect(mine).toContain(tracks["unlisted"])
+    expect(mine).not.toContain(tracks["deleted"])
+    const admins = ids(await search({ q: "nebula" }, adminUser))
+    expect(admins.sort()).toEqual([...mine].sort())
+    expect(ids(await search({ q: "secret" }))).toEqual([])
+    expect(ids(await search({ q: "gone" }, owner))).toEqual([])
+  })
+
+  it("pages with a cursor, without gaps or repeats", async () => {
+    const all = ids(await search({ q: "untitled", limit: "50" }))
+    expect(all).toHaveLength(3)
+    const seen: Array<string> = []
+    let cursor: string | null = null
+    do {
+      const res: JsonResponse = await search({ q: "untitled", limit: "1", ...(cursor === null ? {} : { cursor }) })
+      seen.push(...ids(res))
+      cursor = res.body.next_cursor
+    } while (cursor !== null)
+    expect(seen).toEqual(all)
+  })
+
+  it("uses the GIN indexes", async () => {
+    // Enough rows that scanning them all would cost more than the index, as in production.
+    await query(
+      db,
+      `insert into tracks (creator_id, title, original_filename, format_name, file_size, storage_backend, storage_key, duration_ms, codec)
+       select $1, 'filler ' || i, 'f.mp3', 'mp3', 1, 'local', 'tracks/filler/' || i, 1000, 'mp3' from generate_series(1, 5000) i`,
+      [owner.user.id]
+    )
+    await query(db, `insert into users (email, username) select 'filler' || i || '@example.com', 'filler_' || i from generate_series(1, 5000) i`)
+    await query(db, "analyze tracks")
+    await query(db, "analyze users")
+    const plan = async (text: string) => (await query(db, `explain ${text}`)).map((r) => r["QUERY PLAN"]).join("\n")
+    expect(await plan(`select id from tracks where search_vector @@ to_tsquery('simple', '''neb'':*') and deleted_at is null`)).toContain("idx_tracks_search_vector_gin")
+    expect(await plan(`select id from users where search_vector @@ to_tsquery('simple', '''zo'':*') and deleted_at is null`)).toContain("idx_users_search_vector_gin")
+    expect(ids(await search({ q: "nebula" }))).toHaveLength(4)
+  })
+})
+
+describe("user search", () => {
+  it("finds users by username and display name prefixes, username first", async () => {
+    const a = await registerUser(server.baseUrl, { username: `zorblax_${Date.now() % 100000}` })
+    const b = await registerUser(server.baseUrl)
+    const put = await http(server.baseUrl, "PUT", `/api/v1/users/${b.user.id}`, { token: b.access_token, body: { display_name: "Zorblax Fan" } })
+    expect(put.status, JSON.stringify(put.body)).toBe(200)
+    expect(ids(await search({ q: "zorb", type: "users" }))).toEqual([a.user.id, b.user.id])
+    const hit = (await search({ q: "zorblax fan", type: "users" })).body.items
+    expect(hit).toEqual([expect.objectContaining({ type: "user", id: b.user.id, username: b.user.username, display_name: "Zorblax Fan", follower_count: 0 })])
+    await query(db, "update users set is_banned = true where id = $1", [a.user.id])
+    expect(ids(await search({ q: "zorb", type: "users" }))).toEqual([b.user.id])
+    await query(db, "update user_profiles set profile_visibility = 'private' where user_id = $1", [b.user.id])
+    expect(ids(await search({ q: "zorb", type: "users" }))).toEqual([])
+    expect(ids(await search({ q: "zorb", type: "users" }, b))).toEqual([b.user.id])
+  })
+})
+
+describe("hostile and bad input", () => {
+  it("any text is a valid query: tsquery syntax, quotes, unicode, long words", async () => {
+    const hostile = [
+      "'",
+      "''",
+      "\\",
+      "&|!:*()",
+      "nebula & | ! :* ( )",
+      "nebula'); drop table tracks; --",
+      "a:*B & !c",
+      "<->",
+      "ネビュラ 星雲",
+      "🎵🎶",
+      "\u0301\u0301",
+      "٣٤٥",
+      "x".repeat(900),
+      "ﬁ ﬀ",
+      " ",
+      "%00",
+      "\u0000",
+      "null"
+    ]
+    for (const q of hostile) {
+      for (const type of ["tracks", "users"]) {
+        const res = await search({ q, type })
+        expect(res.status, `${JSON.stringify(q)}: ${JSON.stringify(res.body)}`).toBe(200)
+        expect(res.body).toEqual({ items: expect.any(Array), next_cursor: null })
+      }
+    }
+    // Operators are plain separators: the words still match.
+    expect(ids(await search({ q: "nebula'); drop table tracks; --" }))).toEqual([])
+    expect(ids(await search({ q: "(neb*) | !drift" }))).toEqual([tracks["inTitle"]])
+    expect((await query(db, "select count(*)::int as n from tracks"))[0]!["n"]).toBeGreaterThan(0)
+  })
+
+  it("refuses what is not a search, in the error envelope", async () => {
+    expectError(await search({ q: "x".repeat(10_000) }), 400, "VALIDATION_ERROR")
+    expectError(await http(server.baseUrl, "GET", "/api/v1/search"), 400, "VALIDATION_ERROR")
+    expectError(await search({ q: "a", type: "songs" }), 400, "VALIDATION_ERROR")
+    expectError(await search({ q: "a", limit: "0" }), 400, "VALIDATION_ERROR")
+    expectError(await search({ q: "a", limit: "51" }), 400, "VALIDATION_ERROR")
+    expectError(await search({ q: "a", cursor: "garbage" }), 400, "INVALID_CURSOR")
+    expectError(await search({ q: "a", cursor: Buffer.from(JSON.stringify(["1; drop", "x"])).toString("base64url") }), 400, "INVALID_CURSOR")
+    expectError(await http(server.baseUrl, "GET", "/api/v1/search?q=a", { headers: { authorization: "Bearer nope" } }), 401)
+  })
+})
