@@ -35,8 +35,12 @@ import { FFmpegLive } from "./platform/ffmpeg.js"
 import { Storage, StorageLive } from "./platform/storage.js"
 import { HLS_PATHS, HlsRoutesLive } from "./hls/server.js"
 import { StreamLinks } from "./hls/links.js"
-import { StreamingConfig } from "./tracks/config.js"
+import { StreamingConfig, TrackLibraryConfig } from "./tracks/config.js"
+import { DOWNLOAD_PATHS, DownloadLinks, DownloadRoutes } from "./tracks/downloads.js"
 import { TracksHandlers } from "./tracks/handlers.js"
+import { TrackLibrary } from "./tracks/library.js"
+import { LibraryRepo } from "./tracks/library-repo.js"
+import { TrackPurgeLive } from "./tracks/purge.js"
 import { TracksRepo } from "./tracks/repo.js"
 import { Tracks } from "./tracks/service.js"
 import { JobQueue } from "./transcoding/queue.js"
@@ -71,9 +75,27 @@ const DependencyReadiness = Layer.effectDiscard(
   })
 )
 
-const DomainLive = Layer.mergeAll(Auth.Default, Authenticator.Default, Tracks.Default, TracksRepo.Default, StreamLinks.Default, Chat.Default).pipe(
+const DomainLive = Layer.mergeAll(
+  Auth.Default,
+  Authenticator.Default,
+  TrackLibrary.Default,
+  DownloadLinks.Default,
+  LibraryRepo.Default,
+  StreamLinks.Default,
+  Chat.Default
+).pipe(
+  Layer.provideMerge(Layer.mergeAll(Tracks.Default, TracksRepo.Default)),
   Layer.provideMerge(
-    Layer.mergeAll(Users.Default, Mailer.Default, AuditLog.Default, TranscodeSignal.Default, StreamingConfig.Default, ChatConfig.Default, ChatBusLive)
+    Layer.mergeAll(
+      Users.Default,
+      Mailer.Default,
+      AuditLog.Default,
+      TranscodeSignal.Default,
+      StreamingConfig.Default,
+      TrackLibraryConfig.Default,
+      ChatConfig.Default,
+      ChatBusLive
+    )
   )
 )
 
@@ -111,6 +133,7 @@ const ApiFace = Layer.mergeAll(
     Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers, ChatHandlers])
   ),
   HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs" }),
+  DownloadRoutes,
   RpcServer.layerHttpRouter({ group: VezaRpcs, path: "/rpc", protocol: "http" }).pipe(
     Layer.provide(RpcHandlersLive)
   )
@@ -120,7 +143,8 @@ const API_PATHS = [
   ...Object.values(VezaApi.groups).flatMap((group) => Object.values(group.endpoints).map((endpoint) => endpoint.path)),
   "/api/v1/openapi.json",
   "/docs",
-  "/rpc"
+  "/rpc",
+  ...DOWNLOAD_PATHS
 ]
 
 /** The faces this process serves, chosen by VEZA_ROLES. */
@@ -137,7 +161,7 @@ const RoutesLive = Layer.unwrapEffect(
       // claims (readiness), then the workers get their grace period.
       Layer.provide(onlyFor("stream", TranscodeWorkersLive.pipe(Layer.provide(JobQueue.Default))))
     )
-    return Layer.merge(server, onlyFor("api", AuthMaintenanceLive))
+    return Layer.mergeAll(server, onlyFor("api", AuthMaintenanceLive), onlyFor("api", TrackPurgeLive))
   })
 )
 
