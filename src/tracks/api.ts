@@ -77,6 +77,9 @@ export const TrackListParams = Schema.Struct({
 
 export const PageParams = Schema.Struct(Page)
 
+/** A body whose fields are all optional may be left out entirely (it then arrives as null). */
+const OptionalBody = <A, I>(schema: Schema.Schema<A, I>) => Schema.NullOr(schema)
+
 export class TracksApi extends HttpApiGroup.make("tracks")
   .add(
     HttpApiEndpoint.post("upload", "/tracks")
@@ -217,7 +220,7 @@ export class TracksApi extends HttpApiGroup.make("tracks")
   .add(
     HttpApiEndpoint.post("play", "/tracks/:id/plays")
       .setPath(TrackIdPath)
-      .setPayload(NewPlay)
+      .setPayload(OptionalBody(NewPlay))
       .addSuccess(PlayResult)
       .addError(BadRequest.envelope)
       .addError(Unauthorized.envelope)
@@ -240,7 +243,7 @@ export class TracksApi extends HttpApiGroup.make("tracks")
   .add(
     HttpApiEndpoint.post("share", "/tracks/:id/share")
       .setPath(TrackIdPath)
-      .setPayload(NewShareLink)
+      .setPayload(OptionalBody(NewShareLink))
       .addSuccess(ShareLink, { status: 201 })
       .addError(BadRequest.envelope)
       .addError(Forbidden.envelope)

@@ -359,7 +359,8 @@ describe("plays, stats and history", () => {
   it("counts a listener's play once per window, anonymous listeners by address; stats and history follow", async () => {
     const track = await newTrack(owner)
     expect(expectOk(await api("POST", `/tracks/${track.id}/plays`, listener, { played_ms: 2000, source: "profile" }))).toEqual({ counted: true, play_count: 1 })
-    expect(expectOk(await api("POST", `/tracks/${track.id}/plays`, listener, {}))).toEqual({ counted: false, play_count: 1 })
+    // The body may be left out.
+    expect(expectOk(await api("POST", `/tracks/${track.id}/plays`, listener))).toEqual({ counted: false, play_count: 1 })
     expect(expectOk(await api("POST", `/tracks/${track.id}/plays`, undefined, {}))).toEqual({ counted: true, play_count: 2 })
     expect(expectOk(await api("POST", `/tracks/${track.id}/plays`, undefined, {}))).toEqual({ counted: false, play_count: 2 })
     // Concurrent plays of one listener count once.
@@ -400,7 +401,7 @@ describe("plays, stats and history", () => {
 describe("share links", () => {
   it("the owner shares a private track; the link opens it and its stream until revoked", async () => {
     const track = await newTrack(owner, { visibility: "private" })
-    const link = expectOk(await api("POST", `/tracks/${track.id}/share`, owner, {}), 201)
+    const link = expectOk(await api("POST", `/tracks/${track.id}/share`, owner), 201)
     expect(link).toMatchObject({ token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), expires_at: null })
     expect(link.url).toMatch(new RegExp(`/api/v1/tracks/shared/${link.token}$`))
     const shared = expectOk(await api("GET", `/tracks/shared/${link.token}`))
