@@ -12,6 +12,7 @@ import {
   Unprocessable,
   UnsupportedMediaType
 } from "../platform/api-errors.js"
+import { StoredText } from "../platform/text.js"
 import { UserId } from "../users/schema.js"
 import {
   Comment,
@@ -62,7 +63,7 @@ const Page = {
 
 export const TrackListParams = Schema.Struct({
   user_id: Schema.optional(UserId),
-  genre: Schema.optional(Schema.String.pipe(Schema.maxLength(100))),
+  genre: Schema.optional(StoredText.pipe(Schema.maxLength(100))),
   /** Any of these tags, comma-separated. */
   tags: Schema.optional(
     Schema.compose(Schema.split(","), Schema.Array(Tag)).pipe(Schema.maxItems(MAX_TAGS, { message: () => `at most ${MAX_TAGS} tags` }))
@@ -71,7 +72,7 @@ export const TrackListParams = Schema.Struct({
   created_after: Schema.optional(Instant("created_after")),
   created_before: Schema.optional(Instant("created_before")),
   /** Title prefix, case-insensitive (full-text search is /search). */
-  q: Schema.optional(Schema.String.pipe(Schema.maxLength(255))),
+  q: Schema.optional(StoredText.pipe(Schema.maxLength(255))),
   ...Page
 })
 
