@@ -32,8 +32,8 @@ import { ChatHandlers } from "./chat/handlers.js"
 import { ChatHub } from "./chat/hub.js"
 import { Chat } from "./chat/service.js"
 import { FFmpegLive } from "./platform/ffmpeg.js"
-import { DownloadRoutes, MarketHandlers } from "./market/handlers.js"
-import { DOWNLOAD_PATHS } from "./market/links.js"
+import { MarketHandlers, ProductDownloadRoutes } from "./market/handlers.js"
+import { PRODUCT_DOWNLOAD_PATHS } from "./market/links.js"
 import { SandboxPaymentGateway } from "./market/payment-gateway.js"
 import { Market } from "./market/service.js"
 import { SearchHandlers } from "./search/handlers.js"
@@ -41,8 +41,12 @@ import { Search } from "./search/service.js"
 import { Storage, StorageLive } from "./platform/storage.js"
 import { HLS_PATHS, HlsRoutesLive } from "./hls/server.js"
 import { StreamLinks } from "./hls/links.js"
-import { StreamingConfig } from "./tracks/config.js"
+import { StreamingConfig, TrackLibraryConfig } from "./tracks/config.js"
+import { TRACK_DOWNLOAD_PATHS, TrackDownloadLinks, TrackDownloadRoutes } from "./tracks/downloads.js"
 import { TracksHandlers } from "./tracks/handlers.js"
+import { TrackLibrary } from "./tracks/library.js"
+import { LibraryRepo } from "./tracks/library-repo.js"
+import { TrackPurgeLive } from "./tracks/purge.js"
 import { TracksRepo } from "./tracks/repo.js"
 import { Tracks } from "./tracks/service.js"
 import { JobQueue } from "./transcoding/queue.js"
@@ -79,9 +83,21 @@ const DependencyReadiness = Layer.effectDiscard(
 
 // The marketplace sells linked tracks through the tracks service; payments settle through the sandbox gateway until a provider adapter is wired here.
 const DomainLive = Layer.mergeAll(Market.Default.pipe(Layer.provide(SandboxPaymentGateway)), Search.Default).pipe(
-  Layer.provideMerge(Layer.mergeAll(Auth.Default, Authenticator.Default, Tracks.Default, TracksRepo.Default, StreamLinks.Default, Chat.Default)),
   Layer.provideMerge(
-    Layer.mergeAll(Users.Default, Mailer.Default, AuditLog.Default, TranscodeSignal.Default, StreamingConfig.Default, ChatConfig.Default, ChatBusLive)
+    Layer.mergeAll(Auth.Default, Authenticator.Default, TrackLibrary.Default, TrackDownloadLinks.Default, LibraryRepo.Default, StreamLinks.Default, Chat.Default)
+  ),
+  Layer.provideMerge(Layer.mergeAll(Tracks.Default, TracksRepo.Default)),
+  Layer.provideMerge(
+    Layer.mergeAll(
+      Users.Default,
+      Mailer.Default,
+      AuditLog.Default,
+      TranscodeSignal.Default,
+      StreamingConfig.Default,
+      TrackLibraryConfig.Default,
+      ChatConfig.Default,
+      ChatBusLive
+    )
   )
 )
 
@@ -119,7 +135,8 @@ const ApiFace = Layer.mergeAll(
     Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers, ChatHandlers, MarketHandlers, SearchHandlers])
   ),
   HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs" }),
-  DownloadRoutes,
+  ProductDownloadRoutes,
+  TrackDownloadRoutes,
   RpcServer.layerHttpRouter({ group: VezaRpcs, path: "/rpc", protocol: "http" }).pipe(
     Layer.provide(RpcHandlersLive)
   )
@@ -130,7 +147,8 @@ const API_PATHS = [
   "/api/v1/openapi.json",
   "/docs",
   "/rpc",
-  ...DOWNLOAD_PATHS
+  ...PRODUCT_DOWNLOAD_PATHS,
+  ...TRACK_DOWNLOAD_PATHS
 ]
 
 /** The faces this process serves, chosen by VEZA_ROLES. */
@@ -147,7 +165,7 @@ const RoutesLive = Layer.unwrapEffect(
       // claims (readiness), then the workers get their grace period.
       Layer.provide(onlyFor("stream", TranscodeWorkersLive.pipe(Layer.provide(JobQueue.Default))))
     )
-    return Layer.merge(server, onlyFor("api", AuthMaintenanceLive))
+    return Layer.mergeAll(server, onlyFor("api", AuthMaintenanceLive), onlyFor("api", TrackPurgeLive))
   })
 )
 

@@ -1,3 +1,4 @@
+import { attachmentDisposition } from "../platform/attachment.js"
 import type * as NodeHttp from "node:http"
 import { HttpApiBuilder, HttpLayerRouter, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
@@ -55,16 +56,12 @@ export const MarketHandlers = HttpApiBuilder.group(VezaApi, "market", (handlers)
   })
 )
 
-/** RFC 6266: an ASCII fallback name and the exact one, percent-encoded. */
-const contentDisposition = (filename: string) =>
-  `attachment; filename="${filename.replace(/[^\x20-\x7e]|["\\]/g, "_")}"; filename*=UTF-8''${encodeURIComponent(filename)}`
-
 /**
  * `GET /downloads/products/:product_id/:file?exp=&sig=`: what a signed
  * download link opens. A plain route, so the file streams from Storage to
  * the client without passing through the API's JSON encoding.
  */
-export const DownloadRoutes = HttpLayerRouter.use((router) =>
+export const ProductDownloadRoutes = HttpLayerRouter.use((router) =>
   Effect.gen(function* () {
     const market = yield* Market
     yield* router.add(
@@ -88,7 +85,7 @@ export const DownloadRoutes = HttpLayerRouter.use((router) =>
           contentType: file.contentType,
           headers: {
             "content-length": String(file.size),
-            "content-disposition": contentDisposition(file.filename),
+            "content-disposition": attachmentDisposition(file.filename),
             "cache-control": "private, no-store"
           }
         })

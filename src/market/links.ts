@@ -3,14 +3,14 @@ import { AppConfig } from "../platform/config.js"
 import { makeSigner } from "../platform/signed-links.js"
 import { MarketConfig } from "./config.js"
 
-export const DOWNLOAD_PATHS = ["/downloads/products/:product_id/:file"]
+export const PRODUCT_DOWNLOAD_PATHS = ["/downloads/products/:product_id/:file"]
 
 /**
  * Signed, expiring links to one file of one product, handed to buyers. The
  * link alone opens the file (a browser or a download manager can follow it
  * without the bearer token); it stops working after MARKET_DOWNLOAD_LINK_TTL_SECONDS.
  */
-export class DownloadLinks extends Effect.Service<DownloadLinks>()("veza/DownloadLinks", {
+export class ProductDownloadLinks extends Effect.Service<ProductDownloadLinks>()("veza/ProductDownloadLinks", {
   effect: Effect.gen(function* () {
     const app = yield* AppConfig
     const config = yield* MarketConfig

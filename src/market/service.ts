@@ -17,7 +17,7 @@ import type { TrackId } from "../tracks/schema.js"
 import { Tracks } from "../tracks/service.js"
 import type { Checkout, CreateProduct, UpdateProduct } from "./api.js"
 import { MarketConfig } from "./config.js"
-import { DownloadLinks } from "./links.js"
+import { ProductDownloadLinks } from "./links.js"
 import { PaymentGateway } from "./payment-gateway.js"
 import { canSeeProduct, managesProduct } from "./policy.js"
 import { MarketRepo, type Position, type ProductRow, type StoredOrder, toProduct } from "./repo.js"
@@ -78,7 +78,7 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
     const sql = yield* SqlClient.SqlClient
     const tracks = yield* Tracks
     const storage = yield* Storage
-    const links = yield* DownloadLinks
+    const links = yield* ProductDownloadLinks
     const gateway = yield* PaymentGateway
     const config = yield* MarketConfig
     const app = yield* AppConfig
@@ -431,5 +431,5 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
       listReviews
     } as const
   }),
-  dependencies: [MarketRepo.Default, DownloadLinks.Default, MarketConfig.Default]
+  dependencies: [MarketRepo.Default, ProductDownloadLinks.Default, MarketConfig.Default]
 }) {}

@@ -39,3 +39,17 @@ export class StreamingConfig extends Effect.Service<StreamingConfig>()("veza/Str
     Effect.mapError((e) => new StartupError({ message: `configuration error: ${oneLine(String(e))}` }))
   )
 }) {}
+
+const libraryConfig = Config.all({
+  playDedupWindowSeconds: nonNegativeInt("PLAY_DEDUP_WINDOW_SECONDS", 30),
+  downloadLinkTtlSeconds: positiveInt("DOWNLOAD_LINK_TTL_SECONDS", 300),
+  purgeIntervalMs: positiveInt("TRACK_PURGE_INTERVAL_MS", 10_000),
+  purgeRetryBaseMs: positiveInt("TRACK_PURGE_RETRY_BASE_MS", 30_000)
+})
+
+/** Settings of plays, downloads and the removal of deleted tracks' files. */
+export class TrackLibraryConfig extends Effect.Service<TrackLibraryConfig>()("veza/TrackLibraryConfig", {
+  effect: libraryConfig.pipe(
+    Effect.mapError((e) => new StartupError({ message: `configuration error: ${oneLine(String(e))}` }))
+  )
+}) {}

@@ -19,3 +19,13 @@ export const ownsOrAdmin = (actor: Actor | undefined, creatorId: string) =>
  */
 export const canSee = (actor: Actor | undefined, track: { readonly creator_id: string; readonly visibility: Visibility }) =>
   track.visibility !== "private" || ownsOrAdmin(actor, track.creator_id)
+
+/** The original file: its owner and admins always; anyone who sees the track when the owner allows downloads. */
+export const canDownload = (actor: Actor | undefined, track: { readonly creator_id: string; readonly is_downloadable: boolean }) =>
+  ownsOrAdmin(actor, track.creator_id) || track.is_downloadable
+
+/** A comment is edited by its author only; removed by its author, the track's owner, or an admin. */
+export const canEditComment = (actor: Actor, comment: { readonly user_id: string }) => actor.id === comment.user_id
+
+export const canDeleteComment = (actor: Actor, comment: { readonly user_id: string }, track: { readonly creator_id: string }) =>
+  actor.id === comment.user_id || ownsOrAdmin(actor, track.creator_id)

@@ -3,7 +3,7 @@ import { Effect, Option } from "effect"
 import type { UserId } from "../users/schema.js"
 import type { Track, TrackId, TrackStatus, Visibility } from "./schema.js"
 
-interface TrackRow {
+export interface TrackRow {
   readonly id: TrackId
   readonly creator_id: UserId
   readonly title: string
@@ -26,6 +26,12 @@ interface TrackRow {
   readonly published_at: Date | null
   readonly created_at: Date
   readonly updated_at: Date
+  readonly like_count: number
+  readonly comment_count: number
+  readonly play_count: number
+  readonly liked_by_me: boolean
+  /** created_at at microsecond precision (a JS Date keeps milliseconds): what list cursors carry. */
+  readonly cursor_at: string
   readonly renditions: ReadonlyArray<{ bitrate_kbps: number; bandwidth: number; average_bandwidth: number; codecs: string }>
   readonly job: {
     status: "queued" | "running" | "done" | "failed"
@@ -87,6 +93,10 @@ export const toTrack = (r: TrackRow, includeTranscode: boolean): Track => ({
   hls_url: r.status === "ready" ? hlsPath(r.id) : null,
   waveform: r.waveform,
   renditions: r.renditions,
+  like_count: r.like_count,
+  comment_count: r.comment_count,
+  play_count: r.play_count,
+  liked_by_me: r.liked_by_me,
   ...(includeTranscode
     ? { transcode: r.job === null ? null : { ...r.job, last_error: r.job.last_error, updated_at: new Date(r.job.updated_at) } }
     : {}),
@@ -99,11 +109,14 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
 
-    const findById = (id: TrackId) =>
-      sql<TrackRow>`
+    /** Every column a Track needs, `t` being the track; `viewer` decides liked_by_me. */
+    const selectTracks = (viewer: UserId | undefined) => sql`
         select t.id, t.creator_id, t.title, t.description, t.artist, t.album, t.genre, t.tags, t.visibility,
                t.is_downloadable, t.status, t.duration_ms, t.codec, t.sample_rate, t.channels, t.bit_rate,
                t.file_size::float8 as file_size, t.original_filename, t.waveform, t.published_at, t.created_at, t.updated_at,
+               t.like_count, t.comment_count, t.play_count,
+               ${viewer === undefined ? sql`false` : sql`exists (select 1 from track_likes l where l.track_id = t.id and l.user_id = ${viewer})`} as liked_by_me,
+               to_char(t.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at,
                coalesce((select json_agg(json_build_object('bitrate_kbps', r.bitrate_kbps, 'bandwidth', r.bandwidth,
                                           'average_bandwidth', r.average_bandwidth, 'codecs', r.codecs)
                                   order by r.bitrate_kbps)
@@ -111,8 +124,12 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
                (select json_build_object('status', j.status, 'progress', j.progress, 'attempts', j.attempts,
                                          'max_attempts', j.max_attempts, 'last_error', j.last_error, 'updated_at', j.updated_at)
                   from transcode_jobs j where j.track_id = t.id order by j.created_at desc limit 1) as job
-          from tracks t
-         where t.id = ${id} and t.deleted_at is null`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
+          from tracks t`
+
+    const findById = (id: TrackId, viewer?: UserId) =>
+      sql<TrackRow>`${selectTracks(viewer)} where t.id = ${id} and t.deleted_at is null`.pipe(
+        Effect.map((rows) => Option.fromNullable(rows[0]))
+      )
 
     /** The track row and its first transcode job, in one transaction: no track without a job. */
     const insertWithJob = (t: NewTrack, maxAttempts: number) =>
@@ -165,6 +182,6 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
         Effect.map((rows) => Option.fromNullable(rows[0]))
       )
 
-    return { findById, insertWithJob, requeue, access, original } as const
+    return { selectTracks, findById, insertWithJob, requeue, access, original } as const
   })
 }) {}

@@ -176,7 +176,7 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
 
     /** The track if this caller may see it; a private track of someone else is as missing as a deleted one. */
     const visibleRow = (id: TrackId, actor: Actor | undefined) =>
-      Effect.flatMap(repo.findById(id), (row) =>
+      Effect.flatMap(repo.findById(id, actor?.id), (row) =>
         Option.isSome(row) && canSee(actor, row.value) ? Effect.succeed(row.value) : Effect.fail(notFound())
       )
 
@@ -186,14 +186,18 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
         sqlErrors
       )
 
+    const signedStreamUrl = (id: TrackId) => {
+      const link = links.sign(id)
+      const base = Option.getOrElse(app.publicUrl, () => "")
+      return { url: `${base.replace(/\/$/, "")}${hlsPath(id)}?${link.query}`, expires_at: link.expiresAt }
+    }
+
     /** A signed master-playlist URL for anyone who may listen: needed for unlisted and private tracks. */
     const streamUrl = (id: TrackId, actor: Actor) =>
       Effect.gen(function* () {
         const row = yield* visibleRow(id, actor)
         if (row.status !== "ready") return yield* Conflict.of("the track has no published stream yet", "NOT_READY")
-        const link = links.sign(id)
-        const base = Option.getOrElse(app.publicUrl, () => "")
-        return { url: `${base.replace(/\/$/, "")}${hlsPath(id)}?${link.query}`, expires_at: link.expiresAt }
+        return signedStreamUrl(id)
       }).pipe(sqlErrors)
 
     /** Transcodes again (a new ladder, a failed track); the published stream stays until the new one replaces it. */
@@ -204,7 +208,7 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
         const queued = yield* repo.requeue(id, config.jobMaxAttempts)
         if (!queued) return yield* Conflict.of("a transcode of this track is already queued or running", "TRANSCODE_IN_PROGRESS")
         yield* signal.notify
-        return toTrack(Option.getOrThrow(yield* repo.findById(id)), true)
+        return toTrack(Option.getOrThrow(yield* repo.findById(id, actor.id)), true)
       }).pipe(sqlErrors)
 
     /**
@@ -214,7 +218,7 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
     const originalFile = (id: TrackId) =>
       Effect.map(repo.original(id), Option.map((r) => ({ key: r.storage_key, filename: r.original_filename, size: r.file_size }))).pipe(sqlErrors)
 
-    return { upload, get, streamUrl, retranscode, originalFile } as const
+    return { upload, get, visibleRow, signedStreamUrl, streamUrl, retranscode, originalFile } as const
   }),
   dependencies: [TracksRepo.Default, StreamLinks.Default, StreamingConfig.Default]
 }) {}

@@ -1,0 +1,226 @@
+import * as NodeCrypto from "node:crypto"
+import { Effect, Option, Redacted } from "effect"
+import type { Actor } from "../auth/current-user.js"
+import { BadRequest, Forbidden, NotFound, Unprocessable } from "../platform/api-errors.js"
+import { AppConfig } from "../platform/config.js"
+import { decodeCursor, encodeCursor, type Position } from "../platform/cursor.js"
+import { sqlErrors } from "../platform/sql-errors.js"
+import { TrackLibraryConfig } from "./config.js"
+import { TrackDownloadLinks } from "./downloads.js"
+import { LibraryRepo, type TrackFilters } from "./library-repo.js"
+import { canDeleteComment, canDownload, canEditComment, ownsOrAdmin } from "./policy.js"
+import { toTrack, TracksRepo } from "./repo.js"
+import type { CommentId, TrackId, UpdateTrack } from "./schema.js"
+import { Tracks } from "./service.js"
+
+const commentNotFound = () => NotFound.of("comment not found", "COMMENT_NOT_FOUND")
+const shareNotFound = () => NotFound.of("share link not found, revoked or expired", "SHARE_NOT_FOUND")
+const notOwner = (what: string) => Forbidden.of(`only the track's owner or an admin may ${what}`)
+
+const cursorOf = (cursor: string | undefined) =>
+  Effect.gen(function* () {
+    if (cursor === undefined) return Option.none<Position>()
+    const position = decodeCursor(cursor)
+    if (Option.isNone(position)) return yield* BadRequest.of("cursor is not one this API returned", "INVALID_CURSOR")
+    return position
+  })
+
+/** A page of `limit` items out of `limit + 1` rows, and the cursor after its last item. */
+const page = <R, A>(rows: ReadonlyArray<R>, limit: number, item: (row: R) => A, position: (row: R) => Position) => ({
+  items: rows.slice(0, limit).map(item),
+  next_cursor: rows.length > limit ? encodeCursor(position(rows[limit - 1]!)) : null
+})
+
+const sha256 = (s: string) => NodeCrypto.createHash("sha256").update(s).digest("hex")
+
+/**
+ * The library side of tracks: browsing, metadata, deletion, likes, comments,
+ * plays, share links and downloads. Every call first finds the track as the
+ * caller may see it, so a private track of someone else is a 404 everywhere,
+ * writes included; ownership is checked only once the track is visible.
+ */
+export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibrary", {
+  effect: Effect.gen(function* () {
+    const app = yield* AppConfig
+    const config = yield* TrackLibraryConfig
+    const repo = yield* LibraryRepo
+    const tracks = yield* Tracks
+    const tracksRepo = yield* TracksRepo
+    const downloads = yield* TrackDownloadLinks
+    // Anonymous listeners are told apart by address, kept only as a keyed hash.
+    const listenerKeyring = NodeCrypto.createHmac("sha256", Redacted.value(app.jwtSecret)).update("veza/listeners/v1").digest()
+    const anonymousKey = (ip: string) => `anon:${NodeCrypto.createHmac("sha256", listenerKeyring).update(ip).digest("base64url")}`
+
+    const list = (viewer: Actor | undefined, filters: TrackFilters, cursor: string | undefined, limit: number) =>
+      Effect.gen(function* () {
+        const after = yield* cursorOf(cursor)
+        const rows = yield* repo.list(viewer, filters, after, limit)
+        return page(rows, limit, (r) => toTrack(r, ownsOrAdmin(viewer, r.creator_id)), (r) => ({ at: r.cursor_at, id: r.id }))
+      }).pipe(sqlErrors)
+
+    /** The visible track, when the actor may also change it. */
+    const owned = (id: TrackId, actor: Actor, what: string) =>
+      Effect.flatMap(tracks.visibleRow(id, actor), (row) => (ownsOrAdmin(actor, row.creator_id) ? Effect.succeed(row) : Effect.fail(notOwner(what))))
+
+    const update = (id: TrackId, actor: Actor, patch: UpdateTrack) =>
+      Effect.gen(function* () {
+        yield* owned(id, actor, "edit it")
+        yield* repo.update(id, patch)
+        return yield* tracks.get(id, actor)
+      }).pipe(sqlErrors)
+
+    const remove = (id: TrackId, actor: Actor) =>
+      Effect.gen(function* () {
+        yield* owned(id, actor, "delete it")
+        if (!(yield* repo.softDelete(id))) return yield* NotFound.of("track not found")
+        yield* Effect.logInfo("track deleted").pipe(Effect.annotateLogs({ track_id: id, by: actor.id }))
+      }).pipe(sqlErrors)
+
+    const setLike = (id: TrackId, actor: Actor, liked: boolean) =>
+      Effect.gen(function* () {
+        yield* tracks.visibleRow(id, actor)
+        const like_count = liked ? yield* repo.like(id, actor.id) : yield* repo.unlike(id, actor.id)
+        return { track_id: id, liked, like_count }
+      }).pipe(sqlErrors)
+
+    const addComment = (
+      id: TrackId,
+      actor: Actor,
+      input: { content: string; position_ms?: number | null | undefined; parent_id?: CommentId | null | undefined }
+    ) =>
+      Effect.gen(function* () {
+        const track = yield* tracks.visibleRow(id, actor)
+        const positionMs = input.position_ms ?? null
+        if (positionMs !== null && positionMs > track.duration_ms) {
+          return yield* Unprocessable.of(`position_ms is beyond the end of the track (${track.duration_ms} ms)`, "POSITION_OUT_OF_RANGE", {
+            duration_ms: track.duration_ms
+          })
+        }
+        const parentId = input.parent_id ?? null
+        if (parentId !== null) {
+          const parent = yield* repo.commentById(parentId)
+          if (Option.isNone(parent) || parent.value.track_id !== id) {
+            return yield* Unprocessable.of("parent_id is not a comment on this track", "INVALID_PARENT")
+          }
+          if (parent.value.parent_id !== null) {
+            return yield* Unprocessable.of("threads are one level deep: reply to the top-level comment instead", "THREAD_TOO_DEEP")
+          }
+        }
+        const inserted = yield* repo.insertComment({ track: id, user: actor.id, parent: parentId, positionMs, content: input.content })
+        if (Option.isNone(inserted)) return yield* Unprocessable.of("parent_id is not a comment on this track", "INVALID_PARENT")
+        return Option.getOrThrow(yield* repo.commentById(inserted.value))
+      }).pipe(sqlErrors)
+
+    const comments = (id: TrackId, actor: Actor | undefined, cursor: string | undefined, limit: number) =>
+      Effect.gen(function* () {
+        yield* tracks.visibleRow(id, actor)
+        const after = yield* cursorOf(cursor)
+        const rows = yield* repo.listComments(id, after, limit)
+        return page(rows, limit, (r) => r.comment, (r) => ({ at: r.cursorAt, id: r.comment.id }))
+      }).pipe(sqlErrors)
+
+    /** The comment, when it belongs to this track and the track is visible to the actor. */
+    const commentOn = (id: TrackId, commentId: CommentId, actor: Actor) =>
+      Effect.gen(function* () {
+        const track = yield* tracks.visibleRow(id, actor)
+        const comment = yield* repo.commentById(commentId)
+        if (Option.isNone(comment) || comment.value.track_id !== id) return yield* commentNotFound()
+        return { track, comment: comment.value }
+      })
+
+    const editComment = (id: TrackId, commentId: CommentId, actor: Actor, content: string) =>
+      Effect.gen(function* () {
+        const { comment } = yield* commentOn(id, commentId, actor)
+        if (!canEditComment(actor, comment)) return yield* Forbidden.of("you can only edit your own comments")
+        if (!(yield* repo.editComment(commentId, content))) return yield* commentNotFound()
+        return Option.getOrThrow(yield* repo.commentById(commentId))
+      }).pipe(sqlErrors)
+
+    const deleteComment = (id: TrackId, commentId: CommentId, actor: Actor) =>
+      Effect.gen(function* () {
+        const { comment, track } = yield* commentOn(id, commentId, actor)
+        if (!canDeleteComment(actor, comment, track)) return yield* Forbidden.of("you can only delete your own comments, or comments on your tracks")
+        if (!(yield* repo.deleteComment(commentId))) return yield* commentNotFound()
+      }).pipe(sqlErrors)
+
+    const play = (id: TrackId, actor: Actor | undefined, clientIp: string, input: { played_ms?: number | null | undefined; source?: string | null | undefined }) =>
+      Effect.gen(function* () {
+        yield* tracks.visibleRow(id, actor)
+        return yield* repo.recordPlay({
+          track: id,
+          listenerKey: actor === undefined ? anonymousKey(clientIp) : `user:${actor.id}`,
+          user: actor?.id ?? null,
+          windowSeconds: config.playDedupWindowSeconds,
+          playedMs: input.played_ms ?? null,
+          source: input.source ?? null
+        })
+      }).pipe(sqlErrors)
+
+    const stats = (id: TrackId, actor: Actor | undefined) =>
+      Effect.gen(function* () {
+        yield* tracks.visibleRow(id, actor)
+        const found = yield* repo.stats(id)
+        if (Option.isNone(found)) return yield* NotFound.of("track not found")
+        return { track_id: id, ...found.value }
+      }).pipe(sqlErrors)
+
+    const history = (actor: Actor, cursor: string | undefined, limit: number) =>
+      Effect.gen(function* () {
+        const after = yield* cursorOf(cursor)
+        const rows = yield* repo.history(actor, after, limit)
+        return page(
+          rows,
+          limit,
+          (r) => ({
+            id: r.play_id,
+            played_at: r.play_played_at,
+            played_ms: r.play_played_ms,
+            source: r.play_source,
+            track: toTrack(r, ownsOrAdmin(actor, r.creator_id))
+          }),
+          (r) => ({ at: r.play_cursor_at, id: r.play_id })
+        )
+      }).pipe(sqlErrors)
+
+    const share = (id: TrackId, actor: Actor, expiresInSeconds: number | undefined) =>
+      Effect.gen(function* () {
+        yield* owned(id, actor, "share it")
+        const token = NodeCrypto.randomBytes(32).toString("base64url")
+        const expiresAt = expiresInSeconds === undefined ? null : new Date(Date.now() + expiresInSeconds * 1000)
+        yield* repo.createShare(id, actor.id, sha256(token), expiresAt)
+        const base = Option.getOrElse(app.publicUrl, () => "").replace(/\/$/, "")
+        return { token, url: `${base}/api/v1/tracks/shared/${token}`, expires_at: expiresAt }
+      }).pipe(sqlErrors)
+
+    /** What a share link opens: the track (private ones too) and, once it is ready, a signed stream. */
+    const shared = (token: string, actor: Actor | undefined) =>
+      Effect.gen(function* () {
+        const trackId = yield* repo.sharedTrackId(sha256(token))
+        if (Option.isNone(trackId)) return yield* shareNotFound()
+        // The link is the permission: the track's visibility does not matter here.
+        const found = yield* tracksRepo.findById(trackId.value, actor?.id)
+        if (Option.isNone(found)) return yield* shareNotFound()
+        const track = found.value
+        return {
+          track: toTrack(track, ownsOrAdmin(actor, track.creator_id)),
+          stream: track.status === "ready" ? tracks.signedStreamUrl(trackId.value) : null
+        }
+      }).pipe(sqlErrors)
+
+    const revokeShare = (id: TrackId, token: string, actor: Actor) =>
+      Effect.gen(function* () {
+        yield* owned(id, actor, "revoke its share links")
+        if (!(yield* repo.revokeShare(id, sha256(token)))) return yield* shareNotFound()
+      }).pipe(sqlErrors)
+
+    const download = (id: TrackId, actor: Actor | undefined) =>
+      Effect.gen(function* () {
+        const track = yield* tracks.visibleRow(id, actor)
+        if (!canDownload(actor, track)) return yield* Forbidden.of("the owner does not allow downloads of this track", "NOT_DOWNLOADABLE")
+        return downloads.sign(id)
+      }).pipe(sqlErrors)
+
+    return { list, update, remove, setLike, addComment, comments, editComment, deleteComment, play, stats, history, share, shared, revokeShare, download } as const
+  }),
+  dependencies: [LibraryRepo.Default, TrackDownloadLinks.Default, TrackLibraryConfig.Default]
+}) {}
