@@ -1,6 +1,8 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { AuthApi } from "./auth/api.js"
 import { ChatApi } from "./chat/api.js"
+import { PlaylistsApi } from "./playlists/api.js"
+import { SocialApi } from "./social/api.js"
 import { TracksApi } from "./tracks/api.js"
 import { UsersApi } from "./users/api.js"
 
@@ -10,6 +12,8 @@ export class VezaApi extends HttpApi.make("veza")
   .add(UsersApi)
   .add(TracksApi)
   .add(ChatApi)
+  .add(PlaylistsApi)
+  .add(SocialApi)
   .prefix("/api/v1")
   .annotateContext(
     OpenApi.annotations({

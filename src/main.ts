@@ -42,6 +42,12 @@ import { Tracks } from "./tracks/service.js"
 import { JobQueue } from "./transcoding/queue.js"
 import { TranscodeSignal } from "./transcoding/signal.js"
 import { TranscodeWorkersLive } from "./transcoding/worker.js"
+import { PlaylistsHandlers } from "./playlists/handlers.js"
+import { Playlists } from "./playlists/service.js"
+import { Blocks } from "./social/blocks.js"
+import { SocialHandlers } from "./social/handlers.js"
+import { Notifications } from "./social/notifications.js"
+import { Social } from "./social/service.js"
 import { UsersHandlers, UsersRpcHandlers } from "./users/handlers.js"
 import { Users } from "./users/service.js"
 
@@ -71,7 +77,10 @@ const DependencyReadiness = Layer.effectDiscard(
   })
 )
 
-const DomainLive = Layer.mergeAll(Auth.Default, Authenticator.Default, Tracks.Default, TracksRepo.Default, StreamLinks.Default, Chat.Default).pipe(
+const DomainLive = Layer.mergeAll(Playlists.Default, Social.Default).pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(Auth.Default, Authenticator.Default, Tracks.Default, TracksRepo.Default, StreamLinks.Default, Chat.Default, Blocks.Default, Notifications.Default)
+  ),
   Layer.provideMerge(
     Layer.mergeAll(Users.Default, Mailer.Default, AuditLog.Default, TranscodeSignal.Default, StreamingConfig.Default, ChatConfig.Default, ChatBusLive)
   )
@@ -108,7 +117,7 @@ const WebSocketRoutesLive = Layer.unwrapEffect(
 
 const ApiFace = Layer.mergeAll(
   HttpLayerRouter.addHttpApi(VezaApi, { openapiPath: "/api/v1/openapi.json" }).pipe(
-    Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers, ChatHandlers])
+    Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers, ChatHandlers, PlaylistsHandlers, SocialHandlers])
   ),
   HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs" }),
   RpcServer.layerHttpRouter({ group: VezaRpcs, path: "/rpc", protocol: "http" }).pipe(

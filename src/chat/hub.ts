@@ -223,6 +223,14 @@ export class ChatHub extends Effect.Service<ChatHub>()("veza/ChatHub", {
           if (connections !== undefined) for (const c of connections) c.membershipChanged(event.room, event.change, event.reason)
           return
         }
+        case "notification": {
+          const connections = connectionsByUser.get(event.user)
+          if (connections === undefined) return
+          // Not durable: a slow reader may miss it, and GET /notifications still lists it.
+          const frame = Buffer.from(JSON.stringify({ type: "notification", notification: event.notification }))
+          for (const c of connections) c.send(frame, false)
+          return
+        }
         default:
           return onPresence(event)
       }
