@@ -48,10 +48,13 @@ export const decodeTimeCursor = (cursor: string | undefined): Effect.Effect<Opti
 
 export const encodeNumberCursor = (n: number) => Buffer.from(JSON.stringify([n])).toString("base64url")
 
+/** The largest PostgreSQL `integer`: a bigger cursor would fail the query instead of being refused. */
+const MAX_INT4 = 2_147_483_647
+
 export const decodeNumberCursor = (cursor: string | undefined): Effect.Effect<Option.Option<number>, BadRequest> => {
   if (cursor === undefined) return Effect.succeed(Option.none())
   const value = decodeJson(cursor)
-  return Array.isArray(value) && value.length === 1 && Number.isSafeInteger(value[0]) && value[0] >= 0
+  return Array.isArray(value) && value.length === 1 && Number.isInteger(value[0]) && value[0] >= 0 && value[0] <= MAX_INT4
     ? Effect.succeed(Option.some(value[0] as number))
     : Effect.fail(invalidCursor())
 }

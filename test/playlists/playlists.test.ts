@@ -225,6 +225,12 @@ describe("playlists", () => {
     expectError(await api("PATCH", `/playlists/${p.id}/tracks/${b!.id}`, owner, { position: -1 }), 400, "VALIDATION_ERROR")
     expectError(await api("PATCH", `/playlists/${p.id}/tracks/${b!.id}`, owner, {}), 400, "VALIDATION_ERROR")
     expectError(await api("GET", `/playlists/${p.id}/tracks?cursor=%%%`), 400, "INVALID_CURSOR")
+    const tooFar = Buffer.from(JSON.stringify([2 ** 40])).toString("base64url")
+    expectError(await api("GET", `/playlists/${p.id}/tracks?cursor=${tooFar}`), 400, "INVALID_CURSOR")
+    // A position far beyond any integer column still just means "last".
+    const last = await api("PATCH", `/playlists/${p.id}/tracks/${b!.id}`, owner, { position: 2 ** 40 })
+    expect(last.status, JSON.stringify(last.body)).toBe(200)
+    expect(last.body.position).toBe(3)
     expectError(await api("GET", `/playlists/${p.id}/tracks?limit=501`), 400, "VALIDATION_ERROR")
   })
 

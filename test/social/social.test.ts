@@ -145,7 +145,7 @@ describe("notifications", () => {
     const target = await user()
     const fans = [await user(), await user(), await user()]
     for (const fan of fans) await follow(fan, target)
-    // Following again, or again after unfollowing quickly, does not spam: only new follows notify.
+    // Following again changes nothing, so it notifies nobody.
     await follow(fans[0]!, target)
 
     const inbox = await api("GET", "/notifications", target)
