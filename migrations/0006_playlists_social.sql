@@ -96,14 +96,25 @@ CREATE TRIGGER trg_playlist_tracks_close_gaps AFTER DELETE ON playlist_tracks
   REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION playlist_tracks_close_gaps();
 
 -- A deleted track leaves every playlist (its entries would play nothing).
+-- The playlists are locked first, in id order, as every playlist edit locks
+-- its playlist before its entries: the same order, so no deadlock with an
+-- edit in flight. A hard delete (a cascade from the user) takes the same locks.
 CREATE OR REPLACE FUNCTION tracks_leave_playlists() RETURNS trigger AS $$
 BEGIN
+  PERFORM 1 FROM playlists
+    WHERE id IN (SELECT playlist_id FROM playlist_tracks WHERE track_id = OLD.id)
+    ORDER BY id FOR UPDATE;
+  IF TG_OP = 'DELETE' THEN
+    RETURN OLD;
+  END IF;
   DELETE FROM playlist_tracks WHERE track_id = NEW.id;
   RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER trg_tracks_leave_playlists AFTER UPDATE OF deleted_at ON tracks
   FOR EACH ROW WHEN (OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL) EXECUTE FUNCTION tracks_leave_playlists();
+CREATE TRIGGER trg_tracks_lock_playlists BEFORE DELETE ON tracks
+  FOR EACH ROW EXECUTE FUNCTION tracks_leave_playlists();
 
 -- People the owner invited: editors change the tracks of a collaborative
 -- playlist, viewers (and editors) see it even when it is private.
