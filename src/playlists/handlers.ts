@@ -22,6 +22,7 @@ export const PlaylistsHandlers = HttpApiBuilder.group(VezaApi, "playlists", (han
     return handlers
       .handle("create", ({ payload }) => withActor((actor) => playlists.create(actor, payload)))
       .handle("followed", ({ urlParams }) => withActor((actor) => playlists.listFollowed(actor, pageRequest(urlParams))))
+      .handle("shared", ({ urlParams }) => withActor((actor) => playlists.listShared(actor, pageRequest(urlParams))))
       .handle("get", ({ path, request }) => maybeActor(request.headers, (actor) => playlists.get(actor, path.id)))
       .handle("update", ({ path, payload }) => withActor((actor) => playlists.update(actor, path.id, payload)))
       .handle("delete", ({ path }) => withActor((actor) => playlists.remove(actor, path.id)))

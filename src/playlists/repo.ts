@@ -53,15 +53,23 @@ export const toPlaylist = ({ cursor_at: _, ...playlist }: PlaylistRow): Playlist
 export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/PlaylistsRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    const cursorAt = sql.literal(timeCursorColumn("p.created_at"))
+    /** A playlist as `viewer` sees it (aliases p for playlists, c for the viewer's collaboration), placed in a list by `cursorColumn`. */
+    const columns = (viewer: UserId | null, cursorColumn: string) => sql`
+      p.id, p.user_id as owner_id, p.title, p.description, p.visibility, p.is_collaborative as collaborative,
+      p.track_count, p.total_duration_ms::float8 as total_duration_ms, p.follower_count, p.created_at, p.updated_at,
+      case when p.user_id = ${viewer} then 'owner' else c.role::text end as my_role,
+      exists (select 1 from playlist_follows f where f.playlist_id = p.id and f.user_id = ${viewer}) as following,
+      ${sql.literal(timeCursorColumn(cursorColumn))} as cursor_at`
+
+    const afterCursor = (cursor: Option.Option<TimeCursor>, column: string) =>
+      Option.match(cursor, {
+        onNone: () => sql``,
+        onSome: (c) => sql`and (${sql.literal(column)}, p.id) < (${c.at}::timestamptz, ${c.id}::uuid)`
+      })
 
     const select = (viewer: UserId | null, where: Statement.Fragment) =>
       sql<PlaylistRow>`
-        select p.id, p.user_id as owner_id, p.title, p.description, p.visibility, p.is_collaborative as collaborative,
-               p.track_count, p.total_duration_ms::float8 as total_duration_ms, p.follower_count, p.created_at, p.updated_at,
-               case when p.user_id = ${viewer} then 'owner' else c.role::text end as my_role,
-               exists (select 1 from playlist_follows f where f.playlist_id = p.id and f.user_id = ${viewer}) as following,
-               ${cursorAt} as cursor_at
+        select ${columns(viewer, "p.created_at")}
           from playlists p
           left join playlist_collaborators c on c.playlist_id = p.id and c.user_id = ${viewer}
          where p.deleted_at is null and ${where}`
@@ -70,36 +78,39 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
       select(viewer, sql`p.id = ${id}`).pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
 
     /** A user's playlists, newest first; `all` includes unlisted and private ones (the owner's own view). */
-    const listByOwner = (owner: UserId, viewer: UserId | null, options: { all: boolean; after: Option.Option<TimeCursor>; limit: number }) => {
-      const after = Option.getOrUndefined(options.after)
-      return select(
+    const listByOwner = (owner: UserId, viewer: UserId | null, options: { all: boolean; after: Option.Option<TimeCursor>; limit: number }) =>
+      select(
         viewer,
         sql`p.user_id = ${owner}
             ${options.all ? sql`` : sql`and p.visibility = 'public'`}
-            ${after === undefined ? sql`` : sql`and (p.created_at, p.id) < (${after.at}::timestamptz, ${after.id}::uuid)`}
+            ${afterCursor(options.after, "p.created_at")}
             order by p.created_at desc, p.id desc
             limit ${options.limit + 1}`
       )
-    }
 
-    /** Playlists the user follows, most recently followed first; the cursor is the follow's time. */
-    const listFollowed = (user: UserId, options: { after: Option.Option<TimeCursor>; limit: number }) => {
-      const after = Option.getOrUndefined(options.after)
-      return sql<PlaylistRow>`
-        select p.id, p.user_id as owner_id, p.title, p.description, p.visibility, p.is_collaborative as collaborative,
-               p.track_count, p.total_duration_ms::float8 as total_duration_ms, p.follower_count, p.created_at, p.updated_at,
-               case when p.user_id = ${user} then 'owner' else c.role::text end as my_role,
-               true as following,
-               ${sql.literal(timeCursorColumn("f.created_at"))} as cursor_at
-          from playlist_follows f
-          join playlists p on p.id = f.playlist_id and p.deleted_at is null
+    /** Playlists the user follows and may still see, most recently followed first; the cursor is the follow's time. */
+    const listFollowed = (user: UserId, options: { after: Option.Option<TimeCursor>; limit: number }) =>
+      sql<PlaylistRow>`
+        select ${columns(user, "pf.created_at")}
+          from playlist_follows pf
+          join playlists p on p.id = pf.playlist_id and p.deleted_at is null
           left join playlist_collaborators c on c.playlist_id = p.id and c.user_id = ${user}
-         where f.user_id = ${user}
+         where pf.user_id = ${user}
            and (p.visibility <> 'private' or p.user_id = ${user} or c.user_id is not null)
-           ${after === undefined ? sql`` : sql`and (f.created_at, p.id) < (${after.at}::timestamptz, ${after.id}::uuid)`}
-         order by f.created_at desc, p.id desc
+           ${afterCursor(options.after, "pf.created_at")}
+         order by pf.created_at desc, p.id desc
          limit ${options.limit + 1}`
-    }
+
+    /** Playlists the user was invited to, most recent invitation first; the cursor is the invitation's time. */
+    const listShared = (user: UserId, options: { after: Option.Option<TimeCursor>; limit: number }) =>
+      sql<PlaylistRow>`
+        select ${columns(user, "c.created_at")}
+          from playlist_collaborators c
+          join playlists p on p.id = c.playlist_id and p.deleted_at is null
+         where c.user_id = ${user}
+           ${afterCursor(options.after, "c.created_at")}
+         order by c.created_at desc, p.id desc
+         limit ${options.limit + 1}`
 
     const insert = (owner: UserId, p: { title: string; description: string | null; visibility: Visibility; collaborative: boolean }) =>
       sql<{ id: PlaylistId }>`
@@ -227,6 +238,7 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
       findById,
       listByOwner,
       listFollowed,
+      listShared,
       insert,
       update,
       softDelete,

@@ -88,10 +88,10 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
         return playlistPage(yield* repo.listByOwner(owner, actor?.id ?? null, { all, after, limit: request.limit }), request.limit)
       }).pipe(sqlErrors)
 
-    const listFollowed = (actor: Actor, request: PageRequest) =>
+    const listOfActor = (list: "listFollowed" | "listShared") => (actor: Actor, request: PageRequest) =>
       Effect.gen(function* () {
         const after = yield* decodeTimeCursor(request.cursor)
-        return playlistPage(yield* repo.listFollowed(actor.id, { after, limit: request.limit }), request.limit)
+        return playlistPage(yield* repo[list](actor.id, { after, limit: request.limit }), request.limit)
       }).pipe(sqlErrors)
 
     /** In order; tracks the caller may not see (someone's private track) are left out. */
@@ -200,7 +200,8 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
       update,
       remove,
       listByOwner,
-      listFollowed,
+      listFollowed: listOfActor("listFollowed"),
+      listShared: listOfActor("listShared"),
       items,
       addTrack,
       moveTrack,

@@ -282,6 +282,9 @@ describe("playlists", () => {
     const inbox = await api("GET", "/notifications", editor)
     expect(inbox.body.items[0]).toMatchObject({ type: "playlist_invite", actor_id: owner.user.id, payload: { playlist_id: p.id, title: "crew", role: "editor" }, read: false })
 
+    const shared = await api("GET", "/playlists/shared", editor)
+    expect(shared.status, JSON.stringify(shared.body)).toBe(200)
+    expect(shared.body.items.map((x: any) => [x.id, x.my_role])).toEqual([[p.id, "editor"]])
     expect((await api("GET", `/playlists/${p.id}`, editor)).body.my_role).toBe("editor")
     expect((await api("GET", `/playlists/${p.id}`, viewer)).body.my_role).toBe("viewer")
     const list = await api("GET", `/playlists/${p.id}/collaborators`, viewer)
@@ -320,6 +323,7 @@ describe("playlists", () => {
     // A collaborator may leave; the owner removes anyone.
     expect((await api("DELETE", `/playlists/${p.id}/collaborators/${editor.user.id}`, editor)).status).toBe(204)
     expectError(await api("GET", `/playlists/${p.id}`, editor), 404, "PLAYLIST_NOT_FOUND")
+    expect((await api("GET", "/playlists/shared", editor)).body.items).toEqual([])
     expect((await api("DELETE", `/playlists/${p.id}/collaborators/${viewer.user.id}`, owner)).status).toBe(204)
     expectError(await api("DELETE", `/playlists/${p.id}/collaborators/${viewer.user.id}`, owner), 404, "COLLABORATOR_NOT_FOUND")
   })
