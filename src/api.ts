@@ -3,6 +3,8 @@ import { AuthApi } from "./auth/api.js"
 import { ChatApi } from "./chat/api.js"
 import { MarketApi } from "./market/api.js"
 import { SearchApi } from "./search/api.js"
+import { PlaylistsApi } from "./playlists/api.js"
+import { SocialApi } from "./social/api.js"
 import { TracksApi } from "./tracks/api.js"
 import { UsersApi } from "./users/api.js"
 
@@ -14,6 +16,8 @@ export class VezaApi extends HttpApi.make("veza")
   .add(ChatApi)
   .add(MarketApi)
   .add(SearchApi)
+  .add(PlaylistsApi)
+  .add(SocialApi)
   .prefix("/api/v1")
   .annotateContext(
     OpenApi.annotations({

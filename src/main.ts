@@ -52,6 +52,12 @@ import { Tracks } from "./tracks/service.js"
 import { JobQueue } from "./transcoding/queue.js"
 import { TranscodeSignal } from "./transcoding/signal.js"
 import { TranscodeWorkersLive } from "./transcoding/worker.js"
+import { PlaylistsHandlers } from "./playlists/handlers.js"
+import { Playlists } from "./playlists/service.js"
+import { Blocks } from "./social/blocks.js"
+import { SocialHandlers } from "./social/handlers.js"
+import { Notifications } from "./social/notifications.js"
+import { Social } from "./social/service.js"
 import { UsersHandlers, UsersRpcHandlers } from "./users/handlers.js"
 import { Users } from "./users/service.js"
 
@@ -82,11 +88,11 @@ const DependencyReadiness = Layer.effectDiscard(
 )
 
 // The marketplace sells linked tracks through the tracks service; payments settle through the sandbox gateway until a provider adapter is wired here.
-const DomainLive = Layer.mergeAll(Market.Default.pipe(Layer.provide(SandboxPaymentGateway)), Search.Default).pipe(
+const DomainLive = Layer.mergeAll(Market.Default.pipe(Layer.provide(SandboxPaymentGateway)), Search.Default, Playlists.Default, Social.Default).pipe(
   Layer.provideMerge(
     Layer.mergeAll(Auth.Default, Authenticator.Default, TrackLibrary.Default, TrackDownloadLinks.Default, LibraryRepo.Default, StreamLinks.Default, Chat.Default)
   ),
-  Layer.provideMerge(Layer.mergeAll(Tracks.Default, TracksRepo.Default)),
+  Layer.provideMerge(Layer.mergeAll(Tracks.Default, TracksRepo.Default, Blocks.Default, Notifications.Default)),
   Layer.provideMerge(
     Layer.mergeAll(
       Users.Default,
@@ -132,7 +138,7 @@ const WebSocketRoutesLive = Layer.unwrapEffect(
 
 const ApiFace = Layer.mergeAll(
   HttpLayerRouter.addHttpApi(VezaApi, { openapiPath: "/api/v1/openapi.json" }).pipe(
-    Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers, ChatHandlers, MarketHandlers, SearchHandlers])
+    Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers, ChatHandlers, MarketHandlers, SearchHandlers, PlaylistsHandlers, SocialHandlers])
   ),
   HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs" }),
   ProductDownloadRoutes,

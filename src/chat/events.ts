@@ -21,3 +21,5 @@ export type ChatEvent =
   | { readonly kind: "presence_snapshot"; readonly node: string; readonly users: ReadonlyArray<readonly [UserId, PresenceStatus]> }
   | { readonly kind: "presence_sync"; readonly node: string }
   | { readonly kind: "node_down"; readonly node: string }
+  /** A stored notification for one user, already encoded for the wire; sent to all their connections as a `notification` frame. */
+  | { readonly kind: "notification"; readonly user: UserId; readonly notification: Record<string, unknown> }

@@ -17,6 +17,8 @@ export interface HubConnection {
   /** Any other frame of a joined room. */
   readonly deliverFrame: (room: RoomId, frame: Frame, durable: boolean) => void
   readonly membershipChanged: (room: RoomId, change: "added" | "removed", reason: string) => void
+  /** A frame for the connection itself, whatever rooms it joined. */
+  readonly send: (frame: Frame, durable: boolean) => void
   readonly presence: PresenceStatus
 }
 
@@ -219,6 +221,14 @@ export class ChatHub extends Effect.Service<ChatHub>()("veza/ChatHub", {
         case "membership": {
           const connections = connectionsByUser.get(event.user)
           if (connections !== undefined) for (const c of connections) c.membershipChanged(event.room, event.change, event.reason)
+          return
+        }
+        case "notification": {
+          const connections = connectionsByUser.get(event.user)
+          if (connections === undefined) return
+          // Not durable: a slow reader may miss it, and GET /notifications still lists it.
+          const frame = preFramedText(JSON.stringify({ type: "notification", notification: event.notification }))
+          for (const c of connections) c.send(frame, false)
           return
         }
         default:

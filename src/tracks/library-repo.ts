@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
 import type { Actor } from "../auth/current-user.js"
-import type { Position } from "../platform/cursor.js"
+import type { TimeCursor } from "../platform/cursor.js"
 import type { UserId } from "../users/schema.js"
 import { type TrackRow, TracksRepo } from "./repo.js"
 import type { Comment, CommentId, TrackId, UpdateTrack, Visibility } from "./schema.js"
@@ -79,7 +79,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
           ? sql`(t.visibility = 'public' and t.status = 'ready')`
           : sql`((t.visibility = 'public' and t.status = 'ready') or t.creator_id = ${viewer.id})`
 
-    const list = (viewer: Actor | undefined, f: TrackFilters, after: Option.Option<Position>, limit: number) => {
+    const list = (viewer: Actor | undefined, f: TrackFilters, after: Option.Option<TimeCursor>, limit: number) => {
       const cursor = Option.getOrUndefined(after)
       return sql<TrackRow>`
         ${tracks.selectTracks(viewer?.id)}
@@ -156,7 +156,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
         returning id`.pipe(Effect.map((rows) => Option.fromNullable(rows[0]?.id)))
 
     /** Oldest first: a thread reads in the order it was written. */
-    const listComments = (track: TrackId, after: Option.Option<Position>, limit: number) => {
+    const listComments = (track: TrackId, after: Option.Option<TimeCursor>, limit: number) => {
       const cursor = Option.getOrUndefined(after)
       return sql<CommentRow>`
         select ${commentColumns} from track_comments c join users u on u.id = c.user_id
@@ -209,7 +209,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
           from tracks t where t.id = ${track}`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
 
     /** The user's counted plays, newest first, of tracks that still exist and that the user may still see. */
-    const history = (viewer: Actor, after: Option.Option<Position>, limit: number) => {
+    const history = (viewer: Actor, after: Option.Option<TimeCursor>, limit: number) => {
       const cursor = Option.getOrUndefined(after)
       return sql<HistoryRow>`
         select tr.*, p.id as play_id, p.played_at as play_played_at, p.played_ms as play_played_ms, p.source as play_source,

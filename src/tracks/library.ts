@@ -1,9 +1,9 @@
 import * as NodeCrypto from "node:crypto"
 import { Effect, Option, Redacted } from "effect"
 import type { Actor } from "../auth/current-user.js"
-import { BadRequest, Forbidden, NotFound, Unprocessable } from "../platform/api-errors.js"
+import { Forbidden, NotFound, Unprocessable } from "../platform/api-errors.js"
 import { AppConfig } from "../platform/config.js"
-import { decodeCursor, encodeCursor, type Position } from "../platform/cursor.js"
+import { decodeTimeCursor, encodeTimeCursor, pageOf, type TimeCursor } from "../platform/cursor.js"
 import { sqlErrors } from "../platform/sql-errors.js"
 import { TrackLibraryConfig } from "./config.js"
 import { TrackDownloadLinks } from "./downloads.js"
@@ -17,19 +17,16 @@ const commentNotFound = () => NotFound.of("comment not found", "COMMENT_NOT_FOUN
 const shareNotFound = () => NotFound.of("share link not found, revoked or expired", "SHARE_NOT_FOUND")
 const notOwner = (what: string) => Forbidden.of(`only the track's owner or an admin may ${what}`)
 
-const cursorOf = (cursor: string | undefined) =>
-  Effect.gen(function* () {
-    if (cursor === undefined) return Option.none<Position>()
-    const position = decodeCursor(cursor)
-    if (Option.isNone(position)) return yield* BadRequest.of("cursor is not one this API returned", "INVALID_CURSOR")
-    return position
-  })
+const cursorOf = decodeTimeCursor
 
 /** A page of `limit` items out of `limit + 1` rows, and the cursor after its last item. */
-const page = <R, A>(rows: ReadonlyArray<R>, limit: number, item: (row: R) => A, position: (row: R) => Position) => ({
-  items: rows.slice(0, limit).map(item),
-  next_cursor: rows.length > limit ? encodeCursor(position(rows[limit - 1]!)) : null
-})
+const page = <R, A>(rows: ReadonlyArray<R>, limit: number, item: (row: R) => A, position: (row: R) => TimeCursor) => {
+  const { items, next_cursor } = pageOf(rows, limit, (last) => {
+    const p = position(last)
+    return encodeTimeCursor(p.at, p.id)
+  })
+  return { items: items.map(item), next_cursor }
+}
 
 const sha256 = (s: string) => NodeCrypto.createHash("sha256").update(s).digest("hex")
 

@@ -1,0 +1,261 @@
+import { SqlClient, type Statement } from "@effect/sql"
+import { Effect, Option } from "effect"
+import { type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
+import type { TrackId, Visibility } from "../tracks/schema.js"
+import type { UserId } from "../users/schema.js"
+import type { Collaborator, CollaboratorRole, Playlist, PlaylistId, PlaylistItem, TrackSummary } from "./schema.js"
+
+export interface PlaylistRow extends Playlist {
+  /** The row's place in a newest-first list (see `timeCursorColumn`). */
+  readonly cursor_at: string
+}
+
+/** Who is reading: tracks that are private to someone else are left out of what they see. */
+export interface Viewer {
+  readonly id: UserId | null
+  readonly admin: boolean
+}
+
+interface ItemRow {
+  readonly position: number
+  readonly added_by: UserId | null
+  readonly added_at: Date
+  readonly track_id: TrackId
+  readonly creator_id: UserId
+  readonly title: string
+  readonly artist: string | null
+  readonly genre: string | null
+  readonly visibility: Visibility
+  readonly status: TrackSummary["status"]
+  readonly duration_ms: number
+  readonly created_at: Date
+}
+
+const toItem = (r: ItemRow): PlaylistItem => ({
+  position: r.position,
+  added_by: r.added_by,
+  added_at: r.added_at,
+  track: {
+    id: r.track_id,
+    creator_id: r.creator_id,
+    title: r.title,
+    artist: r.artist,
+    genre: r.genre,
+    visibility: r.visibility,
+    status: r.status,
+    duration_ms: r.duration_ms,
+    created_at: r.created_at
+  }
+})
+
+export const toPlaylist = ({ cursor_at: _, ...playlist }: PlaylistRow): Playlist => playlist
+
+export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/PlaylistsRepo", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    /** A playlist as `viewer` sees it (aliases p for playlists, c for the viewer's collaboration), placed in a list by `cursorColumn`. */
+    const columns = (viewer: UserId | null, cursorColumn: string) => sql`
+      p.id, p.user_id as owner_id, p.title, p.description, p.visibility, p.is_collaborative as collaborative,
+      p.track_count, p.total_duration_ms::float8 as total_duration_ms, p.follower_count, p.created_at, p.updated_at,
+      case when p.user_id = ${viewer} then 'owner' else c.role::text end as my_role,
+      exists (select 1 from playlist_follows f where f.playlist_id = p.id and f.user_id = ${viewer}) as following,
+      ${sql.literal(timeCursorColumn(cursorColumn))} as cursor_at`
+
+    const afterCursor = (cursor: Option.Option<TimeCursor>, column: string) =>
+      Option.match(cursor, {
+        onNone: () => sql``,
+        onSome: (c) => sql`and (${sql.literal(column)}, p.id) < (${c.at}::timestamptz, ${c.id}::uuid)`
+      })
+
+    const select = (viewer: UserId | null, where: Statement.Fragment) =>
+      sql<PlaylistRow>`
+        select ${columns(viewer, "p.created_at")}
+          from playlists p
+          left join playlist_collaborators c on c.playlist_id = p.id and c.user_id = ${viewer}
+         where p.deleted_at is null and ${where}`
+
+    const findById = (id: PlaylistId, viewer: UserId | null) =>
+      select(viewer, sql`p.id = ${id}`).pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
+
+    /** A user's playlists, newest first; `all` includes unlisted and private ones (the owner's own view). */
+    const listByOwner = (owner: UserId, viewer: UserId | null, options: { all: boolean; after: Option.Option<TimeCursor>; limit: number }) =>
+      select(
+        viewer,
+        sql`p.user_id = ${owner}
+            ${options.all ? sql`` : sql`and p.visibility = 'public'`}
+            ${afterCursor(options.after, "p.created_at")}
+            order by p.created_at desc, p.id desc
+            limit ${options.limit + 1}`
+      )
+
+    /** Playlists the user follows and may still see, most recently followed first; the cursor is the follow's time. */
+    const listFollowed = (user: UserId, options: { after: Option.Option<TimeCursor>; limit: number }) =>
+      sql<PlaylistRow>`
+        select ${columns(user, "pf.created_at")}
+          from playlist_follows pf
+          join playlists p on p.id = pf.playlist_id and p.deleted_at is null
+          left join playlist_collaborators c on c.playlist_id = p.id and c.user_id = ${user}
+         where pf.user_id = ${user}
+           and (p.visibility <> 'private' or p.user_id = ${user} or c.user_id is not null)
+           ${afterCursor(options.after, "pf.created_at")}
+         order by pf.created_at desc, p.id desc
+         limit ${options.limit + 1}`
+
+    /** Playlists the user was invited to, most recent invitation first; the cursor is the invitation's time. */
+    const listShared = (user: UserId, options: { after: Option.Option<TimeCursor>; limit: number }) =>
+      sql<PlaylistRow>`
+        select ${columns(user, "c.created_at")}
+          from playlist_collaborators c
+          join playlists p on p.id = c.playlist_id and p.deleted_at is null
+         where c.user_id = ${user}
+           ${afterCursor(options.after, "c.created_at")}
+         order by c.created_at desc, p.id desc
+         limit ${options.limit + 1}`
+
+    const insert = (owner: UserId, p: { title: string; description: string | null; visibility: Visibility; collaborative: boolean }) =>
+      sql<{ id: PlaylistId }>`
+        insert into playlists (user_id, title, description, visibility, is_collaborative)
+        values (${owner}, ${p.title}, ${p.description}, ${p.visibility}, ${p.collaborative})
+        returning id`.pipe(Effect.map((rows) => rows[0]!.id))
+
+    const update = (id: PlaylistId, patch: { title?: string | undefined; description?: string | null | undefined; visibility?: Visibility | undefined; collaborative?: boolean | undefined }) => {
+      const set: Record<string, unknown> = {}
+      if (patch.title !== undefined) set["title"] = patch.title
+      if (patch.description !== undefined) set["description"] = patch.description
+      if (patch.visibility !== undefined) set["visibility"] = patch.visibility
+      if (patch.collaborative !== undefined) set["is_collaborative"] = patch.collaborative
+      return Object.keys(set).length === 0 ? Effect.void : sql`update playlists set ${sql.update(set)} where id = ${id} and deleted_at is null`.pipe(Effect.asVoid)
+    }
+
+    const softDelete = (id: PlaylistId) => sql`update playlists set deleted_at = now() where id = ${id} and deleted_at is null`.pipe(Effect.asVoid)
+
+    /**
+     * Runs `body` holding the playlist's row lock: every edit of a playlist's
+     * tracks goes through here, so they apply one after another and positions
+     * stay 1..n. None when the playlist is gone.
+     */
+    const locked = <A, E, R>(id: PlaylistId, body: (trackCount: number) => Effect.Effect<A, E, R>) =>
+      sql.withTransaction(
+        Effect.flatMap(
+          sql<{ track_count: number }>`select track_count from playlists where id = ${id} and deleted_at is null for update`,
+          (rows) => (rows[0] === undefined ? Effect.succeed(Option.none<A>()) : Effect.map(body(rows[0].track_count), Option.some))
+        )
+      )
+
+    const positionOf = (playlist: PlaylistId, track: TrackId) =>
+      sql<{ position: number }>`select position from playlist_tracks where playlist_id = ${playlist} and track_id = ${track}`.pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => r.position))
+      )
+
+    /** Inserts at `position` (1..count+1), moving the entries from there down by one. Call under `locked`. */
+    const insertAt = (playlist: PlaylistId, track: { id: TrackId; duration_ms: number }, position: number, addedBy: UserId) =>
+      Effect.zipRight(
+        sql`update playlist_tracks set position = position + 1 where playlist_id = ${playlist} and position >= ${position}`,
+        sql`insert into playlist_tracks (playlist_id, track_id, position, duration_ms, added_by)
+            values (${playlist}, ${track.id}, ${position}, ${track.duration_ms}, ${addedBy})`
+      )
+
+    /** Moves an entry from `from` to `to`, the ones between shifting by one; one statement. Call under `locked`. */
+    const move = (playlist: PlaylistId, track: TrackId, from: number, to: number) =>
+      sql`
+        update playlist_tracks
+           set position = case when track_id = ${track} then ${to}
+                               when ${to} < ${from} then position + 1
+                               else position - 1 end
+         where playlist_id = ${playlist} and position between ${Math.min(from, to)} and ${Math.max(from, to)}`.pipe(Effect.asVoid)
+
+    /** The trigger closes the gap. Call under `locked`. */
+    const remove = (playlist: PlaylistId, track: TrackId) =>
+      sql`delete from playlist_tracks where playlist_id = ${playlist} and track_id = ${track} returning id`.pipe(Effect.map((rows) => rows.length > 0))
+
+    const visibleTo = (viewer: Viewer) =>
+      viewer.admin ? sql`true` : sql`(t.visibility <> 'private' or t.creator_id = ${viewer.id})`
+
+    const items = (playlist: PlaylistId, viewer: Viewer, options: { afterPosition: number; limit: number }) =>
+      sql<ItemRow>`
+        select pt.position, pt.added_by, pt.added_at, t.id as track_id, t.creator_id, t.title, t.artist, t.genre,
+               t.visibility, t.status, t.duration_ms, t.created_at
+          from playlist_tracks pt join tracks t on t.id = pt.track_id
+         where pt.playlist_id = ${playlist} and pt.position > ${options.afterPosition}
+           and t.deleted_at is null and ${visibleTo(viewer)}
+         order by pt.position
+         limit ${options.limit + 1}`.pipe(Effect.map((rows) => rows.map(toItem)))
+
+    const item = (playlist: PlaylistId, track: TrackId) =>
+      sql<ItemRow>`
+        select pt.position, pt.added_by, pt.added_at, t.id as track_id, t.creator_id, t.title, t.artist, t.genre,
+               t.visibility, t.status, t.duration_ms, t.created_at
+          from playlist_tracks pt join tracks t on t.id = pt.track_id
+         where pt.playlist_id = ${playlist} and pt.track_id = ${track}`.pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toItem)))
+
+    /**
+     * A copy owned by `owner` holding the tracks the owner may see, in the
+     * same order, renumbered 1..n. One statement reads the source, so a
+     * concurrent edit of it is either wholly in the copy or not at all.
+     */
+    const duplicate = (source: PlaylistId, owner: Viewer & { id: UserId }, copy: { title: string; description: string | null; visibility: Visibility }) =>
+      sql.withTransaction(
+        Effect.gen(function* () {
+          const id = yield* insert(owner.id, { ...copy, collaborative: false })
+          yield* sql`
+            insert into playlist_tracks (playlist_id, track_id, position, duration_ms, added_by)
+            select ${id}, pt.track_id, row_number() over (order by pt.position), pt.duration_ms, ${owner.id}
+              from playlist_tracks pt join tracks t on t.id = pt.track_id
+             where pt.playlist_id = ${source} and t.deleted_at is null and ${visibleTo(owner)}`
+          return id
+        })
+      )
+
+    const collaboratorRole = (playlist: PlaylistId, user: UserId) =>
+      sql<{ role: CollaboratorRole }>`select role from playlist_collaborators where playlist_id = ${playlist} and user_id = ${user}`.pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => r.role))
+      )
+
+    const collaborators = (playlist: PlaylistId) =>
+      sql<Collaborator>`
+        select c.user_id, u.username, c.role, c.invited_by, c.created_at
+          from playlist_collaborators c join users u on u.id = c.user_id
+         where c.playlist_id = ${playlist} and u.deleted_at is null
+         order by c.created_at, c.user_id`
+
+    /** Adds the collaborator or changes their role; true when they were not one before. */
+    const upsertCollaborator = (playlist: PlaylistId, user: UserId, role: CollaboratorRole, invitedBy: UserId) =>
+      sql<{ inserted: boolean }>`
+        insert into playlist_collaborators (playlist_id, user_id, role, invited_by)
+        values (${playlist}, ${user}, ${role}, ${invitedBy})
+        on conflict (playlist_id, user_id) do update set role = excluded.role
+        returning (xmax = 0) as inserted`.pipe(Effect.map((rows) => rows[0]!.inserted))
+
+    const removeCollaborator = (playlist: PlaylistId, user: UserId) =>
+      sql`delete from playlist_collaborators where playlist_id = ${playlist} and user_id = ${user} returning id`.pipe(Effect.map((rows) => rows.length > 0))
+
+    const follow = (playlist: PlaylistId, user: UserId) =>
+      sql`insert into playlist_follows (playlist_id, user_id) values (${playlist}, ${user}) on conflict do nothing`.pipe(Effect.asVoid)
+    const unfollow = (playlist: PlaylistId, user: UserId) =>
+      sql`delete from playlist_follows where playlist_id = ${playlist} and user_id = ${user}`.pipe(Effect.asVoid)
+
+    return {
+      findById,
+      listByOwner,
+      listFollowed,
+      listShared,
+      insert,
+      update,
+      softDelete,
+      locked,
+      positionOf,
+      insertAt,
+      move,
+      remove,
+      items,
+      item,
+      duplicate,
+      collaboratorRole,
+      collaborators,
+      upsertCollaborator,
+      removeCollaborator,
+      follow,
+      unfollow
+    } as const
+  })
+}) {}

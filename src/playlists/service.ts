@@ -1,0 +1,218 @@
+import { Effect, Option } from "effect"
+import type { Actor } from "../auth/current-user.js"
+import { isAdmin } from "../auth/policy.js"
+import { Conflict, Forbidden, NotFound, Unprocessable } from "../platform/api-errors.js"
+import { decodeNumberCursor, decodeTimeCursor, encodeNumberCursor, encodeTimeCursor, pageOf } from "../platform/cursor.js"
+import { sqlErrors } from "../platform/sql-errors.js"
+import { Blocks } from "../social/blocks.js"
+import { Notifications } from "../social/notifications.js"
+import type { TrackId } from "../tracks/schema.js"
+import { Tracks } from "../tracks/service.js"
+import type { UserId } from "../users/schema.js"
+import { Users } from "../users/service.js"
+import { canEditTracks, canManage, canSee } from "./policy.js"
+import { type PlaylistRow, PlaylistsRepo, toPlaylist, type Viewer } from "./repo.js"
+import { type CollaboratorRole, type CreatePlaylist, MAX_PLAYLIST_TRACKS, type PlaylistId, type UpdatePlaylist } from "./schema.js"
+
+const playlistNotFound = () => NotFound.of("playlist not found", "PLAYLIST_NOT_FOUND")
+const notInPlaylist = () => NotFound.of("that track is not in this playlist", "TRACK_NOT_IN_PLAYLIST")
+
+export interface PageRequest {
+  readonly cursor: string | undefined
+  readonly limit: number
+}
+
+const viewerOf = (actor: Actor | undefined): Viewer => ({ id: actor?.id ?? null, admin: actor !== undefined && isAdmin(actor) })
+
+const playlistPage = (rows: ReadonlyArray<PlaylistRow>, limit: number) => {
+  const { items, next_cursor } = pageOf(rows, limit, (last) => encodeTimeCursor(last.cursor_at, last.id))
+  return { items: items.map(toPlaylist), next_cursor }
+}
+
+/**
+ * Playlists: who sees and edits what, ordered tracks that stay numbered
+ * 1..n whatever runs concurrently, collaborators and followers.
+ */
+export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
+  effect: Effect.gen(function* () {
+    const repo = yield* PlaylistsRepo
+    const tracks = yield* Tracks
+    const users = yield* Users
+    const blocks = yield* Blocks
+    const notifications = yield* Notifications
+
+    /** The playlist as this caller sees it; private ones of others are as missing as deleted ones. */
+    const visible = (actor: Actor | undefined, id: PlaylistId) =>
+      Effect.flatMap(repo.findById(id, actor?.id ?? null), (row) =>
+        Option.isSome(row) && canSee(actor, row.value) ? Effect.succeed(row.value) : Effect.fail(playlistNotFound())
+      )
+
+    const managed = (actor: Actor, id: PlaylistId) =>
+      Effect.flatMap(visible(actor, id), (p) =>
+        canManage(actor, p) ? Effect.succeed(p) : Effect.fail(Forbidden.of("only the playlist's owner may do this"))
+      )
+
+    const editable = (actor: Actor, id: PlaylistId) =>
+      Effect.flatMap(visible(actor, id), (p) =>
+        canEditTracks(actor, p)
+          ? Effect.succeed(p)
+          : Effect.fail(Forbidden.of("only the owner, or an editor of a collaborative playlist, may change its tracks"))
+      )
+
+    const reload = (actor: Actor, id: PlaylistId) => Effect.map(visible(actor, id), toPlaylist)
+
+    const create = (actor: Actor, input: CreatePlaylist) =>
+      Effect.flatMap(
+        repo.insert(actor.id, { title: input.title, description: input.description ?? null, visibility: input.visibility, collaborative: input.collaborative }),
+        // The caller owns what it just created: not finding it is a bug, not a 404.
+        (id) => Effect.catchTag(reload(actor, id), "NotFound", (e) => Effect.die(e))
+      ).pipe(sqlErrors)
+
+    const get = (actor: Actor | undefined, id: PlaylistId) => Effect.map(visible(actor, id), toPlaylist).pipe(sqlErrors)
+
+    const update = (actor: Actor, id: PlaylistId, patch: UpdatePlaylist) =>
+      Effect.gen(function* () {
+        yield* managed(actor, id)
+        yield* repo.update(id, patch)
+        return yield* reload(actor, id)
+      }).pipe(sqlErrors)
+
+    const remove = (actor: Actor, id: PlaylistId) => Effect.zipRight(managed(actor, id), repo.softDelete(id)).pipe(sqlErrors)
+
+    /** Others see a user's public playlists; the owner and admins see all of them. */
+    const listByOwner = (actor: Actor | undefined, owner: UserId, request: PageRequest) =>
+      Effect.gen(function* () {
+        const after = yield* decodeTimeCursor(request.cursor)
+        yield* users.getPublic(owner)
+        const all = actor !== undefined && (actor.id === owner || isAdmin(actor))
+        return playlistPage(yield* repo.listByOwner(owner, actor?.id ?? null, { all, after, limit: request.limit }), request.limit)
+      }).pipe(sqlErrors)
+
+    const listOfActor = (list: "listFollowed" | "listShared") => (actor: Actor, request: PageRequest) =>
+      Effect.gen(function* () {
+        const after = yield* decodeTimeCursor(request.cursor)
+        return playlistPage(yield* repo[list](actor.id, { after, limit: request.limit }), request.limit)
+      }).pipe(sqlErrors)
+
+    /** In order; tracks the caller may not see (someone's private track) are left out. */
+    const items = (actor: Actor | undefined, id: PlaylistId, request: PageRequest) =>
+      Effect.gen(function* () {
+        const after = yield* decodeNumberCursor(request.cursor)
+        yield* visible(actor, id)
+        const rows = yield* repo.items(id, viewerOf(actor), { afterPosition: Option.getOrElse(after, () => 0), limit: request.limit })
+        return pageOf(rows, request.limit, (last) => encodeNumberCursor(last.position))
+      }).pipe(sqlErrors)
+
+    /** Runs an edit of the tracks under the playlist's lock; a playlist deleted meanwhile is 404. */
+    const underLock = <A, E, R>(id: PlaylistId, body: (trackCount: number) => Effect.Effect<A, E, R>) =>
+      Effect.flatMap(repo.locked(id, body), Option.match({ onNone: () => Effect.fail(playlistNotFound()), onSome: Effect.succeed }))
+
+    const itemOf = (id: PlaylistId, track: TrackId) => Effect.flatMap(repo.item(id, track), Option.match({ onNone: () => Effect.fail(notInPlaylist()), onSome: Effect.succeed }))
+
+    /**
+     * Any track the caller can see, whatever its transcode state: a track
+     * still processing plays once it is ready. A position past the end (or
+     * none) appends.
+     */
+    const addTrack = (actor: Actor, id: PlaylistId, input: { track_id: TrackId; position?: number | undefined }) =>
+      Effect.gen(function* () {
+        yield* editable(actor, id)
+        const track = yield* tracks.get(input.track_id, actor).pipe(
+          Effect.catchTag("NotFound", () => Effect.fail(NotFound.of("track not found", "TRACK_NOT_FOUND")))
+        )
+        yield* underLock(id, (count) =>
+          Effect.gen(function* () {
+            if (Option.isSome(yield* repo.positionOf(id, track.id))) return yield* Conflict.of("that track is already in this playlist", "TRACK_ALREADY_IN_PLAYLIST")
+            if (count >= MAX_PLAYLIST_TRACKS) return yield* Conflict.of(`a playlist holds at most ${MAX_PLAYLIST_TRACKS} tracks`, "PLAYLIST_FULL")
+            yield* repo.insertAt(id, track, Math.min(input.position ?? count + 1, count + 1), actor.id)
+          })
+        )
+        return yield* itemOf(id, track.id)
+      }).pipe(sqlErrors)
+
+    /** A position past the end moves the track last. */
+    const moveTrack = (actor: Actor, id: PlaylistId, track: TrackId, position: number) =>
+      Effect.gen(function* () {
+        yield* editable(actor, id)
+        yield* underLock(id, (count) =>
+          Effect.gen(function* () {
+            const from = yield* Effect.flatMap(repo.positionOf(id, track), Option.match({ onNone: () => Effect.fail(notInPlaylist()), onSome: Effect.succeed }))
+            const to = Math.min(position, count)
+            if (to !== from) yield* repo.move(id, track, from, to)
+          })
+        )
+        return yield* itemOf(id, track)
+      }).pipe(sqlErrors)
+
+    const removeTrack = (actor: Actor, id: PlaylistId, track: TrackId) =>
+      Effect.gen(function* () {
+        yield* editable(actor, id)
+        const removed = yield* underLock(id, () => repo.remove(id, track))
+        if (!removed) return yield* notInPlaylist()
+      }).pipe(sqlErrors)
+
+    /** A private copy for the caller, with the tracks the caller can see; edit it afterwards. */
+    const duplicate = (actor: Actor, id: PlaylistId) =>
+      Effect.gen(function* () {
+        const source = yield* visible(actor, id)
+        const title = [...`${source.title} (copy)`].slice(0, 255).join("")
+        const copy = yield* repo.duplicate(id, { id: actor.id, admin: isAdmin(actor) }, { title, description: source.description, visibility: "private" })
+        return yield* reload(actor, copy)
+      }).pipe(sqlErrors)
+
+    const collaborators = (actor: Actor | undefined, id: PlaylistId) =>
+      Effect.zipRight(visible(actor, id), repo.collaborators(id)).pipe(sqlErrors)
+
+    /** Adds a collaborator or changes their role; only a new one is notified. */
+    const invite = (actor: Actor, id: PlaylistId, input: { user_id: UserId; role: CollaboratorRole }) =>
+      Effect.gen(function* () {
+        const playlist = yield* managed(actor, id)
+        if (input.user_id === playlist.owner_id) return yield* Unprocessable.of("the owner is not a collaborator of their own playlist", "OWNER_NOT_COLLABORATOR")
+        yield* users.getPublic(input.user_id)
+        if (yield* blocks.isBlocked(playlist.owner_id, input.user_id)) return yield* Forbidden.of("one of you has blocked the other", "BLOCKED")
+        const added = yield* repo.upsertCollaborator(id, input.user_id, input.role, actor.id)
+        if (added) yield* notifications.notify(input.user_id, "playlist_invite", actor.id, { playlist_id: id, title: playlist.title, role: input.role })
+        const all = yield* repo.collaborators(id)
+        return all.find((c) => c.user_id === input.user_id)!
+      }).pipe(sqlErrors)
+
+    /** The owner (or an admin) removes anyone; a collaborator may leave. */
+    const removeCollaborator = (actor: Actor, id: PlaylistId, user: UserId) =>
+      Effect.gen(function* () {
+        const playlist = yield* visible(actor, id)
+        if (actor.id !== user && !canManage(actor, playlist)) return yield* Forbidden.of("only the playlist's owner may remove collaborators")
+        if (!(yield* repo.removeCollaborator(id, user))) return yield* NotFound.of("that user is not a collaborator of this playlist", "COLLABORATOR_NOT_FOUND")
+      }).pipe(sqlErrors)
+
+    const follow = (actor: Actor, id: PlaylistId) =>
+      Effect.gen(function* () {
+        const playlist = yield* visible(actor, id)
+        if (playlist.owner_id === actor.id) return yield* Unprocessable.of("you cannot follow your own playlist", "CANNOT_FOLLOW_OWN_PLAYLIST")
+        yield* repo.follow(id, actor.id)
+      }).pipe(sqlErrors)
+
+    /** Always possible, even once the playlist went private or away: it only removes the caller's own follow. */
+    const unfollow = (actor: Actor, id: PlaylistId) => repo.unfollow(id, actor.id).pipe(sqlErrors)
+
+    return {
+      create,
+      get,
+      update,
+      remove,
+      listByOwner,
+      listFollowed: listOfActor("listFollowed"),
+      listShared: listOfActor("listShared"),
+      items,
+      addTrack,
+      moveTrack,
+      removeTrack,
+      duplicate,
+      collaborators,
+      invite,
+      removeCollaborator,
+      follow,
+      unfollow
+    } as const
+  }),
+  dependencies: [PlaylistsRepo.Default]
+}) {}
