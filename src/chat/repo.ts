@@ -285,6 +285,12 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
         })
       )
 
+    /** The two members of a DM room (None for other rooms). */
+    const dmPair = (room: RoomId) =>
+      sql<{ dm_low: UserId; dm_high: UserId }>`select dm_low, dm_high from chat_rooms where id = ${room} and type = 'dm'`.pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => [r.dm_low, r.dm_high] as const))
+      )
+
     const userExists = (id: UserId) =>
       sql`select 1 from users where id = ${id} and deleted_at is null and is_active and not is_banned`.pipe(Effect.map((rows) => rows.length > 0))
 
@@ -316,6 +322,7 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
       between,
       lastSeq,
       openDm,
+      dmPair,
       userExists
     } as const
   })

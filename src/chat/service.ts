@@ -1,3 +1,4 @@
+import { Blocks } from "../social/blocks.js"
 import { Effect, Option } from "effect"
 import type { Actor } from "../auth/current-user.js"
 import { BadRequest, Conflict, Forbidden, NotFound } from "../platform/api-errors.js"
@@ -45,6 +46,7 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
     const repo = yield* ChatRepo
     const bus = yield* ChatBus
     const config = yield* ChatConfig
+    const blocks = yield* Blocks
 
     const membershipOf = (room: RoomId, user: UserId) => Effect.map(repo.membership(room, user), Option.getOrUndefined)
 
@@ -176,8 +178,29 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
      * Stores then announces. A retry with the same client_id returns the
      * stored message and announces nothing again.
      */
+    // A room's type and a DM's members never change: read once per room and process.
+    const dmPairs = new Map<RoomId, Option.Option<readonly [UserId, UserId]>>()
+    const dmPeerOf = (room: RoomId, user: UserId) =>
+      Effect.map(
+        Effect.suspend(() => {
+          const known = dmPairs.get(room)
+          if (known !== undefined) return Effect.succeed(known)
+          return Effect.tap(repo.dmPair(room), (pair) =>
+            Effect.sync(() => {
+              if (dmPairs.size >= 100_000) dmPairs.clear()
+              dmPairs.set(room, pair)
+            })
+          )
+        }),
+        Option.map(([low, high]) => (low === user ? high : low))
+      )
+
     const send = (actor: Actor, input: { room: RoomId; clientId: string; content: string; replyTo: MessageId | null }) =>
       Effect.gen(function* () {
+        const peer = yield* dmPeerOf(input.room, actor.id)
+        if (Option.isSome(peer) && (yield* blocks.isBlocked(actor.id, peer.value))) {
+          return yield* Forbidden.of("you cannot message this user", "BLOCKED")
+        }
         const attempt = repo.insertMessage({ room: input.room, sender: actor.id, clientId: input.clientId, content: input.content, replyTo: input.replyTo })
         const stored = yield* attempt.pipe(
           Effect.catchTag("SqlError", (e) =>
@@ -274,6 +297,7 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
       Effect.gen(function* () {
         if (user === actor.id) return yield* BadRequest.of("you cannot open a direct-message room with yourself")
         if (!(yield* repo.userExists(user))) return yield* NotFound.of("user not found", "USER_NOT_FOUND")
+        if (yield* blocks.isBlocked(actor.id, user)) return yield* Forbidden.of("you cannot message this user", "BLOCKED")
         const { id, created } = yield* repo.openDm(actor.id, user)
         if (created) yield* announceMembership(id, user, "added", "dm_opened")
         return (yield* readable(actor, id)).room

@@ -1,3 +1,4 @@
+import { Notifications } from "../social/notifications.js"
 import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
@@ -79,6 +80,7 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
     const tracks = yield* Tracks
     const storage = yield* Storage
     const links = yield* ProductDownloadLinks
+    const notifications = yield* Notifications
     const gateway = yield* PaymentGateway
     const config = yield* MarketConfig
     const app = yield* AppConfig
@@ -319,7 +321,14 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
               )
           })
         )
-        return Option.getOrThrow(yield* repo.orderById(order.id))
+        const settled = Option.getOrThrow(yield* repo.orderById(order.id))
+        if (settled.status === "paid") {
+          yield* notifications.notify(actor.id, "order_paid", null, { order_id: settled.id, role: "buyer" })
+          for (const seller of new Set(settled.items.map((item) => item.seller_id))) {
+            yield* notifications.notify(seller, "order_paid", actor.id, { order_id: settled.id, role: "seller" })
+          }
+        }
+        return settled
       }).pipe(sqlErrors)
 
     const listOrders = (actor: Actor, cursor: string | undefined, limit: number) =>

@@ -127,8 +127,11 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
     const likeCount = (id: TrackId) =>
       sql<{ like_count: number }>`select like_count from tracks where id = ${id}`.pipe(Effect.map((rows) => rows[0]?.like_count ?? 0))
 
+    /** The count after the like, and whether this like is new (a repeat changes nothing). */
     const like = (id: TrackId, user: UserId) =>
-      sql`insert into track_likes (user_id, track_id) values (${user}, ${id}) on conflict do nothing`.pipe(Effect.zipRight(likeCount(id)))
+      sql`insert into track_likes (user_id, track_id) values (${user}, ${id}) on conflict do nothing returning user_id`.pipe(
+        Effect.flatMap((rows) => Effect.map(likeCount(id), (count) => ({ count, added: rows.length > 0 })))
+      )
 
     const unlike = (id: TrackId, user: UserId) =>
       sql`delete from track_likes where user_id = ${user} and track_id = ${id}`.pipe(Effect.zipRight(likeCount(id)))

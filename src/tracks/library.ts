@@ -1,3 +1,5 @@
+import { Blocks } from "../social/blocks.js"
+import { Notifications } from "../social/notifications.js"
 import * as NodeCrypto from "node:crypto"
 import { Effect, Option, Redacted } from "effect"
 import type { Actor } from "../auth/current-user.js"
@@ -44,6 +46,8 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
     const tracks = yield* Tracks
     const tracksRepo = yield* TracksRepo
     const downloads = yield* TrackDownloadLinks
+    const notifications = yield* Notifications
+    const blocks = yield* Blocks
     // Anonymous listeners are told apart by address, kept only as a keyed hash.
     const listenerKeyring = NodeCrypto.createHmac("sha256", Redacted.value(app.jwtSecret)).update("veza/listeners/v1").digest()
     const anonymousKey = (ip: string) => `anon:${NodeCrypto.createHmac("sha256", listenerKeyring).update(ip).digest("base64url")}`
@@ -75,9 +79,11 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
 
     const setLike = (id: TrackId, actor: Actor, liked: boolean) =>
       Effect.gen(function* () {
-        yield* tracks.visibleRow(id, actor)
-        const like_count = liked ? yield* repo.like(id, actor.id) : yield* repo.unlike(id, actor.id)
-        return { track_id: id, liked, like_count }
+        const track = yield* tracks.visibleRow(id, actor)
+        if (!liked) return { track_id: id, liked, like_count: yield* repo.unlike(id, actor.id) }
+        const { count, added } = yield* repo.like(id, actor.id)
+        if (added) yield* notifications.notify(track.creator_id, "like", actor.id, { track_id: id })
+        return { track_id: id, liked, like_count: count }
       }).pipe(sqlErrors)
 
     const addComment = (
@@ -87,6 +93,7 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
     ) =>
       Effect.gen(function* () {
         const track = yield* tracks.visibleRow(id, actor)
+        if (yield* blocks.isBlocked(track.creator_id, actor.id)) return yield* Forbidden.of("you cannot comment on this user's tracks", "BLOCKED")
         const positionMs = input.position_ms ?? null
         if (positionMs !== null && positionMs > track.duration_ms) {
           return yield* Unprocessable.of(`position_ms is beyond the end of the track (${track.duration_ms} ms)`, "POSITION_OUT_OF_RANGE", {
@@ -105,7 +112,14 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
         }
         const inserted = yield* repo.insertComment({ track: id, user: actor.id, parent: parentId, positionMs, content: input.content })
         if (Option.isNone(inserted)) return yield* Unprocessable.of("parent_id is not a comment on this track", "INVALID_PARENT")
-        return Option.getOrThrow(yield* repo.commentById(inserted.value))
+        const comment = Option.getOrThrow(yield* repo.commentById(inserted.value))
+        const about = { track_id: id, comment_id: comment.id }
+        yield* notifications.notify(track.creator_id, "comment", actor.id, about)
+        if (parentId !== null) {
+          const parent = yield* repo.commentById(parentId)
+          if (Option.isSome(parent) && parent.value.user_id !== track.creator_id) yield* notifications.notify(parent.value.user_id, "comment", actor.id, about)
+        }
+        return comment
       }).pipe(sqlErrors)
 
     const comments = (id: TrackId, actor: Actor | undefined, cursor: string | undefined, limit: number) =>
