@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import type { UserId } from "../users/schema.js"
-import type { TrackHit, UserHit } from "./schema.js"
+import type { PlaylistHit, TrackHit, UserHit } from "./schema.js"
 
 /** Who is searching: what they may see depends on it. */
 export interface Viewer {
@@ -73,6 +73,32 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
         Effect.map((rows) => rows.map((r): Ranked<UserHit> => ({ hit: { type: "user", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } })))
       )
 
-    return { tracks, users } as const
+    /**
+     * Public playlists, and the viewer's own whatever their visibility (and
+     * those they collaborate on); admins find all. Deleted ones, never.
+     */
+    const playlists = (tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
+      sql<Omit<PlaylistHit, "type" | "rank"> & { rank: string }>`
+        select p.id, p.title, p.description, p.user_id as owner_id, u.username as owner_username, p.visibility, p.track_count,
+               p.follower_count, ts_rank(p.search_vector, q.query)::text as rank
+          from to_tsquery('simple', ${tsquery}) as q(query), playlists p join users u on u.id = p.user_id
+         where p.search_vector @@ q.query and p.deleted_at is null and u.deleted_at is null
+           ${
+             viewer.admin
+               ? sql``
+               : viewer.id === undefined
+                 ? sql`and p.visibility = 'public'`
+                 : sql`and (p.visibility = 'public' or p.user_id = ${viewer.id}
+                            or exists (select 1 from playlist_collaborators c where c.playlist_id = p.id and c.user_id = ${viewer.id}))`
+           }
+           ${position === undefined ? sql`` : sql`and (ts_rank(p.search_vector, q.query), p.id) < (${position.rank}::real, ${position.id}::uuid)`}
+         order by ts_rank(p.search_vector, q.query) desc, p.id desc
+         limit ${limit + 1}`.pipe(
+        Effect.map((rows) =>
+          rows.map((r): Ranked<PlaylistHit> => ({ hit: { type: "playlist", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } }))
+        )
+      )
+
+    return { tracks, users, playlists } as const
   })
 }) {}

@@ -3,7 +3,7 @@ import { TrackId, Visibility } from "../tracks/schema.js"
 import { UserId } from "../users/schema.js"
 
 /** What can be searched; each kind is one branch of the service and one kind of hit. */
-export const SearchType = Schema.Literal("tracks", "users")
+export const SearchType = Schema.Literal("tracks", "users", "playlists")
 export type SearchType = typeof SearchType.Type
 
 export const TrackHit = Schema.Struct({
@@ -34,7 +34,22 @@ export const UserHit = Schema.Struct({
 }).annotations({ identifier: "UserHit" })
 export type UserHit = typeof UserHit.Type
 
-export const SearchHit = Schema.Union(TrackHit, UserHit)
+export const PlaylistHit = Schema.Struct({
+  type: Schema.Literal("playlist"),
+  id: Schema.UUID,
+  title: Schema.String,
+  description: Schema.NullOr(Schema.String),
+  owner_id: UserId,
+  owner_username: Schema.String,
+  visibility: Visibility,
+  track_count: Schema.Int,
+  follower_count: Schema.Int,
+  rank: Schema.Number
+}).annotations({ identifier: "PlaylistHit" })
+export type PlaylistHit = typeof PlaylistHit.Type
+
+export const SearchHit = Schema.Union(TrackHit, UserHit, PlaylistHit)
+export type SearchHit = typeof SearchHit.Type
 
 export const SearchResults = Schema.Struct({
   items: Schema.Array(SearchHit),

@@ -3,8 +3,8 @@ import type { Actor } from "../auth/current-user.js"
 import { isAdmin } from "../auth/policy.js"
 import { BadRequest } from "../platform/api-errors.js"
 import { sqlErrors } from "../platform/sql-errors.js"
-import { type RankPosition, SearchRepo } from "./repo.js"
-import type { SearchType } from "./schema.js"
+import { type Ranked, type RankPosition, SearchRepo } from "./repo.js"
+import type { SearchHit, SearchType } from "./schema.js"
 
 /** Type-ahead needs a few words, not a paragraph: later words are ignored. */
 const MAX_WORDS = 8
@@ -40,7 +40,7 @@ const decodeCursor = (cursor: string | undefined) =>
 
 /**
  * Ranked full-text search over what the caller may see. Each type is one
- * branch here and one query in the repo (playlists will be a third).
+ * branch here and one query in the repo.
  */
 export class Search extends Effect.Service<Search>()("veza/Search", {
   effect: Effect.gen(function* () {
@@ -52,7 +52,8 @@ export class Search extends Effect.Service<Search>()("veza/Search", {
         const tsquery = prefixQuery(input.q)
         if (tsquery === undefined) return { items: [], next_cursor: null }
         const viewer = { id: actor?.id, admin: actor !== undefined && isAdmin(actor) }
-        const rows = yield* (input.type === "users" ? repo.users : repo.tracks)(tsquery, viewer, position, input.limit)
+        const query = input.type === "users" ? repo.users : input.type === "playlists" ? repo.playlists : repo.tracks
+        const rows: ReadonlyArray<Ranked<SearchHit>> = yield* query(tsquery, viewer, position, input.limit)
         const items = rows.slice(0, input.limit)
         return {
           items: items.map((r) => r.hit),

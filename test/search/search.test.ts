@@ -143,6 +143,31 @@ describe("user search", () => {
   })
 })
 
+describe("playlist search", () => {
+  it("finds public playlists by title before description, the viewer's own private ones and those it collaborates on", async () => {
+    const make = async (who: User, body: Record<string, unknown>) => {
+      const res = await http(server.baseUrl, "POST", "/api/v1/playlists", { token: who.access_token, body })
+      expect(res.status, JSON.stringify(res.body)).toBe(201)
+      return res.body.id as string
+    }
+    const byTitle = await make(owner, { title: "Marimba sunrise", visibility: "public" })
+    const byDescription = await make(other, { title: "Morning set", description: "marimba and field recordings", visibility: "public" })
+    const hidden = await make(other, { title: "Marimba sketches", visibility: "private" })
+    const shared = await make(other, { title: "Marimba collab", visibility: "private", collaborative: true })
+    const invite = await http(server.baseUrl, "POST", `/api/v1/playlists/${shared}/collaborators`, {
+      token: other.access_token,
+      body: { user_id: owner.user.id, role: "editor" }
+    })
+    expect(invite.status, JSON.stringify(invite.body)).toBe(201)
+
+    expect(ids(await search({ q: "marim", type: "playlists" }))).toEqual([byTitle, byDescription])
+    expect((await search({ q: "marimba", type: "playlists" })).body.items[0]).toMatchObject({ type: "playlist", owner_id: owner.user.id })
+    expect(new Set(ids(await search({ q: "marimba", type: "playlists" }, owner)))).toEqual(new Set([byTitle, byDescription, shared]))
+    expect(new Set(ids(await search({ q: "marimba", type: "playlists" }, other)))).toEqual(new Set([byTitle, byDescription, hidden, shared]))
+    expect(new Set(ids(await search({ q: "marimba", type: "playlists" }, adminUser)))).toEqual(new Set([byTitle, byDescription, hidden, shared]))
+  })
+})
+
 describe("hostile and bad input", () => {
   it("any text is a valid query: tsquery syntax, quotes, unicode, long words", async () => {
     const hostile = [
