@@ -21,7 +21,7 @@ export interface RefreshTokenRow {
 }
 
 /** The values the migrations' CHECK constraints allow. */
-export type RevokedReason = "logout" | "logout_all" | "reuse_detected" | "password_reset"
+export type RevokedReason = "logout" | "logout_all" | "reuse_detected" | "password_reset" | "banned"
 export type LoginFailure = "unknown_account" | "invalid_password" | "account_disabled"
 
 export interface NewUser {
@@ -140,6 +140,12 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
       sql`update refresh_token_families set revoked_at = now(), revoked_reason = ${reason}
           where user_id = ${userId} and revoked_at is null`
 
+    /** False when the account is gone or already in that state. */
+    const setBanned = (userId: UserId, banned: boolean) =>
+      sql`update users set is_banned = ${banned} where id = ${userId} and deleted_at is null and is_banned <> ${banned} returning id`.pipe(
+        Effect.map((rows) => rows.length > 0)
+      )
+
     const bumpTokenVersion = (userId: UserId) =>
       sql`update users set token_version = token_version + 1 where id = ${userId}`
 
@@ -213,6 +219,7 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
       revokeFamily,
       revokeAllFamilies,
       bumpTokenVersion,
+      setBanned,
       setPassword,
       createOneTimeToken,
       issuedRecently,
