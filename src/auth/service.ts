@@ -258,6 +258,10 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
         return changed
       }).pipe(repo.withTransaction, sqlErrors)
 
+    /** For the admins' security views: where logins fail, and how many succeed and fail. */
+    const failedLoginHotspots = (since: Date, min: number, limit: number) => repo.failedLoginHotspots(since, min, limit).pipe(sqlErrors)
+    const loginAttemptCounts = (since: Date, until: Date) => repo.loginAttemptCounts(since, until).pipe(sqlErrors)
+
     /** The caller's own account; gone since its token was checked means the token no longer counts. */
     const me = (userId: UserId) =>
       users.getMe(userId).pipe(Effect.catchTag("NotFound", () => Unauthorized.of("account no longer exists", "INVALID_TOKEN")))
@@ -318,6 +322,8 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
       logout,
       logoutAll,
       setBanned,
+      failedLoginHotspots,
+      loginAttemptCounts,
       me,
       checkUsername,
       verifyEmail,
