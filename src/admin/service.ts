@@ -186,6 +186,8 @@ export class Admin extends Effect.Service<Admin>()("veza/Admin", {
                 return yield* Unprocessable.of(`${action} does not apply to a reported ${r.target_type}`, "ACTION_NOT_APPLICABLE")
               }
               const req = { action, targetId, reason: note, report: id }
+              // Here a chat deletion is announced just before this transaction commits: the report
+              // and the action must close together, and the lock above keeps the window short.
               yield* Effect.flatMap(apply(admin, req), (metadata) => record(admin, client, req, metadata))
             }
             yield* repo.closeReport(id, { status: closing.status, by: admin.id, note, acted: action !== undefined })
