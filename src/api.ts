@@ -1,4 +1,5 @@
 import { HttpApi, OpenApi } from "@effect/platform"
+import { AdminApi } from "./admin/api.js"
 import { AuthApi } from "./auth/api.js"
 import { ChatApi } from "./chat/api.js"
 import { MarketApi } from "./market/api.js"
@@ -18,6 +19,7 @@ export class VezaApi extends HttpApi.make("veza")
   .add(SearchApi)
   .add(PlaylistsApi)
   .add(SocialApi)
+  .add(AdminApi)
   .prefix("/api/v1")
   .annotateContext(
     OpenApi.annotations({

@@ -9,6 +9,8 @@ import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
 import { SqlClient } from "@effect/sql"
 import { Cause, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { AdminHandlers } from "./admin/handlers.js"
+import { Admin } from "./admin/service.js"
 import { VezaApi } from "./api.js"
 import { AuditLog } from "./audit/service.js"
 import { Authenticator, AuthenticationLive } from "./auth/authentication.js"
@@ -88,7 +90,7 @@ const DependencyReadiness = Layer.effectDiscard(
 )
 
 // The marketplace sells linked tracks through the tracks service; payments settle through the sandbox gateway until a provider adapter is wired here.
-const DomainLive = Layer.mergeAll(Market.Default.pipe(Layer.provide(SandboxPaymentGateway)), Search.Default, Playlists.Default, Social.Default).pipe(
+const DomainLive = Layer.mergeAll(Market.Default.pipe(Layer.provide(SandboxPaymentGateway)), Search.Default, Playlists.Default, Social.Default, Admin.Default).pipe(
   Layer.provideMerge(
     Layer.mergeAll(Auth.Default, Authenticator.Default, TrackLibrary.Default, TrackDownloadLinks.Default, LibraryRepo.Default, StreamLinks.Default, Chat.Default)
   ),
@@ -138,7 +140,7 @@ const WebSocketRoutesLive = Layer.unwrapEffect(
 
 const ApiFace = Layer.mergeAll(
   HttpLayerRouter.addHttpApi(VezaApi, { openapiPath: "/api/v1/openapi.json" }).pipe(
-    Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers, ChatHandlers, MarketHandlers, SearchHandlers, PlaylistsHandlers, SocialHandlers])
+    Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers, ChatHandlers, MarketHandlers, SearchHandlers, PlaylistsHandlers, SocialHandlers, AdminHandlers])
   ),
   HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs" }),
   ProductDownloadRoutes,

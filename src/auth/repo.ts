@@ -21,7 +21,7 @@ export interface RefreshTokenRow {
 }
 
 /** The values the migrations' CHECK constraints allow. */
-export type RevokedReason = "logout" | "logout_all" | "reuse_detected" | "password_reset"
+export type RevokedReason = "logout" | "logout_all" | "reuse_detected" | "password_reset" | "banned"
 export type LoginFailure = "unknown_account" | "invalid_password" | "account_disabled"
 
 export interface NewUser {
@@ -140,6 +140,37 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
       sql`update refresh_token_families set revoked_at = now(), revoked_reason = ${reason}
           where user_id = ${userId} and revoked_at is null`
 
+    /**
+     * Where logins keep failing since `since`: addresses and accounts with at
+     * least `min` failures (still-pending attempts count, as the limiter counts them).
+     */
+    const failedLoginHotspots = (since: Date, min: number, limit: number) =>
+      Effect.all({
+        byAddress: sql<{ ip_address: string; failures: number; accounts: number; last_attempt_at: Date }>`
+          select host(ip_address) as ip_address, count(*)::int as failures, count(distinct identifier)::int as accounts,
+                 max(created_at) as last_attempt_at
+            from login_attempts where not success and created_at >= ${since}
+           group by ip_address having count(*) >= ${min}
+           order by failures desc, last_attempt_at desc limit ${limit}`,
+        byAccount: sql<{ identifier: string; user_id: UserId | null; failures: number; addresses: number; last_attempt_at: Date }>`
+          select identifier, (array_agg(user_id) filter (where user_id is not null))[1] as user_id, count(*)::int as failures,
+                 count(distinct ip_address)::int as addresses, max(created_at) as last_attempt_at
+            from login_attempts where not success and created_at >= ${since}
+           group by identifier having count(*) >= ${min}
+           order by failures desc, last_attempt_at desc limit ${limit}`
+      })
+
+    const loginAttemptCounts = (since: Date, until: Date) =>
+      sql<{ succeeded: number; failed: number }>`
+        select count(*) filter (where success)::int as succeeded, count(*) filter (where not success)::int as failed
+          from login_attempts where created_at >= ${since} and created_at < ${until}`.pipe(Effect.map((rows) => rows[0] ?? { succeeded: 0, failed: 0 }))
+
+    /** False when the account is gone or already in that state. */
+    const setBanned = (userId: UserId, banned: boolean) =>
+      sql`update users set is_banned = ${banned} where id = ${userId} and deleted_at is null and is_banned <> ${banned} returning id`.pipe(
+        Effect.map((rows) => rows.length > 0)
+      )
+
     const bumpTokenVersion = (userId: UserId) =>
       sql`update users set token_version = token_version + 1 where id = ${userId}`
 
@@ -213,6 +244,9 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
       revokeFamily,
       revokeAllFamilies,
       bumpTokenVersion,
+      setBanned,
+      failedLoginHotspots,
+      loginAttemptCounts,
       setPassword,
       createOneTimeToken,
       issuedRecently,

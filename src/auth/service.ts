@@ -237,12 +237,30 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
       }).pipe(repo.withTransaction, sqlErrors)
 
     /** Every access token issued so far stops working, and every session ends. */
+    const endSessions = (userId: UserId, reason: "logout_all" | "banned") =>
+      Effect.all([repo.bumpTokenVersion(userId), repo.revokeAllFamilies(userId, reason)])
+
     const logoutAll = (userId: UserId, client: ClientInfo) =>
       Effect.all([
-        repo.bumpTokenVersion(userId),
-        repo.revokeAllFamilies(userId, "logout_all"),
+        endSessions(userId, "logout_all"),
         audit.record({ actorId: userId, action: "auth.logout_all", targetType: "user", targetId: userId, ...client })
       ]).pipe(repo.withTransaction, Effect.asVoid, sqlErrors)
+
+    /**
+     * Bans (or lifts the ban on) an account; a ban also ends its sessions, so
+     * tokens already handed out stop working at once. False when the account
+     * was already in that state. The caller authorises and audits.
+     */
+    const setBanned = (userId: UserId, banned: boolean) =>
+      Effect.gen(function* () {
+        const changed = yield* repo.setBanned(userId, banned)
+        if (changed && banned) yield* endSessions(userId, "banned")
+        return changed
+      }).pipe(repo.withTransaction, sqlErrors)
+
+    /** For the admins' security views: where logins fail, and how many succeed and fail. */
+    const failedLoginHotspots = (since: Date, min: number, limit: number) => repo.failedLoginHotspots(since, min, limit).pipe(sqlErrors)
+    const loginAttemptCounts = (since: Date, until: Date) => repo.loginAttemptCounts(since, until).pipe(sqlErrors)
 
     /** The caller's own account; gone since its token was checked means the token no longer counts. */
     const me = (userId: UserId) =>
@@ -303,6 +321,9 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
       refresh,
       logout,
       logoutAll,
+      setBanned,
+      failedLoginHotspots,
+      loginAttemptCounts,
       me,
       checkUsername,
       verifyEmail,

@@ -321,6 +321,8 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
       react,
       read,
       openDm,
+      /** A message the actor may read, found by its id alone (reports and moderation name no room). */
+      message: (actor: Actor, id: MessageId) => Effect.map(messageInReadableRoom(actor, id), (found) => found.message).pipe(sqlErrors),
       membership: (room: RoomId, user: UserId) => membershipOf(room, user).pipe(sqlErrors),
       roomIdsOf: (user: UserId) => repo.roomIdsOf(user).pipe(sqlErrors),
       /** Members of a room the caller already may read (no checks). */

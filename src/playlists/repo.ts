@@ -169,7 +169,7 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
       sql`delete from playlist_tracks where playlist_id = ${playlist} and track_id = ${track} returning id`.pipe(Effect.map((rows) => rows.length > 0))
 
     const visibleTo = (viewer: Viewer) =>
-      viewer.admin ? sql`true` : sql`(t.visibility <> 'private' or t.creator_id = ${viewer.id})`
+      viewer.admin ? sql`true` : sql`((t.visibility <> 'private' and t.hidden_at is null) or t.creator_id = ${viewer.id})`
 
     const items = (playlist: PlaylistId, viewer: Viewer, options: { afterPosition: number; limit: number }) =>
       sql<ItemRow>`

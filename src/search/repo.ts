@@ -45,8 +45,8 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
              viewer.admin
                ? sql``
                : viewer.id === undefined
-                 ? sql`and t.visibility = 'public' and t.status = 'ready'`
-                 : sql`and ((t.visibility = 'public' and t.status = 'ready') or t.creator_id = ${viewer.id})`
+                 ? sql`and t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null`
+                 : sql`and ((t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null) or t.creator_id = ${viewer.id})`
            }
            ${position === undefined ? sql`` : sql`and (ts_rank(t.search_vector, q.query), t.id) < (${position.rank}::real, ${position.id}::uuid)`}
          order by ts_rank(t.search_vector, q.query) desc, t.id desc

@@ -90,7 +90,7 @@ export class SocialRepo extends Effect.Service<SocialRepo>()("veza/SocialRepo", 
           join tracks t on t.creator_id = f.following_id
           join users u on u.id = t.creator_id and u.deleted_at is null
          where f.follower_id = ${viewer}
-           and t.deleted_at is null and t.visibility = 'public' and t.status = 'ready'
+           and t.deleted_at is null and t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null
            ${after(cursor, "t.created_at", "t.id")}
          order by t.created_at desc, t.id desc
          limit ${limit + 1}`

@@ -76,8 +76,8 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
       viewer?.role === "admin"
         ? sql`true`
         : viewer === undefined
-          ? sql`(t.visibility = 'public' and t.status = 'ready')`
-          : sql`((t.visibility = 'public' and t.status = 'ready') or t.creator_id = ${viewer.id})`
+          ? sql`(t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null)`
+          : sql`((t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null) or t.creator_id = ${viewer.id})`
 
     const list = (viewer: Actor | undefined, f: TrackFilters, after: Option.Option<TimeCursor>, limit: number) => {
       const cursor = Option.getOrUndefined(after)
@@ -139,6 +139,12 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
     const commentColumns = sql`
       c.id, c.track_id, c.user_id, u.username, c.parent_id, c.position_ms, c.content, c.edited_at, c.created_at,
       to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`
+
+    /** False when the track is gone or already in that state. */
+    const setHidden = (id: TrackId, hidden: boolean) =>
+      sql`update tracks set hidden_at = ${hidden ? sql`now()` : sql`null`}
+           where id = ${id} and deleted_at is null and ${hidden ? sql`hidden_at is null` : sql`hidden_at is not null`}
+           returning id`.pipe(Effect.map((rows) => rows.length > 0))
 
     const commentById = (id: CommentId) =>
       sql<CommentRow>`
@@ -221,7 +227,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
           join lateral (
             ${tracks.selectTracks(viewer.id)}
              where t.id = p.track_id and t.deleted_at is null
-               ${viewer.role === "admin" ? sql`` : sql`and (t.visibility <> 'private' or t.creator_id = ${viewer.id})`}
+               ${viewer.role === "admin" ? sql`` : sql`and ((t.visibility <> 'private' and t.hidden_at is null) or t.creator_id = ${viewer.id})`}
           ) tr on true
          where p.user_id = ${viewer.id}
            ${cursor === undefined ? sql`` : sql`and (p.played_at, p.id) < (${cursor.at}::timestamptz, ${cursor.id}::uuid)`}
@@ -290,6 +296,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
       list,
       update,
       softDelete,
+      setHidden,
       like,
       unlike,
       commentById,

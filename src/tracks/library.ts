@@ -10,7 +10,8 @@ import { sqlErrors } from "../platform/sql-errors.js"
 import { TrackLibraryConfig } from "./config.js"
 import { TrackDownloadLinks } from "./downloads.js"
 import { LibraryRepo, type TrackFilters } from "./library-repo.js"
-import { canDeleteComment, canDownload, canEditComment, ownsOrAdmin } from "./policy.js"
+import { isAdmin } from "../auth/policy.js"
+import { canDeleteComment, canDownload, canEditComment, canSee, ownsOrAdmin } from "./policy.js"
 import { toTrack, TracksRepo } from "./repo.js"
 import type { CommentId, TrackId, UpdateTrack } from "./schema.js"
 import { Tracks } from "./service.js"
@@ -75,6 +76,23 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
         yield* owned(id, actor, "delete it")
         if (!(yield* repo.softDelete(id))) return yield* NotFound.of("track not found")
         yield* Effect.logInfo("track deleted").pipe(Effect.annotateLogs({ track_id: id, by: actor.id }))
+      }).pipe(sqlErrors)
+
+    /** A moderator's hide (or unhide): admins only; false when the track was already in that state. */
+    const setHidden = (id: TrackId, actor: Actor, hidden: boolean) =>
+      Effect.gen(function* () {
+        if (!isAdmin(actor)) return yield* Forbidden.of("only admins may hide tracks")
+        yield* tracks.visibleRow(id, actor)
+        return yield* repo.setHidden(id, hidden)
+      }).pipe(sqlErrors)
+
+    /** A comment by id alone (reports and moderation name no track), when the actor may see its track. */
+    const comment = (commentId: CommentId, actor: Actor) =>
+      Effect.gen(function* () {
+        const found = yield* repo.commentById(commentId)
+        if (Option.isNone(found)) return yield* commentNotFound()
+        yield* tracks.visibleRow(found.value.track_id, actor).pipe(Effect.catchTag("NotFound", () => commentNotFound()))
+        return found.value
       }).pipe(sqlErrors)
 
     const setLike = (id: TrackId, actor: Actor, liked: boolean) =>
@@ -208,9 +226,9 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
       Effect.gen(function* () {
         const trackId = yield* repo.sharedTrackId(sha256(token))
         if (Option.isNone(trackId)) return yield* shareNotFound()
-        // The link is the permission: the track's visibility does not matter here.
+        // The link is the permission: the track's visibility does not matter here, a moderator's hide does.
         const found = yield* tracksRepo.findById(trackId.value, actor?.id)
-        if (Option.isNone(found)) return yield* shareNotFound()
+        if (Option.isNone(found) || (found.value.hidden_at !== null && !canSee(actor, found.value))) return yield* shareNotFound()
         const track = found.value
         return {
           track: toTrack(track, ownsOrAdmin(actor, track.creator_id)),
@@ -231,7 +249,7 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
         return downloads.sign(id)
       }).pipe(sqlErrors)
 
-    return { list, update, remove, setLike, addComment, comments, editComment, deleteComment, play, stats, history, share, shared, revokeShare, download } as const
+    return { list, update, remove, setHidden, comment, setLike, addComment, comments, editComment, deleteComment, play, stats, history, share, shared, revokeShare, download } as const
   }),
   dependencies: [LibraryRepo.Default, TrackDownloadLinks.Default, TrackLibraryConfig.Default]
 }) {}

@@ -15,10 +15,10 @@ export const ownsOrAdmin = (actor: Actor | undefined, creatorId: string) =>
 /**
  * Who sees a track at all. Private tracks exist only for their owner and
  * admins (everyone else gets 404, so existence does not leak); unlisted ones
- * for anyone who has the id.
+ * for anyone who has the id. A track hidden by a moderator is private until unhidden.
  */
-export const canSee = (actor: Actor | undefined, track: { readonly creator_id: string; readonly visibility: Visibility }) =>
-  track.visibility !== "private" || ownsOrAdmin(actor, track.creator_id)
+export const canSee = (actor: Actor | undefined, track: { readonly creator_id: string; readonly visibility: Visibility; readonly hidden_at: Date | null }) =>
+  (track.visibility !== "private" && track.hidden_at === null) || ownsOrAdmin(actor, track.creator_id)
 
 /** The original file: its owner and admins always; anyone who sees the track when the owner allows downloads. */
 export const canDownload = (actor: Actor | undefined, track: { readonly creator_id: string; readonly is_downloadable: boolean }) =>

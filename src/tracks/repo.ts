@@ -13,6 +13,8 @@ export interface TrackRow {
   readonly genre: string | null
   readonly tags: ReadonlyArray<string>
   readonly visibility: Visibility
+  /** Set while a moderator hides the track. */
+  readonly hidden_at: Date | null
   readonly is_downloadable: boolean
   readonly status: TrackStatus
   readonly duration_ms: number
@@ -98,7 +100,10 @@ export const toTrack = (r: TrackRow, includeTranscode: boolean): Track => ({
   play_count: r.play_count,
   liked_by_me: r.liked_by_me,
   ...(includeTranscode
-    ? { transcode: r.job === null ? null : { ...r.job, last_error: r.job.last_error, updated_at: new Date(r.job.updated_at) } }
+    ? {
+        transcode: r.job === null ? null : { ...r.job, last_error: r.job.last_error, updated_at: new Date(r.job.updated_at) },
+        hidden_at: r.hidden_at
+      }
     : {}),
   published_at: r.published_at,
   created_at: r.created_at,
@@ -111,7 +116,7 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
 
     /** Every column a Track needs, `t` being the track; `viewer` decides liked_by_me. */
     const selectTracks = (viewer: UserId | undefined) => sql`
-        select t.id, t.creator_id, t.title, t.description, t.artist, t.album, t.genre, t.tags, t.visibility,
+        select t.id, t.creator_id, t.title, t.description, t.artist, t.album, t.genre, t.tags, t.visibility, t.hidden_at,
                t.is_downloadable, t.status, t.duration_ms, t.codec, t.sample_rate, t.channels, t.bit_rate,
                t.file_size::float8 as file_size, t.original_filename, t.waveform, t.published_at, t.created_at, t.updated_at,
                t.like_count, t.comment_count, t.play_count,
@@ -164,9 +169,11 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
         })
       )
 
+    // A hidden track is served as a private one.
     const access = (id: string) =>
       sql<{ creator_id: UserId; visibility: Visibility; hls_prefix: string | null }>`
-        select creator_id, visibility, hls_prefix from tracks where id = ${id} and deleted_at is null`.pipe(
+        select creator_id, case when hidden_at is null then visibility else 'private' end as visibility, hls_prefix
+          from tracks where id = ${id} and deleted_at is null`.pipe(
         Effect.map((rows) =>
           Option.map(Option.fromNullable(rows[0]), (r): TrackAccess => ({
             creatorId: r.creator_id,

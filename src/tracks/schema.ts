@@ -73,6 +73,8 @@ export const Track = Schema.Struct({
   /** Whether the caller likes it; false for anonymous callers. */
   liked_by_me: Schema.Boolean,
   transcode: Schema.optional(Schema.NullOr(TranscodeState)),
+  /** Owner's and admins' view: when a moderator hid the track (others cannot see it then), or null. */
+  hidden_at: Schema.optional(Schema.NullOr(Schema.Date)),
   published_at: Schema.NullOr(Schema.Date),
   created_at: Schema.Date,
   updated_at: Schema.Date

@@ -24,7 +24,7 @@ const schemaOf = async (url: string) => {
     query(url, `select t.typname, array_agg(e.enumlabel order by e.enumsortorder) as labels
                 from pg_type t join pg_enum e on e.enumtypid = t.oid group by 1 order by 1`),
     query(url, `select p.proname, pg_get_functiondef(p.oid) as def from pg_proc p
-                where p.pronamespace = 'public'::regnamespace and p.prokind = 'f' order by 1`),
+                where p.pronamespace = 'public'::regnamespace and p.prokind = 'f' order by 1, 2`),
     query(url, `select extname from pg_extension order by 1`)
   ])
   return parts
