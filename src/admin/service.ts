@@ -162,7 +162,12 @@ export class Admin extends Effect.Service<Admin>()("veza/Admin", {
         ? // Chat commits and announces the deletion itself: the room must not hear of a deletion that might roll back.
           Effect.flatMap(apply(admin, req), (metadata) => repo.withTransaction(record(admin, client, req, metadata)))
         : repo.withTransaction(Effect.flatMap(apply(admin, req), (metadata) => record(admin, client, req, metadata)))
-      ).pipe(sqlErrors, policyRequire("Moderation", "manage"))
+      ).pipe(
+        // Open chat connections were authenticated before the ban: close them once it has committed.
+        Effect.tap(() => (req.action === "ban_user" ? chat.disconnectUser(UserId.make(req.targetId), "banned") : Effect.void)),
+        sqlErrors,
+        policyRequire("Moderation", "manage")
+      )
 
     interface Closing {
       readonly status: "resolved" | "dismissed"
@@ -199,10 +204,15 @@ export class Admin extends Effect.Service<Admin>()("veza/Admin", {
               ...client,
               metadata: { action: action ?? null, note }
             })
-            return yield* reportById(id)
+            return { report: yield* reportById(id), banned: closing.action === "ban_user" ? r.target_owner_id : null }
           })
         )
-        .pipe(sqlErrors, policyRequire("Moderation", "manage"))
+        .pipe(
+          Effect.tap(({ banned }) => (banned === null ? Effect.void : chat.disconnectUser(UserId.make(banned), "banned"))),
+          Effect.map(({ report }) => report),
+          sqlErrors,
+          policyRequire("Moderation", "manage")
+        )
 
     const resolve = (admin: Actor, client: ClientInfo, id: ReportId, input: { action?: ResolutionAction | undefined; note?: string | undefined }) =>
       close(admin, client, id, { status: "resolved", ...input })

@@ -22,4 +22,6 @@ export type ChatEvent =
   | { readonly kind: "presence_sync"; readonly node: string }
   | { readonly kind: "node_down"; readonly node: string }
   /** A stored notification for one user, already encoded for the wire; sent to all their connections as a `notification` frame. */
+  /** The user may no longer chat (banned): every connection of theirs is closed. */
+  | { readonly kind: "disconnect"; readonly user: UserId; readonly reason: string }
   | { readonly kind: "notification"; readonly user: UserId; readonly notification: Record<string, unknown> }

@@ -23,6 +23,7 @@ export const CloseCode = {
   goingAway: 1001,
   noPong: 4000,
   unauthorized: 4001,
+  banned: 4003,
   slowConsumer: 4008,
   tooManyConnections: 4009,
   rateLimited: 4029
@@ -245,6 +246,10 @@ class Connection implements HubConnection {
     if (sub === undefined) return
     if (!sub.joined) sub.early.push({ frame, durable })
     else this.send(frame, durable)
+  }
+
+  disconnect(reason: string) {
+    this.close(CloseCode.banned, reason)
   }
 
   membershipChanged(room: RoomId, change: "added" | "removed", reason: string) {

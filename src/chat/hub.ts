@@ -17,6 +17,7 @@ export interface HubConnection {
   /** Any other frame of a joined room. */
   readonly deliverFrame: (room: RoomId, frame: Frame, durable: boolean) => void
   readonly membershipChanged: (room: RoomId, change: "added" | "removed", reason: string) => void
+  readonly disconnect: (reason: string) => void
   /** A frame for the connection itself, whatever rooms it joined. */
   readonly send: (frame: Frame, durable: boolean) => void
   readonly presence: PresenceStatus
@@ -221,6 +222,11 @@ export class ChatHub extends Effect.Service<ChatHub>()("veza/ChatHub", {
         case "membership": {
           const connections = connectionsByUser.get(event.user)
           if (connections !== undefined) for (const c of connections) c.membershipChanged(event.room, event.change, event.reason)
+          return
+        }
+        case "disconnect": {
+          const connections = connectionsByUser.get(event.user)
+          if (connections !== undefined) for (const c of [...connections]) c.disconnect(event.reason)
           return
         }
         case "notification": {

@@ -303,6 +303,9 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
         return (yield* readable(actor, id)).room
       }).pipe(sqlErrors)
 
+    /** Closes every chat connection of the user, on every node (after a ban). */
+    const disconnectUser = (user: UserId, reason: string) => bus.publish({ kind: "disconnect", user, reason })
+
     return {
       createRoom,
       listRooms,
@@ -321,6 +324,7 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
       react,
       read,
       openDm,
+      disconnectUser,
       /** A message the actor may read, found by its id alone (reports and moderation name no room). */
       message: (actor: Actor, id: MessageId) => Effect.map(messageInReadableRoom(actor, id), (found) => found.message).pipe(sqlErrors),
       membership: (room: RoomId, user: UserId) => membershipOf(room, user).pipe(sqlErrors),

@@ -383,7 +383,11 @@ describe("moderation actions", () => {
   it("a ban ends the user's sessions at once; unbanning lets them sign in again", async () => {
     const target = await registerUser(server.baseUrl)
     const chatToken = expectOk(await api("POST", "/chat/token", target)).token
+    const connected = await ChatClient.connect(server.baseUrl, target.access_token)
+    clients.push(connected)
     expect(expectOk(await api("POST", `/admin/users/${target.user.id}/ban`, admin, { reason: "spam bot" }))).toMatchObject({ action: "ban_user", target_type: "user", target_id: target.user.id })
+    // A chat connection opened before the ban is closed by it.
+    expect((await connected.closed).code).toBe(4003)
     expectError(await api("GET", "/auth/me", target), 401, "INVALID_TOKEN")
     expectError(await api("POST", "/auth/refresh", undefined, { refresh_token: target.refresh_token }), 401)
     expectError(await api("POST", "/auth/login", undefined, { email: target.email, password: target.password }), 403, "ACCOUNT_DISABLED")
@@ -407,8 +411,11 @@ describe("moderation actions", () => {
   it("a reported user is banned by resolving the report", async () => {
     const target = await registerUser(server.baseUrl)
     const r = expectOk(await report(member, { target_type: "user", target_id: target.user.id, reason: "harassment" }), 201)
+    const connected = await ChatClient.connect(server.baseUrl, target.access_token)
+    clients.push(connected)
     expect(expectOk(await api("POST", `/admin/reports/${r.id}/resolve`, admin, { action: "ban_user" }))).toMatchObject({ status: "resolved", action: "ban_user" })
     expectError(await api("GET", "/auth/me", target), 401)
+    expect((await connected.closed).code).toBe(4003)
   })
 
   it("every action is listed, newest first, with filters", async () => {

@@ -71,7 +71,7 @@ describe("migrations", () => {
     const url = await freshDatabase("mig_race")
     const migrations = await Effect.runPromise(loadMigrations(migrationsDir()))
     const results = await Promise.all([run(url, migrate(migrations)), run(url, migrate(migrations)), run(url, migrate(migrations))])
-    expect(results.flat().sort()).toEqual(migrations.map((m) => m.id))
+    expect(results.flat().sort((a, b) => a - b)).toEqual(migrations.map((m) => m.id))
   })
 
   it("refuses a database whose applied migration was edited or removed", async () => {
