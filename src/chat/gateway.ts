@@ -32,6 +32,8 @@ export const CloseCode = {
 /** Above this many bytes waiting in the socket, frames wait in the mailbox instead. */
 const SOCKET_HIGH_WATER = 256 * 1024
 const SLOW_CONSUMER_HANDSHAKE_MS = 30_000
+/** A burst this long is written at once rather than at the end of the event-loop turn. */
+const FLUSH_AT_FRAMES = 64
 /** Rate-limit strikes within this window that close the connection. */
 const STRIKE_WINDOW_MS = 10_000
 /** Rooms up to this size list their members' presence in `joined`. */
@@ -83,12 +85,14 @@ class Connection implements HubConnection {
   private readonly queue: Array<{ readonly frame: Frame; readonly durable: boolean }> = []
   private queuedBytes = 0
   private writing = false
+  private flushPending = false
   private wakeWriter: (() => void) | undefined
 
   constructor(
     readonly ws: WS.WebSocket,
     private readonly settings: ChatSettings,
     private readonly forkWriter: (writer: Effect.Effect<void>) => void,
+    private readonly scheduleFlush: (connection: Connection) => void,
     private readonly dropped: (reason: "ephemeral" | "slow_consumer") => void
   ) {}
 
@@ -120,21 +124,22 @@ class Connection implements HubConnection {
 
   // ---- mailbox: frames for the client ----
 
+  /** Whether one more frame of `bytes` fits beside what is queued; a lone frame always does (a large replay, say). */
+  private fits(bytes: number, share: number) {
+    return this.queue.length === 0 || (this.queue.length < this.settings.mailboxFrames * share && this.queuedBytes + bytes <= this.settings.mailboxBytes * share)
+  }
+
   send(frame: Frame, durable: boolean) {
     if (this.closed) return
-    if (!this.writing && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
-      this.write(frame)
-      return
-    }
     const bytes = frame.length
     if (!durable) {
-      if (this.queue.length >= this.settings.mailboxFrames / 2 || this.queuedBytes + bytes > this.settings.mailboxBytes / 2) {
+      if (!this.fits(bytes, 0.5)) {
         this.dropped("ephemeral")
         return
       }
-    } else if (this.queue.length >= this.settings.mailboxFrames || this.queuedBytes + bytes > this.settings.mailboxBytes) {
+    } else if (!this.fits(bytes, 1)) {
       this.evictEphemeral()
-      if (this.queue.length >= this.settings.mailboxFrames || this.queuedBytes + bytes > this.settings.mailboxBytes) {
+      if (!this.fits(bytes, 1)) {
         this.dropped("slow_consumer")
         this.close(CloseCode.slowConsumer, "slow consumer: rejoin with since_seq", SLOW_CONSUMER_HANDSHAKE_MS)
         return
@@ -142,7 +147,31 @@ class Connection implements HubConnection {
     }
     this.queue.push({ frame, durable })
     this.queuedBytes += bytes
-    if (!this.writing) {
+    if (this.writing) return
+    if (this.queue.length >= FLUSH_AT_FRAMES) this.flush()
+    else if (!this.flushPending) {
+      this.flushPending = true
+      this.scheduleFlush(this)
+    }
+  }
+
+  /**
+   * Writes what the mailbox holds while the socket keeps up, in one corked
+   * batch (one syscall for a burst); a backlog is left to the writer fiber.
+   * Runs once per event-loop turn for every connection that got frames.
+   */
+  flush() {
+    this.flushPending = false
+    if (this.closed || this.writing || this.queue.length === 0) return
+    const socket = (this.ws as unknown as { _socket: { cork(): void; uncork(): void } | null })._socket
+    socket?.cork()
+    while (this.queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
+      const entry = this.queue.shift()!
+      this.queuedBytes -= entry.frame.length
+      this.write(entry.frame)
+    }
+    socket?.uncork()
+    if (this.queue.length > 0) {
       this.writing = true
       this.forkWriter(this.writer)
     }
@@ -215,6 +244,9 @@ class Connection implements HubConnection {
    */
   close(code: number, reason: string, handshakeMs = 5_000) {
     if (this.closed) return
+    // What was queued for this turn (an error frame saying why, say) goes out before the close frame;
+    // a slow consumer's backlog does not.
+    if (code !== CloseCode.slowConsumer && !this.writing) this.flush()
     this.closed = true
     this.queue.length = 0
     this.queuedBytes = 0
@@ -292,6 +324,14 @@ export const ChatGatewayLive = Layer.scoped(
     const run = yield* FiberSet.runtime(fibers)<never>()
     const forkWriter = (writer: Effect.Effect<void>) => {
       run(writer)
+    }
+    // Frames for clients are written once per event-loop turn, every connection's batch at once.
+    const toFlush: Array<Connection> = []
+    const flushAll = () => {
+      for (const c of toFlush.splice(0)) c.flush()
+    }
+    const scheduleFlush = (c: Connection) => {
+      if (toFlush.push(c) === 1) setImmediate(flushAll)
     }
     const countDropped = (reason: "ephemeral" | "slow_consumer") => framesDropped.inc({ reason })
 
@@ -511,7 +551,7 @@ export const ChatGatewayLive = Layer.scoped(
 
     const connection = (ws: WS.WebSocket, incoming: NodeHttp.IncomingMessage) =>
       Effect.gen(function* () {
-        const c = new Connection(ws, settings, forkWriter, countDropped)
+        const c = new Connection(ws, settings, forkWriter, scheduleFlush, countDropped)
         live.add(c)
         yield* Effect.addFinalizer(() => Effect.sync(() => live.delete(c)))
         const closed = Effect.async<void>((resume) => {
