@@ -85,7 +85,7 @@ const captureStatements = async (db: string, paths: ReadonlyArray<string>) => {
       if (res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(body)}`)
       if (body.items !== undefined && body.items.length === 0) throw new Error(`${path}: no items — is the database seeded?`)
       // The readiness probe and background workers run their own statements; keep the request's.
-      captured.set(path, read().slice(before).filter((s) => /\bfrom tracks t\b/.test(s.text)))
+      captured.set(path, read().slice(before).filter((s) => /\btracks t\b/.test(s.text)))
     }
   } finally {
     await stop(server)
