@@ -73,24 +73,28 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
         Effect.map((rows) => rows.map((r): Ranked<TrackHit> => ({ hit: { type: "track", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } })))
       )
 
-    /** Active accounts; a private profile is found only by its owner and admins. */
-    const users = (tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
-      sql<Omit<UserHit, "type" | "rank"> & { rank: string }>`
-        select u.id, u.username, u.display_name, p.avatar_url, p.follower_count, ts_rank(u.search_vector, q.query)::text as rank
-          from to_tsquery('simple', ${tsquery}) as q(query), users u join user_profiles p on p.user_id = u.id
-         where u.search_vector @@ q.query and u.deleted_at is null and u.is_active and not u.is_banned
-           ${
-             viewer.admin
-               ? sql``
-               : viewer.id === undefined
-                 ? sql`and p.profile_visibility <> 'private'`
-                 : sql`and (p.profile_visibility <> 'private' or u.id = ${viewer.id})`
-           }
-           ${position === undefined ? sql`` : sql`and (ts_rank(u.search_vector, q.query), u.id) < (${position.rank}::real, ${position.id}::uuid)`}
-         order by ts_rank(u.search_vector, q.query) desc, u.id desc
-         limit ${limit + 1}`.pipe(
+    /**
+     * Active accounts; a private profile is found only by its owner and
+     * admins. Ranked over users alone (the profile checked per match through
+     * its unique index); profiles are joined to the page's rows only.
+     */
+    const users = (tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) => {
+      const visibleProfile = sql`(select p.profile_visibility <> 'private' from user_profiles p where p.user_id = u.id)`
+      return sql<Omit<UserHit, "type" | "rank"> & { rank: string }>`
+        select u.id, u.username, u.display_name, p.avatar_url, p.follower_count, c.rank::text as rank
+          from (select u.id, ts_rank(u.search_vector, q.query) as rank
+                  from to_tsquery('simple', ${tsquery}) as q(query), users u
+                 where u.search_vector @@ q.query and u.deleted_at is null and u.is_active and not u.is_banned
+                   ${viewer.admin ? sql`` : viewer.id === undefined ? sql`and ${visibleProfile}` : sql`and (u.id = ${viewer.id} or ${visibleProfile})`}
+                   ${position === undefined ? sql`` : sql`and (ts_rank(u.search_vector, q.query), u.id) < (${position.rank}::real, ${position.id}::uuid)`}
+                 order by rank desc, u.id desc
+                 limit ${limit + 1}) c
+          join users u on u.id = c.id
+          join user_profiles p on p.user_id = c.id
+         order by c.rank desc, c.id desc`.pipe(
         Effect.map((rows) => rows.map((r): Ranked<UserHit> => ({ hit: { type: "user", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } })))
       )
+    }
 
     return { tracks, users } as const
   })
