@@ -11,8 +11,9 @@
  * (INSERT … SELECT over generate_series), in one transaction with the counter
  * triggers of the filled tables disabled; the counters are recounted at the
  * end and checked against the rows before the transaction commits. Seeded
- * tracks are `ready` with a fake HLS prefix: they list, search and open like
- * real ones, but have no audio (their /hls URLs answer 404).
+ * tracks are `ready` with a fake HLS prefix, a finished transcode job and three
+ * renditions: they list, search and open like real ones, but have no audio
+ * (their /hls URLs answer 404).
  */
 import * as NodeCrypto from "node:crypto"
 import * as NodePath from "node:path"
@@ -174,6 +175,15 @@ const statements = (n: SeedSizes, passwordHash: string) => {
                      90000 + floor(random() * 300000)::int as d,
                      now() - random() * interval '730 days' as at
                 from generate_series(1, ${n.tracks}) i) s`],
+    // What a published track has: its finished transcode and a three-rung ladder (the HLS files themselves do not exist).
+    ["transcode_jobs", `
+      insert into transcode_jobs (id, track_id, status, attempts, max_attempts, progress, started_at, finished_at, created_at, updated_at)
+      select md5('veza-demo-job-' || i)::uuid, ${tid("i")}, 'done', 1, 3, 100, t.created_at, t.created_at + interval '20 seconds', t.created_at, t.created_at
+        from generate_series(1, ${n.tracks}) i join tracks t on t.id = ${tid("i")}`],
+    ["hls_renditions", `
+      insert into hls_renditions (track_id, job_id, bitrate_kbps, codecs, bandwidth, average_bandwidth, playlist_path, segment_count)
+      select ${tid("i")}, md5('veza-demo-job-' || i)::uuid, k, 'mp4a.40.2', k * 1100, k * 1000, k || 'k/index.m3u8', 30
+        from generate_series(1, ${n.tracks}) i, unnest(array[64, 128, 256]) k`],
     ["track_likes", `
       insert into track_likes (user_id, track_id, created_at, updated_at)
       select ${uid("u")}, ${tid("t")}, at, at
@@ -291,6 +301,7 @@ export const seedDemo = async (url: string, sizes: SeedSizes, log: (line: string
     }
     // One argon2 hash for every account: verifying reads the parameters from the hash.
     const passwordHash = await argon2.hash(DEMO_PASSWORD, { type: argon2.argon2id })
+    log(`seeding ${Object.entries(sizes).map(([k, v]) => `${v} ${k}`).join(", ")}`)
     await client.query("begin")
     // Lock the tables first: a concurrent seed waits here, then finds the rows and refuses.
     await client.query(`lock table users, tracks in exclusive mode`)
@@ -353,7 +364,6 @@ const main = async () => {
       url = Redacted.value(await Effect.runPromise(Scope.extend(embeddedPostgres(dir), scope)))
     }
     await migrateDatabase(url)
-    console.log(`seeding ${Object.entries(sizes).map(([k, v]) => `${v} ${k}`).join(", ")}`)
     const { seconds } = await seedDemo(url, sizes, (line) => console.log(`  ${line}`))
     console.log(`done in ${seconds.toFixed(1)} s. Demo logins (password "${DEMO_PASSWORD}", same for every seeded account):`)
     for (const d of DEMO_LOGINS) console.log(`  ${d.email.padEnd(24)} ${d.username.padEnd(12)} ${d.role}`)
