@@ -15,7 +15,7 @@ import { pathToFileURL } from "node:url"
 import pg from "pg"
 import { encodeTimeCursor } from "../src/platform/cursor.js"
 import { demoTrackId, demoUserId, FULL, migrateDatabase, scaled, seedDemo } from "../scripts/seed-demo.js"
-import { adminUrl, DURATION_S, fmt, freshDatabase, load, percentile, type Server, start, stop, tempDataDir, vezaEnv, WARMUP_S } from "./lib.js"
+import { adminUrl, DURATION_S, freshDatabase, load, percentile, type Server, start, stop, tempDataDir, vezaEnv, WARMUP_S } from "./lib.js"
 
 const CONNECTIONS = 10
 
@@ -147,16 +147,19 @@ export const runLibrary = async (admin: Awaited<ReturnType<typeof adminUrl>>) =>
       `Library on ${counts.tracks} tracks, ${counts.users} users, ${counts.likes} likes — ${CONNECTIONS} connections, ${DURATION_S}s per run after ${WARMUP_S}s warm-up, ${NodeOs.cpus().length} cores; SQL = the statements the server ran, replayed with pg`
     )
     console.log(
-      `${"request".padEnd(20)}${"req/s".padStart(9)}${"p50 ms".padStart(9)}${"p95 ms".padStart(9)}${"p99 ms".padStart(9)}${"non-2xx".padStart(9)}  |${"SQL req/s".padStart(10)}${"p50 ms".padStart(9)}${"p95 ms".padStart(9)}${"p99 ms".padStart(9)}  | p95 ratio`
+      `${"request".padEnd(20)}${"req/s".padStart(7)}${"p50 ms".padStart(8)}${"p95 ms".padStart(8)}${"p99 ms".padStart(8)}${"CPU µs".padStart(8)}${"non2xx".padStart(7)} |${"SQL r/s".padStart(8)}${"p50 ms".padStart(8)}${"p95 ms".padStart(8)}${"p99 ms".padStart(8)}${"1-conn p50".padStart(11)} | p95 ratio`
     )
     for (const s of list) {
       const statements = captured.get(s.path)!
       await loadSql(db.url, statements, CONNECTIONS, Math.min(1, WARMUP_S))
       const bare = await loadSql(db.url, statements, CONNECTIONS, DURATION_S)
+      // The statements' own service time, without queueing behind each other.
+      const alone = await loadSql(db.url, statements, 1, Math.max(1, DURATION_S / 5))
       await load(veza, s.path, CONNECTIONS, WARMUP_S)
       const r = await load(veza, s.path, CONNECTIONS, DURATION_S)
+      const f = (n: number, d = 2) => n.toFixed(d).padStart(8)
       console.log(
-        `${s.name.padEnd(20)}${fmt(r.rps)}${fmt(r.p50, 2)}${fmt(r.p95, 2)}${fmt(r.p99, 2)}${fmt(r.non2xx)}  |${fmt(bare.rps).padStart(10)}${fmt(bare.p50, 2)}${fmt(bare.p95, 2)}${fmt(bare.p99, 2)}  | ${(r.p95 / bare.p95).toFixed(2)}x${r.p95 < 10 ? "" : "  (over the 10 ms goal)"}`
+        `${s.name.padEnd(20)}${r.rps.toFixed(0).padStart(7)}${f(r.p50)}${f(r.p95)}${f(r.p99)}${f(r.cpuUsPerReq, 0)}${String(r.non2xx).padStart(7)} |${bare.rps.toFixed(0).padStart(8)}${f(bare.p50)}${f(bare.p95)}${f(bare.p99)}${alone.p50.toFixed(2).padStart(11)} | ${(r.p95 / bare.p95).toFixed(2)}x${r.p95 < 10 ? "" : " (goal: < 10 ms)"}`
       )
     }
   } finally {
