@@ -3,8 +3,9 @@
  * work, side by side in one run. Prints the measured figures and each one's
  * ratio to the baseline measured in the same run.
  *
- *   npm run bench                      everything (users, then streaming)
+ *   npm run bench                      everything (users, library, streaming, chat)
  *   npm run bench -- users             GET /api/v1/users/:id only
+ *   npm run bench -- library           track get/list/search on a seeded library (env: see bench/library.ts)
  *   npm run bench -- streaming         job + batch + hls
  *   npm run bench -- job batch hls     any of the streaming parts
  *   npm run bench -- hls --profile     also CPU-profile the server under the segment load
@@ -14,9 +15,10 @@
 import { CHAT_PARTS, type ChatPart, runChat } from "./chat.js"
 import { runStreaming, STREAMING_PARTS, type StreamingPart } from "./streaming.js"
 import { adminUrl } from "./lib.js"
+import { runLibrary } from "./library.js"
 import { runUsers } from "./users.js"
 
-const SCENARIOS = ["users", ...STREAMING_PARTS, ...CHAT_PARTS] as const
+const SCENARIOS = ["users", "library", ...STREAMING_PARTS, ...CHAT_PARTS] as const
 type Scenario = (typeof SCENARIOS)[number]
 
 const parseArgs = (argv: ReadonlyArray<string>) => {
@@ -39,9 +41,13 @@ const main = async () => {
   const admin = await adminUrl()
   try {
     if (selected.has("users")) await runUsers(admin)
+    if (selected.has("library")) {
+      if (selected.has("users")) console.log("")
+      await runLibrary(admin)
+    }
     const parts = STREAMING_PARTS.filter((p): p is StreamingPart => selected.has(p))
     if (parts.length > 0) {
-      if (selected.has("users")) console.log("")
+      if (selected.has("users") || selected.has("library")) console.log("")
       await runStreaming(admin, parts, { profile })
     }
     const chatParts = CHAT_PARTS.filter((p): p is ChatPart => selected.has(p))

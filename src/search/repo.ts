@@ -24,6 +24,16 @@ export interface Ranked<A> {
 }
 
 /**
+ * How many matching tracks one search ranks at most. ts_rank needs each
+ * match's row, so the cost of a search grows with its matches (~8 µs each
+ * here): a two-letter prefix matches a tenth of a 100k-track catalog. Past
+ * this many, the ranked set is the first matches the index yields (table
+ * order), the same set for every page of one query. Selective queries (under
+ * this many visible matches) are ranked exactly. See docs/performance.md.
+ */
+export const MAX_RANKED_TRACKS = 500
+
+/**
  * One query per kind of result, each `@@` against a GIN-indexed tsvector
  * and ordered by ts_rank. The tsquery text comes from `prefixQuery`, and is
  * still passed as a parameter.
@@ -33,45 +43,58 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
     const sql = yield* SqlClient.SqlClient
     /**
      * Private and unlisted tracks are found only by their owner (and admins);
-     * others find public tracks that are ready to play. Deleted ones, never.
+     * others find public tracks that are ready to play. Deleted ones (and
+     * those of deleted accounts), never. Ranked over tracks alone; the
+     * creator's name is joined to the page's rows only.
      */
     const tracks = (tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
       sql<Omit<TrackHit, "type" | "rank"> & { rank: string }>`
-        select t.id, t.title, t.artist, t.creator_id, u.username as creator_username, t.genre, t.tags, t.duration_ms,
-               t.visibility, t.created_at, ts_rank(t.search_vector, q.query)::text as rank
-          from to_tsquery('simple', ${tsquery}) as q(query), tracks t join users u on u.id = t.creator_id
-         where t.search_vector @@ q.query and t.deleted_at is null and u.deleted_at is null
-           ${
-             viewer.admin
-               ? sql``
-               : viewer.id === undefined
-                 ? sql`and t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null`
-                 : sql`and ((t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null) or t.creator_id = ${viewer.id})`
-           }
-           ${position === undefined ? sql`` : sql`and (ts_rank(t.search_vector, q.query), t.id) < (${position.rank}::real, ${position.id}::uuid)`}
-         order by ts_rank(t.search_vector, q.query) desc, t.id desc
-         limit ${limit + 1}`.pipe(
+        select c.id, c.title, c.artist, c.creator_id, u.username as creator_username, c.genre, c.tags, c.duration_ms,
+               c.visibility, c.created_at, c.rank::text as rank
+          from (select t.id, t.title, t.artist, t.creator_id, t.genre, t.tags, t.duration_ms, t.visibility, t.created_at,
+                       ts_rank(t.search_vector, q.query) as rank
+                  from to_tsquery('simple', ${tsquery}) as q(query),
+                       lateral (select * from tracks t
+                                 where t.search_vector @@ q.query and t.deleted_at is null
+                                   and (select u.deleted_at is null from users u where u.id = t.creator_id)
+                                   ${
+                                     viewer.admin
+                                       ? sql``
+                                       : viewer.id === undefined
+                                         ? sql`and t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null`
+                                         : sql`and ((t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null) or t.creator_id = ${viewer.id})`
+                                   }
+                                 limit ${MAX_RANKED_TRACKS}) t
+                 ${position === undefined ? sql`` : sql`where (ts_rank(t.search_vector, q.query), t.id) < (${position.rank}::real, ${position.id}::uuid)`}
+                 order by rank desc, t.id desc
+                 limit ${limit + 1}) c
+          join users u on u.id = c.creator_id
+         order by c.rank desc, c.id desc`.pipe(
         Effect.map((rows) => rows.map((r): Ranked<TrackHit> => ({ hit: { type: "track", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } })))
       )
 
-    /** Active accounts; a private profile is found only by its owner and admins. */
-    const users = (tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
-      sql<Omit<UserHit, "type" | "rank"> & { rank: string }>`
-        select u.id, u.username, u.display_name, p.avatar_url, p.follower_count, ts_rank(u.search_vector, q.query)::text as rank
-          from to_tsquery('simple', ${tsquery}) as q(query), users u join user_profiles p on p.user_id = u.id
-         where u.search_vector @@ q.query and u.deleted_at is null and u.is_active and not u.is_banned
-           ${
-             viewer.admin
-               ? sql``
-               : viewer.id === undefined
-                 ? sql`and p.profile_visibility <> 'private'`
-                 : sql`and (p.profile_visibility <> 'private' or u.id = ${viewer.id})`
-           }
-           ${position === undefined ? sql`` : sql`and (ts_rank(u.search_vector, q.query), u.id) < (${position.rank}::real, ${position.id}::uuid)`}
-         order by ts_rank(u.search_vector, q.query) desc, u.id desc
-         limit ${limit + 1}`.pipe(
+    /**
+     * Active accounts; a private profile is found only by its owner and
+     * admins. Ranked over users alone (the profile checked per match through
+     * its unique index); profiles are joined to the page's rows only.
+     */
+    const users = (tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) => {
+      const visibleProfile = sql`(select p.profile_visibility <> 'private' from user_profiles p where p.user_id = u.id)`
+      return sql<Omit<UserHit, "type" | "rank"> & { rank: string }>`
+        select u.id, u.username, u.display_name, p.avatar_url, p.follower_count, c.rank::text as rank
+          from (select u.id, ts_rank(u.search_vector, q.query) as rank
+                  from to_tsquery('simple', ${tsquery}) as q(query), users u
+                 where u.search_vector @@ q.query and u.deleted_at is null and u.is_active and not u.is_banned
+                   ${viewer.admin ? sql`` : viewer.id === undefined ? sql`and ${visibleProfile}` : sql`and (u.id = ${viewer.id} or ${visibleProfile})`}
+                   ${position === undefined ? sql`` : sql`and (ts_rank(u.search_vector, q.query), u.id) < (${position.rank}::real, ${position.id}::uuid)`}
+                 order by rank desc, u.id desc
+                 limit ${limit + 1}) c
+          join users u on u.id = c.id
+          join user_profiles p on p.user_id = c.id
+         order by c.rank desc, c.id desc`.pipe(
         Effect.map((rows) => rows.map((r): Ranked<UserHit> => ({ hit: { type: "user", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } })))
       )
+    }
 
     /**
      * Public playlists, and the viewer's own whatever their visibility (and
