@@ -1,5 +1,4 @@
 import * as NodeCrypto from "node:crypto"
-import type * as NodeHttp from "node:http"
 import { Context, Effect, FiberSet, Layer, Option, Runtime, Schedule } from "effect"
 import * as WS from "ws"
 import { Authenticator, bearerToken } from "../auth/authentication.js"
@@ -549,7 +548,8 @@ export const ChatGatewayLive = Layer.scoped(
       c.receive({ text })
     }
 
-    const connection = (ws: WS.WebSocket, incoming: NodeHttp.IncomingMessage) =>
+    /** `offered`: the token the upgrade request carried, if any (the request itself is not kept). */
+    const connection = (ws: WS.WebSocket, offered: string | undefined) =>
       Effect.gen(function* () {
         const c = new Connection(ws, settings, forkWriter, scheduleFlush, countDropped)
         live.add(c)
@@ -569,7 +569,6 @@ export const ChatGatewayLive = Layer.scoped(
         ws.on("message", onMessage(c))
 
         // Authentication: at the upgrade (header or ?token=), or the first frame within the timeout.
-        const offered = bearerToken(incoming.headers.authorization) ?? queryToken(incoming.url)
         let actor: Option.Option<Actor> = Option.none()
         if (offered !== undefined) actor = yield* authenticate(offered)
         else {
@@ -666,7 +665,8 @@ export const ChatGatewayLive = Layer.scoped(
     })
 
     const upgrade: WebSocketEndpoint["upgrade"] = (incoming, socket, head) => {
-      server.handleUpgrade(incoming, socket, head, (ws) => run(connection(ws, incoming)))
+      const offered = bearerToken(incoming.headers.authorization) ?? queryToken(incoming.url)
+      server.handleUpgrade(incoming, socket, head, (ws) => run(connection(ws, offered)))
     }
     return { upgrade, closeAll } satisfies WebSocketEndpoint
   })
