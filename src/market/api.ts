@@ -92,7 +92,7 @@ export const Checkout = Schema.Struct({
   items: Schema.Array(Choice).pipe(
     Schema.minItems(1, { message: () => "an order needs at least one item" }),
     Schema.maxItems(50, { message: () => "at most 50 items per order" }),
-    Schema.filter((items) => new Set(items.map((i) => i.product_id)).size === items.length, {
+    Schema.filter((items) => new Set(items.map((i) => i.product_id.toLowerCase())).size === items.length, {
       message: () => "each product at most once per order"
     })
   )
@@ -113,6 +113,7 @@ export class MarketApi extends HttpApiGroup.make("market")
     HttpApiEndpoint.post("createProduct", "/marketplace/products")
       .setPayload(CreateProduct)
       .addSuccess(Product, { status: 201 })
+      .addError(Unprocessable.envelope)
       .addError(BadRequest.envelope)
       .addError(Forbidden.envelope)
       .addError(NotFound.envelope)
@@ -137,6 +138,7 @@ export class MarketApi extends HttpApiGroup.make("market")
       .setPath(ProductPath)
       .setPayload(UpdateProduct)
       .addSuccess(Product)
+      .addError(Unprocessable.envelope)
       .addError(BadRequest.envelope)
       .addError(Forbidden.envelope)
       .addError(NotFound.envelope)

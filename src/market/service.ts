@@ -101,8 +101,12 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
     const checkTrack = (actor: Actor, trackId: TrackId) =>
       tracks.get(trackId, actor).pipe(
         Effect.catchTag("NotFound", () => Effect.fail(NotFound.of("track not found", "TRACK_NOT_FOUND"))),
-        Effect.flatMap((track) =>
-          track.creator_id === actor.id || isAdmin(actor) ? Effect.void : Effect.fail(Forbidden.of("only the track's owner can sell it", "NOT_TRACK_OWNER"))
+        Effect.flatMap((track): Effect.Effect<void, Forbidden | Unprocessable> =>
+          track.creator_id !== actor.id && !isAdmin(actor)
+            ? Effect.fail(Forbidden.of("only the track's owner can sell it", "NOT_TRACK_OWNER"))
+            : track.hidden_at != null
+              ? Effect.fail(Unprocessable.of("a track hidden by moderation cannot be sold", "TRACK_HIDDEN"))
+              : Effect.void
         )
       )
 
@@ -306,7 +310,9 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
         const placed = yield* place(actor, idempotencyKey, digest, items).pipe(
           Effect.catchTag("SqlError", (e) =>
             // A retry with the same key committed between our look-up and our insert.
-            Option.isSome(uniqueViolation(e)) ? Effect.map(repo.orderByKey(actor.id, idempotencyKey), (o) => Either.left(Option.getOrThrow(o))) : Effect.fail(e)
+            Option.getOrUndefined(uniqueViolation(e)) === "uq_orders_buyer_idempotency_key"
+              ? Effect.map(repo.orderByKey(actor.id, idempotencyKey), (o) => Either.left(Option.getOrThrow(o)))
+              : Effect.fail(e)
           )
         )
         if (Either.isLeft(placed)) return yield* replay(placed.left)

@@ -147,22 +147,37 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => r.position))
       )
 
-    /** Inserts at `position` (1..count+1), moving the entries from there down by one. Call under `locked`. */
+    /**
+     * Inserts at `position` (1..count+1), moving the entries from there down
+     * by one; false when the track is deleted meanwhile. The track row is
+     * share-locked first, so a concurrent delete (whose trigger empties the
+     * track out of playlists) waits for this insert or comes before it.
+     * Call under `locked`.
+     */
     const insertAt = (playlist: PlaylistId, track: { id: TrackId; duration_ms: number }, position: number, addedBy: UserId) =>
-      Effect.zipRight(
-        sql`update playlist_tracks set position = position + 1 where playlist_id = ${playlist} and position >= ${position}`,
-        sql`insert into playlist_tracks (playlist_id, track_id, position, duration_ms, added_by)
-            values (${playlist}, ${track.id}, ${position}, ${track.duration_ms}, ${addedBy})`
-      )
+      Effect.gen(function* () {
+        const live = yield* sql`select 1 from tracks where id = ${track.id} and deleted_at is null for share`
+        if (live.length === 0) return false
+        yield* sql`update playlist_tracks set position = position + 1 where playlist_id = ${playlist} and position >= ${position}`
+        yield* sql`insert into playlist_tracks (playlist_id, track_id, position, duration_ms, added_by)
+                   values (${playlist}, ${track.id}, ${position}, ${track.duration_ms}, ${addedBy})`
+        return true
+      })
 
-    /** Moves an entry from `from` to `to`, the ones between shifting by one; one statement. Call under `locked`. */
-    const move = (playlist: PlaylistId, track: TrackId, from: number, to: number) =>
+    /**
+     * Moves an entry to `to`, the ones between shifting by one; one statement,
+     * which reads the entry's current position itself, so what it shifts is
+     * always consistent with where the entry is. Call under `locked`.
+     */
+    const move = (playlist: PlaylistId, track: TrackId, to: number) =>
       sql`
-        update playlist_tracks
-           set position = case when track_id = ${track} then ${to}
-                               when ${to} < ${from} then position + 1
-                               else position - 1 end
-         where playlist_id = ${playlist} and position between ${Math.min(from, to)} and ${Math.max(from, to)}`.pipe(Effect.asVoid)
+        with current as (select position as at from playlist_tracks where playlist_id = ${playlist} and track_id = ${track})
+        update playlist_tracks pt
+           set position = case when pt.track_id = ${track} then ${to}
+                               when ${to} < current.at then pt.position + 1
+                               else pt.position - 1 end
+          from current
+         where pt.playlist_id = ${playlist} and pt.position between least(current.at, ${to}) and greatest(current.at, ${to})`.pipe(Effect.asVoid)
 
     /** The trigger closes the gap. Call under `locked`. */
     const remove = (playlist: PlaylistId, track: TrackId) =>
@@ -181,12 +196,13 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
          order by pt.position
          limit ${options.limit + 1}`.pipe(Effect.map((rows) => rows.map(toItem)))
 
-    const item = (playlist: PlaylistId, track: TrackId) =>
+    /** One entry as `viewer` may see it: a track that turned private or hidden since it was added is not shown. */
+    const item = (playlist: PlaylistId, track: TrackId, viewer: Viewer) =>
       sql<ItemRow>`
         select pt.position, pt.added_by, pt.added_at, t.id as track_id, t.creator_id, t.title, t.artist, t.genre,
                t.visibility, t.status, t.duration_ms, t.created_at
           from playlist_tracks pt join tracks t on t.id = pt.track_id
-         where pt.playlist_id = ${playlist} and pt.track_id = ${track}`.pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toItem)))
+         where pt.playlist_id = ${playlist} and pt.track_id = ${track} and t.deleted_at is null and ${visibleTo(viewer)}`.pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toItem)))
 
     /**
      * A copy owned by `owner` holding the tracks the owner may see, in the

@@ -107,7 +107,8 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
     const underLock = <A, E, R>(id: PlaylistId, body: (trackCount: number) => Effect.Effect<A, E, R>) =>
       Effect.flatMap(repo.locked(id, body), Option.match({ onNone: () => Effect.fail(playlistNotFound()), onSome: Effect.succeed }))
 
-    const itemOf = (id: PlaylistId, track: TrackId) => Effect.flatMap(repo.item(id, track), Option.match({ onNone: () => Effect.fail(notInPlaylist()), onSome: Effect.succeed }))
+    const itemOf = (id: PlaylistId, track: TrackId, actor: Actor) =>
+      Effect.flatMap(repo.item(id, track, viewerOf(actor)), Option.match({ onNone: () => Effect.fail(notInPlaylist()), onSome: Effect.succeed }))
 
     /**
      * Any track the caller can see, whatever its transcode state: a track
@@ -124,24 +125,28 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
           Effect.gen(function* () {
             if (Option.isSome(yield* repo.positionOf(id, track.id))) return yield* Conflict.of("that track is already in this playlist", "TRACK_ALREADY_IN_PLAYLIST")
             if (count >= MAX_PLAYLIST_TRACKS) return yield* Conflict.of(`a playlist holds at most ${MAX_PLAYLIST_TRACKS} tracks`, "PLAYLIST_FULL")
-            yield* repo.insertAt(id, track, Math.min(input.position ?? count + 1, count + 1), actor.id)
+            if (!(yield* repo.insertAt(id, track, Math.min(input.position ?? count + 1, count + 1), actor.id))) {
+              return yield* NotFound.of("track not found", "TRACK_NOT_FOUND")
+            }
           })
         )
-        return yield* itemOf(id, track.id)
+        return yield* itemOf(id, track.id, actor)
       }).pipe(sqlErrors)
 
     /** A position past the end moves the track last. */
     const moveTrack = (actor: Actor, id: PlaylistId, track: TrackId, position: number) =>
       Effect.gen(function* () {
         yield* editable(actor, id)
+        // An entry the caller cannot see (its track turned private or was hidden) is not theirs to move.
+        yield* itemOf(id, track, actor)
         yield* underLock(id, (count) =>
           Effect.gen(function* () {
             const from = yield* Effect.flatMap(repo.positionOf(id, track), Option.match({ onNone: () => Effect.fail(notInPlaylist()), onSome: Effect.succeed }))
             const to = Math.min(position, count)
-            if (to !== from) yield* repo.move(id, track, from, to)
+            if (to !== from) yield* repo.move(id, track, to)
           })
         )
-        return yield* itemOf(id, track)
+        return yield* itemOf(id, track, actor)
       }).pipe(sqlErrors)
 
     const removeTrack = (actor: Actor, id: PlaylistId, track: TrackId) =>

@@ -29,7 +29,10 @@ const decodeCursor = (cursor: string | undefined) =>
     if (cursor === undefined) return Effect.succeed(undefined)
     try {
       const [rank, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [unknown, unknown]
-      if (typeof rank === "string" && /^\d+(?:\.\d+)?(?:e-?\d+)?$/.test(rank) && typeof id === "string" && UUID.test(id)) {
+      // The rank goes back to PostgreSQL as a real: anything a real cannot hold is a bad cursor, not a failed query.
+      const value = typeof rank === "string" && /^\d+(?:\.\d+)?(?:e-?\d+)?$/.test(rank) ? Number(rank) : Number.NaN
+      const isReal = value === 0 || (value >= 1.2e-38 && value <= 3.4e38)
+      if (typeof rank === "string" && isReal && typeof id === "string" && UUID.test(id)) {
         return Effect.succeed<RankPosition>({ rank, id })
       }
     } catch {

@@ -185,7 +185,8 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
 
     const original = (id: TrackId) =>
       sql<{ storage_key: string; original_filename: string; file_size: number }>`
-        select storage_key, original_filename, file_size::float8 as file_size from tracks where id = ${id} and deleted_at is null`.pipe(
+        select storage_key, original_filename, file_size::float8 as file_size from tracks
+         where id = ${id} and deleted_at is null and hidden_at is null`.pipe(
         Effect.map((rows) => Option.fromNullable(rows[0]))
       )
 

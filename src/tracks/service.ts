@@ -215,6 +215,7 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
      * Where the track's original upload is stored, for features that hand it
      * out (marketplace downloads); whoever calls decides who may have it.
      */
+    /** Nothing for a deleted track, or one a moderator hid: it is not to be handed out. */
     const originalFile = (id: TrackId) =>
       Effect.map(repo.original(id), Option.map((r) => ({ key: r.storage_key, filename: r.original_filename, size: r.file_size }))).pipe(sqlErrors)
 

@@ -169,6 +169,9 @@ describe("products", () => {
     expectError(await api("POST", "/marketplace/products", s, { title: "x", type: "beat", track_id: privateTrack.body.id, licenses: LICENSES }), 404, "TRACK_NOT_FOUND")
     const p = await createProduct(other, { track_id: track.body.id })
     expect(p.track_id).toBe(track.body.id)
+    // A track a moderator hid cannot be put on sale.
+    await query(db, "update tracks set hidden_at = now() where id = $1", [track.body.id])
+    expectError(await api("POST", "/marketplace/products", other, { title: "y", type: "beat", track_id: track.body.id, licenses: LICENSES }), 422, "TRACK_HIDDEN")
   })
 })
 
@@ -286,6 +289,8 @@ describe("checkout", () => {
     expectError(await checkout(b, [basic], "x".repeat(256)), 400, "INVALID_IDEMPOTENCY_KEY")
     expectError(await checkout(b, []), 400, "VALIDATION_ERROR")
     expectError(await checkout(b, [basic, basic]), 400, "VALIDATION_ERROR")
+    // The same product spelled in another letter case is the same product.
+    expectError(await checkout(b, [basic, { ...basic, product_id: p.id.toUpperCase() }]), 400, "VALIDATION_ERROR")
     expectError(await checkout(b, [{ product_id: "x", license_id: "y" }]), 400, "VALIDATION_ERROR")
     expectError(await checkout(b, [{ product_id: NodeCrypto.randomUUID(), license_id: licenseOf(p, "basic").id }]), 404, "PRODUCT_NOT_FOUND")
     expectError(await checkout(b, [{ product_id: p.id, license_id: licenseOf(usd, "basic").id }]), 404, "LICENSE_NOT_FOUND")

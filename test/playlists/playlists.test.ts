@@ -271,6 +271,25 @@ describe("playlists", () => {
     expect(await order(pub.id)).toEqual([tracks[0]!.id])
   })
 
+  it("an editor cannot move, nor read back, an entry whose track has since turned private", async () => {
+    const dir = NodePath.join(NodeOs.tmpdir(), `veza-playlists-${process.pid}`)
+    const turning = await upload(owner, dir, "public", "about to turn private")
+    const helper = await registerUser(server.baseUrl)
+    const p = await createPlaylist(owner, { title: "shared", collaborative: true })
+    expect((await api("POST", `/playlists/${p.id}/collaborators`, owner, { user_id: helper.user.id })).status).toBe(201)
+    await add(owner, p.id, tracks[0]!.id)
+    await add(owner, p.id, turning.id)
+    expect((await api("PATCH", `/tracks/${turning.id}`, owner, { visibility: "private" })).status).toBe(200)
+    const moved = await api("PATCH", `/playlists/${p.id}/tracks/${turning.id}`, helper, { position: 1 })
+    expectError(moved, 404, "TRACK_NOT_IN_PLAYLIST")
+    expect(JSON.stringify(moved.body)).not.toContain("about to turn private")
+    expect(await storedPositions(p.id)).toEqual([
+      { track_id: tracks[0]!.id, position: 1 },
+      { track_id: turning.id, position: 2 }
+    ])
+    expect((await api("PATCH", `/playlists/${p.id}/tracks/${turning.id}`, owner, { position: 1 })).body.position).toBe(1)
+  })
+
   it("collaborative playlists: invited editors edit tracks, viewers see a private playlist, only the owner manages", async () => {
     const p = await createPlaylist(owner, { title: "crew", visibility: "private", collaborative: true })
     const invited = await api("POST", `/playlists/${p.id}/collaborators`, owner, { user_id: editor.user.id })

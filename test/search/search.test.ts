@@ -169,6 +169,12 @@ describe("playlist search", () => {
 })
 
 describe("hostile and bad input", () => {
+  it("refuses a forged cursor whose rank PostgreSQL's real cannot hold (400, not 500)", async () => {
+    const forged = (rank: string) => Buffer.from(JSON.stringify([rank, "00000000-0000-0000-0000-000000000000"])).toString("base64url")
+    for (const rank of ["1e39", "1e-50", "9".repeat(60)]) expectError(await search({ q: "a", cursor: forged(rank) }), 400, "INVALID_CURSOR")
+    expect((await search({ q: "a", cursor: forged("0.5") })).status).toBe(200)
+  })
+
   it("any text is a valid query: tsquery syntax, quotes, unicode, long words", async () => {
     const hostile = [
       "'",
