@@ -45,19 +45,31 @@ export class SocialRepo extends Effect.Service<SocialRepo>()("veza/SocialRepo", 
     const isBlocked = (a: UserId, b: UserId) =>
       sql<{ blocked: boolean }>`select exists (select 1 from blocks where ${blockedBetween(a, b)}) as blocked`.pipe(Effect.map((rows) => rows[0]!.blocked))
 
-    /** True when this call created the follow; a block between the two makes it a no-op, even one committed meanwhile. */
+    /**
+     * Follows and blocks between two users take one lock on the pair first:
+     * otherwise a follow and a block committing at the same moment could each
+     * miss the other, leaving a follow that outlives the block.
+     */
+    const pairLocked = <A, E, R>(a: UserId, b: UserId, effect: Effect.Effect<A, E, R>) =>
+      sql.withTransaction(Effect.zipRight(sql`select pg_advisory_xact_lock(hashtextextended(${a < b ? `${a}:${b}` : `${b}:${a}`}, 0))`, effect))
+
+    /** True when this call created the follow; a block between the two makes it a no-op. */
     const follow = (follower: UserId, following: UserId) =>
-      sql`
-        insert into follows (follower_id, following_id)
-        select ${follower}, ${following} where not exists (select 1 from blocks where ${blockedBetween(follower, following)})
-        on conflict do nothing returning id`.pipe(Effect.map((rows) => rows.length > 0))
+      pairLocked(
+        follower,
+        following,
+        sql`
+          insert into follows (follower_id, following_id)
+          select ${follower}, ${following} where not exists (select 1 from blocks where ${blockedBetween(follower, following)})
+          on conflict do nothing returning id`.pipe(Effect.map((rows) => rows.length > 0))
+      )
 
     const unfollow = (follower: UserId, following: UserId) =>
       sql`delete from follows where follower_id = ${follower} and following_id = ${following}`.pipe(Effect.asVoid)
 
     /** The trigger removes follows both ways in the same statement. */
     const block = (blocker: UserId, blocked: UserId) =>
-      sql`insert into blocks (blocker_id, blocked_id) values (${blocker}, ${blocked}) on conflict do nothing`.pipe(Effect.asVoid)
+      pairLocked(blocker, blocked, sql`insert into blocks (blocker_id, blocked_id) values (${blocker}, ${blocked}) on conflict do nothing`.pipe(Effect.asVoid))
 
     const unblock = (blocker: UserId, blocked: UserId) =>
       sql`delete from blocks where blocker_id = ${blocker} and blocked_id = ${blocked}`.pipe(Effect.asVoid)

@@ -113,6 +113,19 @@ describe("blocks", () => {
   })
 })
 
+describe("follows racing blocks", () => {
+  it("a follow and a block sent at the same moment never leave a follow behind the block", async () => {
+    for (let round = 0; round < 15; round++) {
+      const [a, b] = await Promise.all([user(), user()])
+      const [followed, blocked] = await Promise.all([api("POST", `/users/${b.user.id}/follow`, a), api("POST", `/users/${a.user.id}/block`, b)])
+      expect(blocked.status).toBe(204)
+      expect([204, 403]).toContain(followed.status)
+      expect(await profile(b)).toMatchObject({ follower_count: 0 })
+      expect(await profile(a)).toMatchObject({ following_count: 0 })
+    }
+  }, 60_000)
+})
+
 describe("feed", () => {
   it("shows the public, playable tracks of followed creators, newest first, paged", async () => {
     const [creator, stranger, listener] = await Promise.all([user({ account_type: "creator" }), user({ account_type: "creator" }), user()])
