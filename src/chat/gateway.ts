@@ -172,7 +172,7 @@ class Connection implements HubConnection {
     socket?.uncork()
     if (this.queue.length > 0) {
       this.writing = true
-      this.forkWriter(this.writer)
+      this.forkWriter(this.writer())
     }
   }
 
@@ -190,44 +190,48 @@ class Connection implements HubConnection {
     this.queuedBytes = kept.reduce((sum, entry) => sum + entry.frame.length, 0)
   }
 
-  /** The writer fiber: sends the backlog as the socket drains, then ends. */
-  private readonly writer: Effect.Effect<void> = Effect.gen(this, function* () {
-    while (this.queue.length > 0 && !this.closed) {
-      if (this.ws.bufferedAmount >= SOCKET_HIGH_WATER) {
-        yield* this.socketDrained
-        continue
+  /** The writer fiber, built when a client lags (most never do): sends the backlog as the socket drains, then ends. */
+  private writer(): Effect.Effect<void> {
+    return Effect.gen(this, function* () {
+      while (this.queue.length > 0 && !this.closed) {
+        if (this.ws.bufferedAmount >= SOCKET_HIGH_WATER) {
+          yield* this.socketDrained()
+          continue
+        }
+        while (this.queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
+          const entry = this.queue.shift()!
+          this.queuedBytes -= entry.frame.length
+          this.write(entry.frame)
+        }
       }
-      while (this.queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
-        const entry = this.queue.shift()!
-        this.queuedBytes -= entry.frame.length
-        this.write(entry.frame)
-      }
-    }
-  }).pipe(
-    Effect.ensuring(
-      Effect.sync(() => {
-        this.writing = false
-      })
+    }).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          this.writing = false
+        })
+      )
     )
-  )
+  }
 
-  private readonly socketDrained = Effect.async<void>((resume) => {
-    const socket = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket
-    const done = () => {
-      clearTimeout(timer)
-      socket?.off("drain", done)
-      this.wakeWriter = undefined
-      resume(Effect.void)
-    }
-    // Closing also wakes the writer; the timer covers a socket that never says drain.
-    const timer = setTimeout(done, 50)
-    socket?.once("drain", done)
-    this.wakeWriter = done
-    return Effect.sync(() => {
-      clearTimeout(timer)
-      socket?.off("drain", done)
+  private socketDrained(): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      const socket = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket
+      const done = () => {
+        clearTimeout(timer)
+        socket?.off("drain", done)
+        this.wakeWriter = undefined
+        resume(Effect.void)
+      }
+      // Closing also wakes the writer; the timer covers a socket that never says drain.
+      const timer = setTimeout(done, 50)
+      socket?.once("drain", done)
+      this.wakeWriter = done
+      return Effect.sync(() => {
+        clearTimeout(timer)
+        socket?.off("drain", done)
+      })
     })
-  })
+  }
 
   /** Waits for the writer to send what is queued, then closes; used on shutdown. */
   readonly flushAndClose = (code: number, reason: string) =>
@@ -554,10 +558,6 @@ export const ChatGatewayLive = Layer.scoped(
         const c = new Connection(ws, settings, forkWriter, scheduleFlush, countDropped)
         live.add(c)
         yield* Effect.addFinalizer(() => Effect.sync(() => live.delete(c)))
-        const closed = Effect.async<void>((resume) => {
-          if (ws.readyState === WS.WebSocket.CLOSED) return resume(Effect.void)
-          ws.once("close", () => resume(Effect.void))
-        })
         ws.on("close", () => {
           c.closed = true
           c.wakeUpReader()
@@ -630,7 +630,10 @@ export const ChatGatewayLive = Layer.scoped(
           yield* handle(c, userActor, parsed.frame).pipe(Effect.catchAll(reportFailure(c, parsed.frame.ref)))
         }
         if (c.closing && !c.closed) yield* c.flushAndClose(CloseCode.goingAway, "server shutting down")
-        yield* closed
+        yield* Effect.async<void>((resume) => {
+          if (ws.readyState === WS.WebSocket.CLOSED) return resume(Effect.void)
+          ws.once("close", () => resume(Effect.void))
+        })
       }).pipe(Effect.scoped, Effect.catchAllCause((cause) => Effect.logError("chat connection failed", cause)))
 
     /** Server pings every heartbeat; a client that does not pong within the timeout is closed 4000. */
