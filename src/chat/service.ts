@@ -9,6 +9,7 @@ import { ChatConfig } from "./config.js"
 import { canChangeRoles, canInvite, canModerate, canRead, isMember } from "./policy.js"
 import { ChatRepo, type Membership } from "./repo.js"
 import type { MemberRole, Message, MessageId, Room, RoomId } from "./schema.js"
+import { isUuid } from "../platform/text.js"
 
 const roomNotFound = () => NotFound.of("room not found", "ROOM_NOT_FOUND")
 const messageNotFound = () => NotFound.of("message not found", "MESSAGE_NOT_FOUND")
@@ -19,7 +20,6 @@ export interface RoomPage {
   readonly next_cursor: string | null
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 const encodeCursor = (room: Room) => Buffer.from(JSON.stringify([room.created_at.toISOString(), room.id])).toString("base64url")
 const decodeCursor = (cursor: string) => {
@@ -28,7 +28,7 @@ const decodeCursor = (cursor: string) => {
     const createdAt = new Date(at)
     // Anything PostgreSQL would refuse (a malformed uuid, a year it cannot store) is a bad cursor, not a 500.
     const year = createdAt.getUTCFullYear()
-    return typeof id === "string" && UUID.test(id) && !Number.isNaN(createdAt.getTime()) && year >= 1 && year <= 9999
+    return typeof id === "string" && isUuid(id) && !Number.isNaN(createdAt.getTime()) && year >= 1 && year <= 9999
       ? Option.some({ createdAt, id })
       : Option.none()
   } catch {

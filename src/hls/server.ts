@@ -14,10 +14,10 @@ import { ownsOrAdmin } from "../tracks/policy.js"
 import { type TrackAccess, TracksRepo } from "../tracks/repo.js"
 import { type CachedFile, makeFileCache } from "./file-cache.js"
 import { StreamLinks } from "./links.js"
+import { isUuid } from "../platform/text.js"
 
 export const HLS_PATHS = ["/hls/:trackId/master.m3u8", "/hls/:trackId/:attempt/:rendition/:file"]
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const RENDITION = /^\d{2,3}k$/
 const FILE = /^(?:playlist\.m3u8|init\.mp4|seg_\d{5,6}\.m4s)$/
 const PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -130,7 +130,7 @@ export const HlsRoutesLive = Layer.effect(
           onSome: (prefix) => ({ key: `${prefix}/master.m3u8`, isPlaylist: true, isMaster: true })
         })
       }
-      if (rest.length === 3 && UUID.test(rest[0]!) && RENDITION.test(rest[1]!) && FILE.test(rest[2]!)) {
+      if (rest.length === 3 && isUuid(rest[0]!) && RENDITION.test(rest[1]!) && FILE.test(rest[2]!)) {
         return { key: `hls/${trackId}/${rest.join("/")}`, isPlaylist: rest[2] === "playlist.m3u8", isMaster: false }
       }
       return undefined
@@ -279,7 +279,7 @@ export const HlsRoutesLive = Layer.effect(
       const path = queryAt === -1 ? url : url.slice(0, queryAt)
       const segments = path.split("/")
       const trackId = segments[2] ?? ""
-      if (!UUID.test(trackId)) return fail(response, 404, "NOT_FOUND", "no such track")
+      if (!isUuid(trackId)) return fail(response, 404, "NOT_FOUND", "no such track")
       const access = await lookupAccess(trackId)
       if (Option.isNone(access)) return fail(response, 404, "NOT_FOUND", "no such track")
       const query = queryAt === -1 ? undefined : new URLSearchParams(url.slice(queryAt + 1))

@@ -15,12 +15,8 @@ import type {
   ProductType,
   Review
 } from "./schema.js"
+import type { TimeCursor } from "../platform/cursor.js"
 
-/** A keyset position: the row's created_at at full (microsecond) precision, and its id. */
-export interface Position {
-  readonly at: string
-  readonly id: string
-}
 
 export interface ProductRow extends Omit<Product, "files" | "licenses"> {
   readonly deleted: boolean
@@ -171,7 +167,7 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
       viewer: UserId | undefined
       sellerId: UserId | undefined
       type: ProductType | undefined
-      after: Position | undefined
+      after: TimeCursor | undefined
       limit: number
     }) => {
       const own = options.sellerId !== undefined && options.sellerId === options.viewer
@@ -237,7 +233,7 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
     const orderById = (id: OrderId) =>
       sql<OrderRow>`select ${orderColumns} from orders o where o.id = ${id}`.pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toOrder)))
 
-    const listOrders = (buyer: UserId, after: Position | undefined, limit: number) =>
+    const listOrders = (buyer: UserId, after: TimeCursor | undefined, limit: number) =>
       sql<OrderRow>`
         select ${orderColumns} from orders o
          where o.buyer_id = ${buyer}
@@ -305,7 +301,7 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
         Effect.map((rows) => rows[0]!.id)
       )
 
-    const reviews = (product: ProductId, options: { id?: string; after?: Position | undefined; limit: number }) =>
+    const reviews = (product: ProductId, options: { id?: string; after?: TimeCursor | undefined; limit: number }) =>
       sql<Review & { cursor_at: string }>`
         select r.id, r.product_id, r.user_id, u.username, r.rating, r.comment, r.created_at, r.updated_at,
                to_char(r.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at

@@ -1,3 +1,4 @@
+import { decodeTimeCursor, encodeTimeCursor, pageOf, type TimeCursor } from "../platform/cursor.js"
 import { Notifications } from "../social/notifications.js"
 import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
@@ -21,8 +22,9 @@ import { MarketConfig } from "./config.js"
 import { ProductDownloadLinks } from "./links.js"
 import { PaymentGateway } from "./payment-gateway.js"
 import { canSeeProduct, managesProduct } from "./policy.js"
-import { MarketRepo, type Position, type ProductRow, type StoredOrder, toProduct } from "./repo.js"
+import { MarketRepo, type ProductRow, type StoredOrder, toProduct } from "./repo.js"
 import type { LicenseId, OrderId, ProductFileId, ProductId, ProductType } from "./schema.js"
+import { isUuid } from "../platform/text.js"
 
 const productNotFound = () => NotFound.of("product not found", "PRODUCT_NOT_FOUND")
 const orderNotFound = () => NotFound.of("order not found", "ORDER_NOT_FOUND")
@@ -33,32 +35,18 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/
 const CONTENT_TYPE = /^[A-Za-z0-9][\w.+-]*\/[\w.+-]+$/
 /** Room for part headers on top of the file itself. */
 const FORM_OVERHEAD_BYTES = 64 * 1024
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 /** The download name of a product's linked track (its original upload). */
 export const TRACK_FILE = "track"
 
 class DiskWriteFailed extends Data.TaggedError("DiskWriteFailed")<{ readonly cause: unknown }> {}
 
-export const encodeCursor = (p: Position) => Buffer.from(JSON.stringify([p.at, p.id])).toString("base64url")
-const decodeCursor = (cursor: string | undefined) =>
-  Effect.suspend(() => {
-    if (cursor === undefined) return Effect.succeed(undefined)
-    try {
-      const [at, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [unknown, unknown]
-      // What the server wrote: microsecond UTC timestamps within PostgreSQL's range, and a uuid.
-      if (typeof at === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(at) && !Number.isNaN(Date.parse(at)) && typeof id === "string" && UUID.test(id)) {
-        return Effect.succeed<Position>({ at, id })
-      }
-    } catch {
-      // falls through to the refusal
-    }
-    return Effect.fail(BadRequest.of("cursor is not one this API returned", "INVALID_CURSOR"))
-  })
+const decodeCursor = (cursor: string | undefined) => Effect.map(decodeTimeCursor(cursor), Option.getOrUndefined)
 
-const page = <A>(rows: ReadonlyArray<A>, limit: number, position: (a: A) => Position) => {
-  const items = rows.slice(0, limit)
-  return { items, next_cursor: rows.length > limit ? encodeCursor(position(items[items.length - 1]!)) : null }
-}
+const page = <A>(rows: ReadonlyArray<A>, limit: number, position: (a: A) => TimeCursor) =>
+  pageOf(rows, limit, (last) => {
+    const p = position(last)
+    return encodeTimeCursor(p.at, p.id)
+  })
 
 /** The same items in any order make the same request. */
 const digestOf = (items: Checkout["items"]) =>
@@ -384,13 +372,13 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
     /** The object behind a signed link, if the link is valid and the file still exists. */
     const openDownload = (productId: string, file: string, exp: string | null, sig: string | null) =>
       Effect.gen(function* () {
-        if (!UUID.test(productId) || !links.verify(productId, file, exp, sig)) return Either.left("invalid" as const)
+        if (!isUuid(productId) || !links.verify(productId, file, exp, sig)) return Either.left("invalid" as const)
         const row = Option.getOrUndefined(yield* repo.productById(productId as ProductId))
         let target: { key: string; filename: string; contentType: string } | undefined
         if (row !== undefined && file === TRACK_FILE && row.track_id !== null) {
           const original = yield* tracks.originalFile(row.track_id)
           if (Option.isSome(original)) target = { key: original.value.key, filename: original.value.filename, contentType: "application/octet-stream" }
-        } else if (row !== undefined && UUID.test(file)) {
+        } else if (row !== undefined && isUuid(file)) {
           const stored = yield* repo.fileById(row.id, file as ProductFileId)
           if (Option.isSome(stored)) target = { key: stored.value.storage_key, filename: stored.value.filename, contentType: stored.value.content_type }
         }

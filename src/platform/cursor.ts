@@ -1,7 +1,7 @@
+import { isUuid } from "./text.js"
 import { Effect, Option, Schema } from "effect"
 import { BadRequest } from "./api-errors.js"
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 /** The form `timeCursorColumn` gives: microseconds kept, so rows created within one millisecond are not skipped. */
 const MICROS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
 
@@ -39,7 +39,7 @@ export const decodeTimeCursor = (cursor: string | undefined): Effect.Effect<Opti
   const value = decodeJson(cursor)
   if (Array.isArray(value) && value.length === 2) {
     const [at, id] = value as [unknown, unknown]
-    if (typeof at === "string" && MICROS_UTC.test(at) && !Number.isNaN(Date.parse(at)) && typeof id === "string" && UUID.test(id)) {
+    if (typeof at === "string" && MICROS_UTC.test(at) && !Number.isNaN(Date.parse(at)) && typeof id === "string" && isUuid(id)) {
       return Effect.succeed(Option.some({ at, id }))
     }
   }

@@ -7,3 +7,8 @@ import { Schema } from "effect"
 export const StoredText = Schema.String.pipe(
   Schema.filter((s) => !s.includes("\u0000"), { message: () => "must not contain NUL characters" })
 )
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** For ids that arrive outside a schema (cursors, link paths): PostgreSQL would refuse anything else. */
+export const isUuid = (s: string) => UUID.test(s)

@@ -5,11 +5,11 @@ import { BadRequest } from "../platform/api-errors.js"
 import { sqlErrors } from "../platform/sql-errors.js"
 import { type Ranked, type RankPosition, SearchRepo } from "./repo.js"
 import type { SearchHit, SearchType } from "./schema.js"
+import { isUuid } from "../platform/text.js"
 
 /** Type-ahead needs a few words, not a paragraph: later words are ignored. */
 const MAX_WORDS = 8
 const MAX_WORD_LENGTH = 64
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
  * A tsquery matching every word of the input as a prefix (`'lo':* & 'fi':*`),
@@ -32,7 +32,7 @@ const decodeCursor = (cursor: string | undefined) =>
       // The rank goes back to PostgreSQL as a real: anything a real cannot hold is a bad cursor, not a failed query.
       const value = typeof rank === "string" && /^\d+(?:\.\d+)?(?:e-?\d+)?$/.test(rank) ? Number(rank) : Number.NaN
       const isReal = value === 0 || (value >= 1.2e-38 && value <= 3.4e38)
-      if (typeof rank === "string" && isReal && typeof id === "string" && UUID.test(id)) {
+      if (typeof rank === "string" && isReal && typeof id === "string" && isUuid(id)) {
         return Effect.succeed<RankPosition>({ rank, id })
       }
     } catch {

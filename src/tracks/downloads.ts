@@ -9,10 +9,10 @@ import { Storage } from "../platform/storage.js"
 import { TrackLibraryConfig } from "./config.js"
 import { LibraryRepo } from "./library-repo.js"
 import { TrackId } from "./schema.js"
+import { isUuid } from "../platform/text.js"
 
 export const TRACK_DOWNLOAD_PATHS = ["/downloads/tracks/:id"] as const
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 const AUDIO_TYPES: Record<string, string> = {
   mp3: "audio/mpeg",
@@ -70,7 +70,7 @@ export const TrackDownloadRoutes = HttpLayerRouter.use((router) =>
         const search = yield* HttpServerRequest.ParsedSearchParams
         const id = params["id"] ?? ""
         const one = (v: string | ReadonlyArray<string> | undefined) => (typeof v === "string" ? v : undefined)
-        if (!UUID.test(id) || !links.verify(id, one(search["exp"]), one(search["sig"]))) {
+        if (!isUuid(id) || !links.verify(id, one(search["exp"]), one(search["sig"]))) {
           return fail(403, "INVALID_LINK", "the download link is invalid or has expired; ask the API for a new one")
         }
         const original = yield* repo.original(TrackId.make(id))
