@@ -31,10 +31,14 @@ interface DecodeIssue {
   readonly message: string
 }
 
+/** Schema messages quote the offending value; a megabyte of it is no help to anyone reading the error. */
+const ISSUE_MESSAGE_MAX = 300
+const clip = (message: string) => (message.length > ISSUE_MESSAGE_MAX ? `${message.slice(0, ISSUE_MESSAGE_MAX)}…` : message)
+
 const describeIssues = (issues: ReadonlyArray<DecodeIssue>) =>
   issues
     .slice(0, 5)
-    .map((i) => (i.path.length > 0 ? `${i.path.join(".")}: ${i.message}` : i.message))
+    .map((i) => clip(i.path.length > 0 ? `${i.path.join(".")}: ${i.message}` : i.message))
     .join("; ")
 
 /**
@@ -54,7 +58,7 @@ const normaliseErrorBody = (response: HttpServerResponse.HttpServerResponse) => 
       const p = parsed as { _tag?: unknown; issues?: ReadonlyArray<DecodeIssue>; error?: { details?: { retry_after_seconds?: unknown } } }
       if (p._tag === "HttpApiDecodeError" && Array.isArray(p.issues)) {
         return jsonError(400, "VALIDATION_ERROR", describeIssues(p.issues), {
-          issues: p.issues.map((i) => ({ path: i.path.map(String), message: i.message }))
+          issues: p.issues.slice(0, 20).map((i) => ({ path: i.path.map(String), message: clip(i.message) }))
         })
       }
       const retryAfter = p.error?.details?.retry_after_seconds
@@ -96,6 +100,12 @@ const failureResponse = (cause: Cause.Cause<unknown>, request: HttpServerRequest
             : jsonError(400, "MALFORMED_BODY", "multipart body could not be parsed")
         )
       }
+      // multipasta reports a multipart content type without a usable boundary
+      // by emitting "error" from its constructor, before anyone listens: Node
+      // throws that as ERR_UNHANDLED_ERROR carrying the emitted value.
+      if (typeof e === "object" && e !== null && (e as { code?: unknown }).code === "ERR_UNHANDLED_ERROR" && isTagged((e as { context?: unknown }).context, "InvalidBoundary")) {
+        return unreadBody(jsonError(400, "MALFORMED_BODY", "multipart body without a valid boundary parameter"))
+      }
       if (isTagged(e, "RequestError")) {
         const text = `${String(e.description ?? "")} ${String(e.cause ?? "")}`
         if (/max|too large|exceed/i.test(text)) {
@@ -132,11 +142,57 @@ const securityHeaders = (production: boolean) => {
   return base
 }
 
+/** No request of ours nests deeper than a handful of levels; the limit leaves room for RPC envelopes. */
+export const MAX_JSON_DEPTH = 64
+
+/** Whether JSON text nests deeper than `limit` (brackets inside strings do not count); a linear scan, no parse. */
+export const jsonNestsDeeperThan = (text: string, limit: number) => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
+}
+
+const BODILESS = new Set(["GET", "HEAD", "OPTIONS"])
+
+/**
+ * Refuses JSON bodies nested deeper than MAX_JSON_DEPTH before any handler
+ * decodes them: JSON.parse copes, but describing such a value in a schema
+ * error recurses once per level and overflowed the stack (a 500). The body
+ * text is cached by the request, so handlers read it again for free.
+ */
+const refuseDeepJson = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const contentType = request.headers["content-type"]?.toLowerCase()
+    // HttpApi reads a body without a content type as JSON.
+    if (BODILESS.has(request.method) || (contentType !== undefined && !contentType.includes("json"))) return app
+    return request.text.pipe(
+      Effect.matchEffect({
+        // Unreadable or too large: the handler meets the same cached failure and answers it.
+        onFailure: () => app,
+        onSuccess: (text) =>
+          jsonNestsDeeperThan(text, MAX_JSON_DEPTH)
+            ? Effect.succeed(jsonError(400, "MALFORMED_BODY", `JSON nested deeper than ${MAX_JSON_DEPTH} levels`))
+            : app
+      })
+    )
+  })
+
 /** The Effect side: body limit, failures that escaped handlers, and the error envelope. */
 export const errorBoundary = (config: AppSettings) => {
   const maxBody = Option.some(config.maxJsonBodyBytes)
   return <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
     app.pipe(
+      refuseDeepJson,
       HttpIncomingMessage.withMaxBodySize(maxBody),
       Effect.catchAllCause((cause) =>
         Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
