@@ -8,6 +8,7 @@ import { Authenticator, optionalActor } from "../auth/authentication.js"
 import { CurrentUser } from "../auth/current-user.js"
 import { policyUse } from "../auth/policy.js"
 import { errorBody } from "../platform/api-errors.js"
+import { endsWithBody } from "../platform/multipart.js"
 import { canSell } from "./policy.js"
 import { Market } from "./service.js"
 
@@ -35,7 +36,7 @@ export const MarketHandlers = HttpApiBuilder.group(VezaApi, "market", (handlers)
       .handle("deleteProduct", ({ path }) => withActor((actor) => market.deleteProduct(actor, path.id)))
       .handle("uploadFile", ({ path, payload, request }) =>
         withActor((actor) =>
-          market.uploadFile(actor, path.id, payload, { contentType: request.headers["content-type"], contentLength: request.headers["content-length"] })
+          market.uploadFile(actor, path.id, payload.pipe(endsWithBody(NodeHttpServerRequest.toIncomingMessage(request))), { contentType: request.headers["content-type"], contentLength: request.headers["content-length"] })
         ).pipe(
           // A refusal before the body is read (not the seller, too large) still reads it, so the client gets the answer rather than a reset.
           Effect.tapError(() => Effect.sync(() => drainBody(NodeHttpServerRequest.toIncomingMessage(request))))

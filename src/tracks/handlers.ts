@@ -7,6 +7,7 @@ import { Authenticator, optionalActor } from "../auth/authentication.js"
 import { CurrentUser } from "../auth/current-user.js"
 import { policyUse } from "../auth/policy.js"
 import { ClientInfoReader } from "../platform/client-info.js"
+import { endsWithBody } from "../platform/multipart.js"
 import { TrackLibrary } from "./library.js"
 import { canUpload } from "./policy.js"
 import { Tracks } from "./service.js"
@@ -31,7 +32,7 @@ export const TracksHandlers = HttpApiBuilder.group(VezaApi, "tracks", (handlers)
       .handle("upload", ({ payload, request }) =>
         // The role is checked before a byte of the body is read.
         Effect.flatMap(CurrentUser, (actor) =>
-          tracks.upload(actor, payload, { contentType: request.headers["content-type"], contentLength: request.headers["content-length"] })
+          tracks.upload(actor, payload.pipe(endsWithBody(NodeHttpServerRequest.toIncomingMessage(request))), { contentType: request.headers["content-type"], contentLength: request.headers["content-length"] })
         ).pipe(
           policyUse(canUpload),
           // A refusal can come before the body is read (a 413 on its declared

@@ -77,7 +77,8 @@ beforeAll(async () => {
     HLS_LADDER_KBPS: "64",
     HLS_SEGMENT_SECONDS: "2",
     TRANSCODE_CONCURRENCY: "1",
-    JOB_POLL_INTERVAL_MS: "200",
+    JOB_POLL_INTERVAL_MS: "100",
+    TRACK_PURGE_INTERVAL_MS: "100",
     // The fuzzer logs in with garbage thousands of times; the limits have their own tests.
     LOGIN_MAX_ATTEMPTS_PER_IP: "1000000",
     LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: "1000000"
@@ -196,8 +197,25 @@ const check = async (r: FuzzRequest): Promise<RawResponse> => {
   expectEnvelope(res, what)
   const after = await snap.take()
   if (res.status >= 400) expect(snap.diff(baseline, after), `${what} -> ${res.status} yet changed rows`).toEqual([])
-  baseline = after
+  baseline = res.status < 300 && r.method !== "GET" ? await settled() : after
   return res
+}
+
+/**
+ * A write that succeeded may have set background work going (a re-transcode,
+ * a purge); the next request's "nothing changed" needs a database at rest.
+ */
+const settled = async () => {
+  const deadline = Date.now() + 30_000
+  let last = await snap.take()
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100))
+    const [busy] = await query<{ n: number }>(db, "select count(*)::int as n from transcode_jobs where status in ('queued', 'running')")
+    const now = await snap.take()
+    if (busy!.n === 0 && snap.diff(last, now).length === 0) return now
+    last = now
+  }
+  throw new Error("the database did not come to rest within 30 s")
 }
 
 const expectAlive = async () => {
