@@ -173,7 +173,9 @@ export const rawRequest = (
     const url = new URL(baseUrl)
     // Node frames GET and DELETE bodies only when told their length.
     const framed = body === undefined ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) }
-    const req = NodeHttp.request({ host: url.hostname, port: url.port, method, path, headers: framed, agent: false }, (res) => {
+    // What Node refuses to put on the request line (spaces, non-latin1) goes percent-encoded.
+    const line = path.replace(/[^\u0021-\u00ff]/gu, (c) => encodeURIComponent(toWellFormed(c)))
+    const req = NodeHttp.request({ host: url.hostname, port: url.port, method, path: line, headers: framed, agent: false }, (res) => {
       const chunks: Array<Buffer> = []
       res.on("data", (c: Buffer) => chunks.push(c))
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }))
