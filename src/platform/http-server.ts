@@ -34,8 +34,8 @@ export interface FastRoute {
 
 export class FastRoutes extends Context.Tag("veza/FastRoutes")<FastRoutes, ReadonlyArray<FastRoute>>() {}
 
-/** Answers an upgrade request that will not be upgraded, in the usual error envelope. */
-const refuseUpgrade = (socket: NodeNet.Socket, status: 404 | 503, body: unknown) => {
+/** Answers on the raw socket (an upgrade we refuse, a request Node could not parse), in the usual error envelope. */
+const refuseUpgrade = (socket: NodeNet.Socket, status: number, body: unknown) => {
   const text = JSON.stringify(body)
   socket.end(
     `HTTP/1.1 ${status} ${NodeHttp.STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
@@ -111,6 +111,14 @@ export const HttpServerLive = <E, R>(options: {
       const front = nodeFront(config, metrics, routeLabeller(options.routeTemplates), identify, readiness.isDraining, dispatch)
       const upgrades = yield* WebSocketRoutes
       const server = NodeHttp.createServer({ requestTimeout: config.requestTimeoutMs, keepAliveTimeout: 5000 }, front)
+      // Requests Node's parser refuses (a request line or headers past its
+      // limit, broken framing) get the envelope too, not a bare status line.
+      server.on("clientError", (error: NodeJS.ErrnoException, socket: NodeNet.Socket) => {
+        if (error.code === "ECONNRESET" || !socket.writable) return socket.destroy()
+        const [status, code] =
+          error.code === "HPE_HEADER_OVERFLOW" ? [431, "HEADERS_TOO_LARGE"] : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "REQUEST_TIMEOUT"] : [400, "BAD_REQUEST"]
+        refuseUpgrade(socket, status, errorBody(code, status === 431 ? "the request line or headers are too large" : status === 408 ? "the request took too long to arrive" : "the request could not be parsed as HTTP"))
+      })
       server.on("upgrade", (request: NodeHttp.IncomingMessage, socket: NodeNet.Socket, head: Buffer) => {
         const path = (request.url ?? "/").split("?")[0] ?? "/"
         const endpoint = upgrades.get(path)
