@@ -264,7 +264,9 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
     const react = (actor: Actor, id: MessageId, emoji: string, add: boolean) =>
       Effect.gen(function* () {
         const { message, membership } = yield* messageInReadableRoom(actor, id)
-        if (add && membership?.muted) return yield* Forbidden.of("you are muted in this room", "MUTED")
+        // Admins may read any room's messages, but reacting is taking part, like sending: members only.
+        if (!isMember(membership)) return yield* notMember()
+        if (add && membership.muted) return yield* Forbidden.of("you are muted in this room", "MUTED")
         const changed = add ? yield* repo.addReaction(id, actor.id, emoji) : yield* repo.removeReaction(id, actor.id, emoji)
         if (changed) {
           yield* bus.publish({
