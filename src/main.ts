@@ -6,7 +6,7 @@
  */
 import { HttpApiScalar, HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
-import { RpcSerialization, RpcServer } from "@effect/rpc"
+import { RpcServer } from "@effect/rpc"
 import { SqlClient } from "@effect/sql"
 import { Cause, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { AdminHandlers } from "./admin/handlers.js"
@@ -25,6 +25,7 @@ import { makeWebSocketUpgrade } from "./platform/websocket-upgrade.js"
 import { Mailer } from "./platform/mailer.js"
 import { Metrics } from "./platform/metrics.js"
 import { OPS_PATHS, OpsRoutes } from "./platform/ops-routes.js"
+import { layerCheckedNdjson } from "./platform/rpc-serialization.js"
 import { Readiness } from "./platform/readiness.js"
 import { VezaRpcs } from "./rpc.js"
 import { ChatBusLive } from "./chat/bus.js"
@@ -109,7 +110,7 @@ const DomainLive = Layer.mergeAll(Market.Default.pipe(Layer.provide(SandboxPayme
   )
 )
 
-const RpcHandlersLive = Layer.mergeAll(AuthRpcHandlers, UsersRpcHandlers, RpcAuthenticationLive, RpcSerialization.layerNdjson)
+const RpcHandlersLive = Layer.mergeAll(AuthRpcHandlers, UsersRpcHandlers, RpcAuthenticationLive, layerCheckedNdjson)
 
 /** `/rpc` over WebSocket: the same RPC group, one connection carrying many calls. */
 const rpcWebSocket = Effect.gen(function* () {

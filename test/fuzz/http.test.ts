@@ -185,6 +185,15 @@ const describeRequest = (r: FuzzRequest) =>
 /** Counterexamples print as one readable line, not megabytes of body. */
 const fuzzRequest = (r: FuzzRequest): FuzzRequest => Object.assign(r, { [fc.toStringMethod]: () => describeRequest(r) })
 
+/** What the server logged about a failed request (found by the request id in the answer), for the failure message. */
+const serverErrors = (res: RawResponse) => {
+  const id = /request ([0-9a-f-]{36})/.exec(res.text)?.[1] ?? res.headers["x-request-id"]
+  return server.logs
+    .filter((l) => l.logLevel === "ERROR" && (id === undefined || l.annotations["request_id"] === id))
+    .map((l) => String(l.annotations["cause"] ?? l.message).slice(0, 1500))
+    .join("\n")
+}
+
 /**
  * Sends the request and checks it: an answer below 500 within the timeout,
  * the envelope on 4xx, and (when refused) no row changed anywhere.
@@ -193,7 +202,7 @@ const check = async (r: FuzzRequest): Promise<RawResponse> => {
   const what = describeRequest(r)
   const headers = { ...r.headers, ...(await authorization(r.actor, r.junk)) }
   const res = await rawRequest(server.baseUrl, r.method, r.path, headers, r.body)
-  expect(res.status, `${what} -> ${res.text.slice(0, 500)}`).toBeLessThan(500)
+  expect(res.status, `${what} -> ${res.text.slice(0, 500)} ${serverErrors(res)}`).toBeLessThan(500)
   expectEnvelope(res, what)
   const after = await snap.take()
   if (res.status >= 400) expect(snap.diff(baseline, after), `${what} -> ${res.status} yet changed rows`).toEqual([])
@@ -567,6 +576,19 @@ describe("inputs the fuzzer found (fixed in src/)", () => {
       }
     }
     expect(snap.diff(baseline, await snap.take())).toEqual([])
+  })
+
+  it("/rpc requests whose headers are not [name, value] pairs, or missing, get a protocol answer, not a 500", async () => {
+    for (const headers of [5, [5], [[1, 2]], { a: 1 }]) {
+      const line = JSON.stringify({ _tag: "Request", id: "1", tag: "auth.me", payload: {}, headers })
+      const res = await rawRequest(server.baseUrl, "POST", "/rpc", { "content-type": "application/ndjson" }, `${line}\n`)
+      expect([JSON.stringify(headers), res.status]).toEqual([JSON.stringify(headers), 200])
+      expect(JSON.parse(res.text)).toMatchObject({ _tag: "Defect" })
+    }
+    // Without headers at all: an ordinary call (here refused for want of a token), not a 500.
+    const bare = await rawRequest(server.baseUrl, "POST", "/rpc", {}, `${JSON.stringify({ _tag: "Request", id: "1", tag: "auth.me", payload: {} })}\n`)
+    expect(bare.status).toBe(200)
+    expect(JSON.parse(bare.text)).toMatchObject({ _tag: "Exit", exit: { _tag: "Failure" } })
   })
 
   it("a request line past Node's limit gets the envelope (431), not a bare status line", async () => {
