@@ -194,7 +194,7 @@ describe("WebSocket frames", () => {
         if (reply?.type === "error" || (f.ref === undefined && replies.every((r) => r.type === "error"))) expect(snap.diff(baseline, after)).toEqual([])
         baseline = after
       }),
-      fcParams(300)
+      fcParams(200)
     )
     console.log(`ws frames: ${JSON.stringify(counts)}`)
     await client.close()
