@@ -112,7 +112,8 @@ export const PlayerProvider = ({ children }: { children: ReactNode }) => {
       const h = new Hls({ enableWorker: true })
       hls.current = h
       h.on(Hls.Events.MANIFEST_PARSED, (_event, data) => {
-        setLevels(data.levels.map((l, i) => ({ index: i, kbps: Math.round(l.bitrate / 1000) })))
+        // The ladder's nominal rate is in each rendition's path (…/128k/playlist.m3u8); BANDWIDTH is a measured peak.
+        setLevels(data.levels.map((l, i) => ({ index: i, kbps: Number(/\/(\d+)k\//.exec(l.uri)?.[1] ?? Math.round(l.bitrate / 1000)) })))
         startAt()
       })
       h.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => setLevelState(data.level))

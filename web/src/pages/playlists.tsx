@@ -51,7 +51,7 @@ const Playlists = () => {
   return (
     <section>
       <h1>Playlists</h1>
-      <form onSubmit={submit} className="row wrap card" aria-label="New playlist">
+      <form onSubmit={submit} className="row wrap card">
         <label>
           New playlist
           <input value={title} required maxLength={255} placeholder="Title" onChange={(e) => setTitle(e.target.value)} />

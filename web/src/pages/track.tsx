@@ -281,6 +281,16 @@ const Comments = ({
   )
 }
 
+const CreatorLink = ({ creatorId }: { creatorId: UserId }) => {
+  const creator = useAsync(() => call((c) => c.users.byId({ path: { id: creatorId } })), [creatorId])
+  if (creator.state.status !== "ok") return null
+  return (
+    <>
+      by <Link to={`/u/${creator.state.value.username}`} data-testid="creator-link">@{creator.state.value.username}</Link> ·{" "}
+    </>
+  )
+}
+
 export const TrackPage = () => {
   const { id: trackId = "" } = useParams()
   const player = usePlayer()
@@ -330,6 +340,7 @@ export const TrackPage = () => {
             <div className="grow">
               <h1>{t.title}</h1>
               <p className="muted">
+                <CreatorLink creatorId={t.creator_id} />
                 {t.artist !== null && <>{t.artist} · </>}
                 {formatTime(t.duration_ms / 1000)} · {t.play_count} plays · {t.visibility}
                 {t.genre !== null && <> · {t.genre}</>}
