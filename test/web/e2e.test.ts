@@ -98,7 +98,7 @@ describe("the web client, end to end", () => {
       sample()
     })
     await creator.getByRole("button", { name: "Upload", exact: true }).click()
-    await creator.getByTestId("upload-progress").waitFor()
+    await creator.waitForFunction(() => (window as any).__seen.upload.some((v: number) => v > 0))
     await shot(creator, "upload")
     await creator.getByTestId("upload-result").waitFor({ timeout: 30_000 })
     await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
@@ -214,13 +214,50 @@ describe("the web client, end to end", () => {
     await shot(creator, "chat")
   })
 
-  it("the phone-width layout, and no console errors on either page", async () => {
+  it("the creator sells the track with a licence; the listener buys it and downloads it", async () => {
+    await creator.getByRole("link", { name: "Market" }).click()
+    await creator.getByRole("link", { name: "Sell" }).click()
+    await creator.getByLabel("Title").fill(`${title} (beat)`)
+    await creator.getByLabel(/Sold with one of your tracks/).selectOption({ label: title })
+    await creator.getByLabel("premium price").fill("49.00")
+    await creator.getByRole("button", { name: "Put on sale" }).click()
+    await creator.getByRole("heading", { name: `${title} (beat)` }).waitFor()
+
+    await listener.getByRole("link", { name: "Market" }).click()
+    await listener.getByRole("link", { name: `${title} (beat)` }).click()
+    await listener.getByRole("radio", { name: /premium/ }).check()
+    await shot(listener, "product")
+    await listener.getByRole("button", { name: "Add to cart" }).click()
+    await listener.getByText("Total: €49.00").waitFor()
+    await listener.getByRole("button", { name: "Checkout" }).click()
+    await listener.getByRole("heading", { name: "Purchases" }).waitFor()
+    await listener.getByText("paid").waitFor()
+    await shot(listener, "purchases")
+    const [download] = await Promise.all([listener.waitForEvent("download"), listener.getByRole("button", { name: "Download" }).click()])
+    expect(download.suggestedFilename()).toBe("sunrise.wav")
+  })
+
+  it("an expired access token is refreshed silently; the phone-width layout; no console errors", async () => {
+    await listener.evaluate(() => {
+      const session = JSON.parse(localStorage.getItem("veza.session")!)
+      localStorage.setItem("veza.session", JSON.stringify({ ...session, accessToken: "expired.access.token" }))
+    })
     await listener.setViewportSize({ width: 390, height: 844 })
+    const errorsBefore = listenerProblems.httpErrors.length
     await listener.goto(`${server.baseUrl}/tracks/${trackId}`)
     await listener.getByRole("heading", { name: title }).waitFor()
     await listener.getByRole("button", { name: "Menu" }).click()
-    await listener.getByRole("link", { name: "Chat" }).waitFor()
+    await listener.locator('[data-testid="connection"][data-state="online"]').waitFor()
     await shot(listener, "track-phone")
+    // One refresh before the first call; no request went out with the dead token.
+    const refreshes = listenerProblems.responses.filter((r) => r.url.endsWith("/api/v1/auth/refresh"))
+    expect(refreshes.map((r) => r.status)).toEqual([200])
+    expect(listenerProblems.httpErrors.slice(errorsBefore)).toEqual([])
+
+    // Signing out everywhere ends the creator's session.
+    await creator.getByRole("link", { name: "Settings" }).click()
+    await creator.getByRole("button", { name: "Sign out everywhere" }).click()
+    await creator.getByRole("heading", { name: "Sign in" }).waitFor()
     expect(creatorProblems.errors).toEqual([])
     expect(listenerProblems.errors).toEqual([])
     expect(creatorProblems.httpErrors).toEqual([])

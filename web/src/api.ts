@@ -125,8 +125,27 @@ const refresh = (): Promise<boolean> => {
   return refreshing
 }
 
-/** Runs one typed call; on a 401 with a session, refreshes silently and tries once more. */
+/** Whether the access token is past (or within 30 s of) its `exp`; one that cannot be read counts as expired. */
+const expiresSoon = (token: string) => {
+  try {
+    const payload = JSON.parse(atob(token.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/"))) as { exp?: unknown }
+    return typeof payload.exp !== "number" || payload.exp * 1000 < Date.now() + 30_000
+  } catch {
+    return true
+  }
+}
+
+/** Refreshes before a call rather than after its 401, so an expired token costs no failed request. */
+const ensureFresh = async () => {
+  if (session !== null && expiresSoon(session.accessToken)) await refresh()
+}
+
+/**
+ * Runs one typed call with a fresh token; a 401 anyway (a token revoked
+ * early, by logout-all elsewhere) refreshes and tries once more.
+ */
 export const call = async <A, E>(f: (c: Client) => Effect.Effect<A, E>): Promise<A> => {
+  await ensureFresh()
   const first = await Effect.runPromise(Effect.either(f(client)))
   if (Either.isRight(first)) return first.right
   const error = toApiError(first.left)
@@ -182,7 +201,7 @@ export const uploadTrack = (
     const error = (json as { error?: { code?: string; message?: string } }).error
     throw new ApiError(error?.message ?? `Upload failed (${status}).`, error?.code ?? "UNKNOWN", status)
   }
-  return attempt().then(async (first) => {
+  return ensureFresh().then(attempt).then(async (first) => {
     if (first.status === 401 && session !== null && (await refresh())) return parse(await attempt())
     return parse(first)
   })

@@ -8,6 +8,7 @@ import { createContext, type ReactNode, useCallback, useContext, useEffect, useM
 import { Link } from "react-router"
 import { call, currentSession, id } from "./api.js"
 import type { TrackId } from "../../src/tracks/schema.js"
+import { NextIcon, PauseIcon, PlayIcon, PreviousIcon } from "./icons.js"
 import { formatTime } from "./ui.js"
 
 export interface QueueItem {
@@ -221,11 +222,15 @@ export const PlayerBar = () => {
     <section className="player-bar" aria-label="Player">
       <div className="player-main">
         <div className="player-buttons">
-          <button type="button" onClick={p.previous} aria-label="Previous">⏮</button>
-          <button type="button" className="play" onClick={p.toggle} aria-label={p.playing ? "Pause" : "Play"} data-testid="player-toggle">
-            {p.playing ? "⏸" : "▶"}
+          <button type="button" onClick={p.previous} aria-label="Previous">
+            <PreviousIcon />
           </button>
-          <button type="button" onClick={p.next} aria-label="Next" disabled={p.index >= p.queue.length - 1}>⏭</button>
+          <button type="button" className="play" onClick={p.toggle} aria-label={p.playing ? "Pause" : "Play"} data-testid="player-toggle">
+            {p.playing ? <PauseIcon /> : <PlayIcon />}
+          </button>
+          <button type="button" onClick={p.next} aria-label="Next" disabled={p.index >= p.queue.length - 1}>
+            <NextIcon />
+          </button>
         </div>
         <div className="player-info">
           <Link to={`/tracks/${p.current.id}`} className="player-title">

@@ -1,3 +1,4 @@
+import { PlayIcon } from "./icons.js"
 import { Link } from "react-router"
 import { usePlayer } from "./player.js"
 import { formatTime } from "./ui.js"
@@ -29,7 +30,7 @@ export const TrackList = ({ tracks, empty }: { tracks: ReadonlyArray<TrackRow>; 
               disabled={!ready}
               onClick={() => player.play(queue, queue.findIndex((q) => q.id === t.id))}
             >
-              ▶
+              <PlayIcon />
             </button>
             <div className="grow">
               <Link to={`/tracks/${t.id}`}>{t.title}</Link>

@@ -1,4 +1,5 @@
 import { type FormEvent, useState } from "react"
+import { PlayIcon } from "../icons.js"
 import { Link, useNavigate, useParams } from "react-router"
 import { call, id } from "../api.js"
 import { usePlayer } from "../player.js"
@@ -215,7 +216,7 @@ const Entries = ({ playlist, items, onChange }: { playlist: Playlist; items: Rea
             >
               {canEdit && (
                 <span className="handle" aria-hidden="true" title="Drag to reorder">
-                  ⠿
+                  ≡
                 </span>
               )}
               <span className="muted">{entry.position}.</span>
@@ -226,7 +227,7 @@ const Entries = ({ playlist, items, onChange }: { playlist: Playlist; items: Rea
                 disabled={entry.track.status !== "ready"}
                 onClick={() => player.play(queue, queue.findIndex((q) => q.id === entry.track.id))}
               >
-                ▶
+                <PlayIcon />
               </button>
               <div className="grow">
                 <Link to={`/tracks/${entry.track.id}`}>{entry.track.title}</Link>
@@ -287,7 +288,7 @@ export const PlaylistPage = () => {
                 disabled={page.items.length === 0}
                 onClick={() => player.play(page.items.filter((i) => i.track.status === "ready").map((i) => ({ id: i.track.id, title: i.track.title, artist: i.track.artist })))}
               >
-                ▶ Play all
+                <PlayIcon /> Play all
               </button>
               {session !== null && (
                 <button

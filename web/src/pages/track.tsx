@@ -1,6 +1,7 @@
 import { type FormEvent, useEffect, useRef, useState } from "react"
 import { Link, useParams } from "react-router"
 import { call, currentSession, id } from "../api.js"
+import { PauseIcon, PlayIcon } from "../icons.js"
 import { usePlayer } from "../player.js"
 import { useApp } from "../session.js"
 import { ErrorBox, formatDate, formatTime, Loading, Show, useAction, useAsync, useTitle } from "../ui.js"
@@ -335,7 +336,7 @@ export const TrackPage = () => {
               data-testid="track-play"
               onClick={() => (isCurrent ? player.toggle() : player.play([{ id: t.id, title: t.title, artist: t.artist }]))}
             >
-              {isCurrent && player.playing ? "⏸" : "▶"}
+              {isCurrent && player.playing ? <PauseIcon /> : <PlayIcon />}
             </button>
             <div className="grow">
               <h1>{t.title}</h1>
