@@ -79,6 +79,11 @@ describe("the web client, end to end", () => {
     // 20 s of WAV (~3.5 MB) through an upload throttled to 1 MB/s: the bar has time to move.
     const file = await generateAudio(work, { seconds: 20, format: "wav", name: "sunrise.wav" })
     await creator.getByRole("link", { name: "Upload" }).click()
+    // What the server refuses is shown in its words.
+    await creator.getByLabel(/Audio file/).setInputFiles(await generateAudio(work, { kind: "text", name: "notes.mp3" }))
+    await creator.getByRole("button", { name: "Upload", exact: true }).click()
+    await creator.getByTestId("upload-error").filter({ hasText: "not an audio file" }).waitFor()
+    await shot(creator, "upload-error")
     await creator.getByLabel(/Audio file/).setInputFiles(file)
     await creator.getByLabel("Title").fill(title)
     const cdp = await creatorContext.newCDPSession(creator)
@@ -258,9 +263,10 @@ describe("the web client, end to end", () => {
     await creator.getByRole("link", { name: "Settings" }).click()
     await creator.getByRole("button", { name: "Sign out everywhere" }).click()
     await creator.getByRole("heading", { name: "Sign in" }).waitFor()
-    expect(creatorProblems.errors).toEqual([])
+    // The refused upload is the one failed request, which Chromium also logs; nothing else went wrong.
+    expect(creatorProblems.errors).toEqual([expect.stringContaining("the server responded with a status of 415")])
     expect(listenerProblems.errors).toEqual([])
-    expect(creatorProblems.httpErrors).toEqual([])
+    expect(creatorProblems.httpErrors).toEqual([expect.stringMatching(/^415 .*\/api\/v1\/tracks$/)])
     expect(listenerProblems.httpErrors).toEqual([])
   })
 })
