@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "react"
 import { Link, NavLink, Route, Routes, useLocation, useNavigate } from "react-router"
 import { call } from "./api.js"
+import { ResetPasswordPage, VerifyEmailPage } from "./pages/account.js"
 import { AuthPage } from "./pages/auth.js"
 import { ChatPage } from "./pages/chat.js"
 import { HomePage } from "./pages/home.js"
@@ -10,7 +11,7 @@ import { PlaylistPage, PlaylistsPage } from "./pages/playlists.js"
 import { ProfilePage } from "./pages/profile.js"
 import { SearchPage } from "./pages/search.js"
 import { SettingsPage } from "./pages/settings.js"
-import { TrackPage } from "./pages/track.js"
+import { SharedTrackPage, TrackPage } from "./pages/track.js"
 import { UploadPage } from "./pages/upload.js"
 import { PlayerBar, PlayerProvider } from "./player.js"
 import { AppProvider, useApp } from "./session.js"
@@ -173,8 +174,11 @@ export const App = () => (
           <Route path="/" element={<HomePage />} />
           <Route path="/signin" element={<AuthPage mode="signin" />} />
           <Route path="/signup" element={<AuthPage mode="signup" />} />
+          <Route path="/verify-email" element={<VerifyEmailPage />} />
+          <Route path="/reset-password" element={<ResetPasswordPage />} />
           <Route path="/search" element={<SearchPage />} />
           <Route path="/tracks/:id" element={<TrackPage />} />
+          <Route path="/s/:token" element={<SharedTrackPage />} />
           <Route path="/upload" element={<UploadPage />} />
           <Route path="/u/:username" element={<ProfilePage />} />
           <Route path="/playlists" element={<PlaylistsPage />} />

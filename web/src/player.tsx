@@ -15,6 +15,8 @@ export interface QueueItem {
   readonly id: string
   readonly title: string
   readonly artist: string | null
+  /** A signed master URL when the listener holds one (a share link); otherwise one is asked for. */
+  readonly src?: string
 }
 
 export interface Level {
@@ -90,7 +92,7 @@ export const PlayerProvider = ({ children }: { children: ReactNode }) => {
     hls.current = null
     let url: string
     try {
-      url = await sourceFor(item.id)
+      url = item.src ?? (await sourceFor(item.id))
     } catch (e) {
       if (mine === loads.current) setError(e instanceof Error ? e.message : String(e))
       return

@@ -94,7 +94,7 @@ export const AuthPage = ({ mode }: { mode: "signin" | "signup" }) => {
       <p className="muted">
         {mode === "signin" ? (
           <>
-            New here? <Link to="/signup">Create an account</Link>
+            New here? <Link to="/signup">Create an account</Link> · <Link to="/reset-password">Forgot your password?</Link>
           </>
         ) : (
           <>

@@ -384,3 +384,39 @@ export const TrackPage = () => {
     </Show>
   )
 }
+
+/** `/s/:token`: a share link, which opens the track whatever its visibility. */
+export const SharedTrackPage = () => {
+  const { token = "" } = useParams()
+  const player = usePlayer()
+  const shared = useAsync(() => call((c) => c.tracks.shared({ path: { token } })), [token])
+  useTitle(shared.state.status === "ok" ? shared.state.value.track.title : "Shared track")
+  return (
+    <Show state={shared.state} retry={shared.reload}>
+      {({ track: t, stream }) => (
+        <article className="track-page">
+          <header className="track-head">
+            <button
+              type="button"
+              className="round big"
+              disabled={stream === null}
+              aria-label={`Play ${t.title}`}
+              onClick={() => stream !== null && player.play([{ id: t.id, title: t.title, artist: t.artist, src: stream.url }])}
+            >
+              <PlayIcon />
+            </button>
+            <div className="grow">
+              <h1>{t.title}</h1>
+              <p className="muted">
+                <CreatorLink creatorId={t.creator_id} />
+                {formatTime(t.duration_ms / 1000)} · shared with you
+              </p>
+            </div>
+          </header>
+          {stream === null && <p className="muted">This track is not ready to play yet.</p>}
+          {t.description !== null && <p className="description">{t.description}</p>}
+        </article>
+      )}
+    </Show>
+  )
+}
