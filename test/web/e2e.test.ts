@@ -187,6 +187,9 @@ describe("the web client, end to end", () => {
     await creator.getByText("Choose a conversation.").waitFor()
 
     await listener.goto(`${server.baseUrl}/u/${creatorName}`)
+    await listener.getByRole("button", { name: "Follow" }).click()
+    await listener.getByRole("button", { name: "Following ✓" }).waitFor()
+    await expect.poll(() => creator.getByTestId("unread-badge").textContent(), { timeout: 10_000 }).toBe("2")
     await listener.getByRole("button", { name: "Message" }).click()
     await listener.waitForURL(/\/chat\/[0-9a-f-]{36}$/)
     await listener.getByTestId("composer").fill("Hi! Loved the track.")
@@ -216,6 +219,23 @@ describe("the web client, end to end", () => {
     await creator.getByTestId("message").filter({ hasText: "Sent while you were away" }).waitFor({ timeout: 10_000 })
     const texts = await creator.getByTestId("message").locator(".bubble").allTextContents()
     expect(texts).toEqual(["Hi! Loved the track.", "Thank you!", "Are you there?", "Sent while you were away"])
+
+    // Reactions, edits and deletes reach the other side live.
+    const missed = creator.getByTestId("message").filter({ hasText: "Sent while you were away" })
+    await missed.hover()
+    await missed.getByRole("button", { name: "React 👍" }).click()
+    await listener.getByTestId("message").filter({ hasText: "Sent while you were away" }).getByRole("button", { name: "👍 1" }).waitFor()
+    const mine = creator.getByTestId("message").filter({ hasText: "Thank you!" })
+    await mine.hover()
+    await mine.getByRole("button", { name: "Edit" }).click()
+    await creator.getByLabel("Edit message").fill("Thank you so much!")
+    await creator.getByRole("button", { name: "Save" }).click()
+    await listener.getByTestId("message").filter({ hasText: "Thank you so much!" }).filter({ hasText: "edited" }).waitFor()
+    listener.once("dialog", (dialog) => void dialog.accept())
+    const asked = listener.getByTestId("message").filter({ hasText: "Are you there?" })
+    await asked.hover()
+    await asked.getByRole("button", { name: "Delete" }).click()
+    await expect.poll(() => creator.getByTestId("message").filter({ hasText: "Are you there?" }).count(), { timeout: 10_000 }).toBe(0)
     await shot(creator, "chat")
   })
 
