@@ -51,7 +51,8 @@ const signUp = async (page: Page, username: string, isCreator: boolean) => {
   await page.locator('[data-testid="connection"][data-state="online"]').waitFor()
 }
 
-const audioTime = (page: Page) => page.evaluate(() => (document.querySelector("audio") as HTMLAudioElement).currentTime)
+// Page functions reach the DOM through `globalThis as any`: this file compiles without the DOM library.
+const audioTime = (page: Page) => page.evaluate(() => (globalThis as any).document.querySelector("audio").currentTime as number)
 
 beforeAll(async () => {
   NodeFs.mkdirSync(SHOTS, { recursive: true })
@@ -90,25 +91,26 @@ describe("the web client, end to end", () => {
     await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 1024 * 1024 })
     // Samples what the page shows every frame: the transfer bar's values, then the transcode status.
     await creator.evaluate(() => {
+      const page = globalThis as any
       const seen = { upload: [] as Array<number>, max: 0, statuses: [] as Array<string> }
-      ;(window as any).__seen = seen
+      page.__seen = seen
       const sample = () => {
-        const bar = document.querySelector('[data-testid="upload-progress"]') as HTMLProgressElement | null
+        const bar = page.document.querySelector('[data-testid="upload-progress"]') as { value: number; max: number } | null
         if (bar !== null && !seen.upload.includes(bar.value)) seen.upload.push(bar.value)
         if (bar !== null) seen.max = bar.max
-        const status = document.querySelector('[data-testid="upload-result"] [role="status"]')?.textContent
+        const status = page.document.querySelector('[data-testid="upload-result"] [role="status"]')?.textContent as string | undefined
         if (status && !seen.statuses.includes(status)) seen.statuses.push(status)
-        requestAnimationFrame(sample)
+        page.requestAnimationFrame(sample)
       }
       sample()
     })
     await creator.getByRole("button", { name: "Upload", exact: true }).click()
-    await creator.waitForFunction(() => (window as any).__seen.upload.some((v: number) => v > 0))
+    await creator.waitForFunction(() => (globalThis as any).__seen.upload.some((v: number) => v > 0))
     await shot(creator, "upload")
     await creator.getByTestId("upload-result").waitFor({ timeout: 30_000 })
     await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 })
     await creator.getByTestId("upload-ready").waitFor({ timeout: 60_000 })
-    const seen = (await creator.evaluate(() => (window as any).__seen)) as { upload: Array<number>; max: number; statuses: Array<string> }
+    const seen = (await creator.evaluate(() => (globalThis as any).__seen)) as { upload: Array<number>; max: number; statuses: Array<string> }
     const partial = seen.upload.filter((v) => v > 0 && v < seen.max)
     expect(partial.length, `upload progress values ${JSON.stringify(seen)}`).toBeGreaterThanOrEqual(2)
     expect(seen.max).toBeGreaterThan(3_000_000)
@@ -264,8 +266,9 @@ describe("the web client, end to end", () => {
 
   it("an expired access token is refreshed silently; the phone-width layout; no console errors", async () => {
     await listener.evaluate(() => {
-      const session = JSON.parse(localStorage.getItem("veza.session")!)
-      localStorage.setItem("veza.session", JSON.stringify({ ...session, accessToken: "expired.access.token" }))
+      const storage = (globalThis as any).localStorage
+      const session = JSON.parse(storage.getItem("veza.session"))
+      storage.setItem("veza.session", JSON.stringify({ ...session, accessToken: "expired.access.token" }))
     })
     await listener.setViewportSize({ width: 390, height: 844 })
     const errorsBefore = listenerProblems.httpErrors.length

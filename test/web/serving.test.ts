@@ -46,7 +46,10 @@ describe("the built web client", () => {
     expect(asset.headers.get("cache-control")).toBe("public, max-age=31536000, immutable")
     // fetch undoes the gzip; the header says it was used.
     expect(asset.headers.get("content-encoding")).toBe("gzip")
-    expect((await asset.text()).length).toBeGreaterThan(10_000)
+    const js = await asset.text()
+    expect(js.length).toBeGreaterThan(10_000)
+    // The client is built from the API definition alone: no server module (nothing Node-only) got in.
+    expect(js).not.toMatch(/from\s*"node:|import\(\s*"node:|require\(\s*"node:/)
   })
 
   it("answers a client route (and a deep link) with index.html, not a 404", async () => {
