@@ -35,7 +35,8 @@ let listenerProblems: PageProblems
 const creatorName = uniqueName("maker")
 const listenerName = uniqueName("fan")
 const password = "correct horse battery"
-const title = `Sunrise ${Math.random().toString(36).slice(2, 7)}`
+// A word of letters only, unique to this run, so the search prefix is a plain word prefix.
+const title = `Sunrise ${Array.from({ length: 6 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join("")}`
 let trackId = ""
 
 const shot = (page: Page, name: string) => page.screenshot({ path: NodePath.join(SHOTS, `${name}.png`) })
