@@ -424,6 +424,15 @@ const RoomList = ({ current, reloadKey }: { current: string | undefined; reloadK
     [rooms.state]
   )
   const names = dmPartners.state.status === "ok" ? dmPartners.state.value : {}
+  const [dmName, setDmName] = useState("")
+  const lookup = useAction()
+  const message = async (e: FormEvent) => {
+    e.preventDefault()
+    const user = await lookup.run(() => call((c) => c.users.byUsername({ path: { username: dmName.trim().replace(/^@/, "") } })))
+    if (user === undefined) return
+    setDmName("")
+    navigate(`/chat?dm=${user.id}`)
+  }
   const submit = async (e: FormEvent) => {
     e.preventDefault()
     const room = await create.run(() => call((c) => c.chat.createRoom({ payload: { name, type } })))
@@ -466,6 +475,16 @@ const RoomList = ({ current, reloadKey }: { current: string | undefined; reloadK
           </ul>
         )}
       </Show>
+      <form onSubmit={message} className="stack small-form">
+        <label>
+          Message someone
+          <input value={dmName} required placeholder="username" onChange={(e) => setDmName(e.target.value)} />
+        </label>
+        <button type="submit" disabled={lookup.busy}>
+          Open conversation
+        </button>
+        {lookup.error !== null && <p className="error small" role="alert">{lookup.error}</p>}
+      </form>
       <form onSubmit={submit} className="stack small-form">
         <label>
           New room
