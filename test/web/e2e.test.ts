@@ -8,6 +8,7 @@ import { generateAudio } from "../support/audio.js"
 import { launchChromium, type PageProblems, watchPage } from "../support/browser.js"
 import { freshDatabase } from "../support/database.js"
 import { http, type RunningServer, startServer } from "../support/server.js"
+import { uploadTrack, waitForTrack } from "../support/tracks.js"
 
 /**
  * The web client end to end, in headless Chromium against the real server
@@ -170,7 +171,13 @@ describe("the web client, end to end", () => {
     await shot(creator, "notifications")
   })
 
-  it("the listener adds it to a new playlist", async () => {
+  it("the listener adds it to a new playlist, reorders by drag and drop and by keyboard, and duplicates it", async () => {
+    // A second, short track by the creator, uploaded through the API to keep the test short.
+    const creatorToken = await creator.evaluate(() => JSON.parse((globalThis as any).localStorage.getItem("veza.session")).accessToken as string)
+    const moon = await uploadTrack(server.baseUrl, creatorToken, { path: await generateAudio(work, { seconds: 4, format: "mp3", frequency: 660 }) }, { title: "Moonrise" })
+    expect(moon.status).toBe(201)
+    await waitForTrack(server.baseUrl, creatorToken, moon.body.id)
+
     await listener.getByRole("link", { name: "Playlists" }).click()
     await listener.getByLabel("New playlist").fill("Road trip")
     await listener.getByRole("button", { name: "Create" }).click()
@@ -182,7 +189,36 @@ describe("the web client, end to end", () => {
     await listener.getByRole("link", { name: "Playlists" }).click()
     await listener.getByRole("link", { name: "Road trip" }).click()
     await listener.getByTestId("playlist-entries").getByRole("link", { name: title }).waitFor()
+    const playlistUrl = listener.url()
+    await listener.goto(`${server.baseUrl}/tracks/${moon.body.id}`)
+    await listener.getByRole("button", { name: "+ Playlist" }).click()
+    await listener.getByRole("dialog", { name: "Add to playlist" }).getByRole("button", { name: "Road trip" }).click()
+    await listener.getByText("Added to “Road trip”.").waitFor()
+    await listener.goto(playlistUrl)
+    const entries = listener.getByTestId("playlist-entries").locator("li")
+    const order = () => entries.locator("a").allTextContents()
+    const listenerToken = await listener.evaluate(() => JSON.parse((globalThis as any).localStorage.getItem("veza.session")).accessToken as string)
+    const stored = async (url: string) => {
+      const res = await http<{ items: Array<{ track: { title: string } }> }>(server.baseUrl, "GET", `/api/v1/playlists/${url.split("/playlists/")[1]}/tracks`, {
+        token: listenerToken
+      })
+      expect(res.status, JSON.stringify(res.body)).toBe(200)
+      return res.body.items.map((i) => i.track.title)
+    }
+    await expect.poll(order).toEqual([title, "Moonrise"])
+
+    await entries.nth(1).dragTo(entries.nth(0))
+    await expect.poll(order).toEqual(["Moonrise", title])
+    await expect.poll(() => stored(playlistUrl)).toEqual(["Moonrise", title])
+    await listener.getByRole("button", { name: "Move Moonrise down" }).focus()
+    await listener.keyboard.press("Enter")
+    await expect.poll(() => stored(playlistUrl)).toEqual([title, "Moonrise"])
     await shot(listener, "playlist")
+
+    await listener.getByRole("button", { name: "Duplicate" }).click()
+    await listener.waitForURL((url) => url.pathname.startsWith("/playlists/") && url.toString() !== playlistUrl)
+    await expect.poll(order).toEqual([title, "Moonrise"])
+    expect(await stored(listener.url())).toEqual([title, "Moonrise"])
   })
 
   it("listener and creator chat in a DM, live both ways; the creator gets what it missed while offline", async () => {
