@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
+import * as NodeHttp from "node:http"
 import * as NodeNet from "node:net"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -160,4 +161,35 @@ export const percentile = (values: ReadonlyArray<number>, p: number) => {
 /** Prints one `chaos-figure` line that docs/reliability.md quotes. */
 export const figure = (name: string, values: Record<string, unknown>) => {
   console.log(`chaos-figure ${name} ${JSON.stringify(values)}`)
+}
+
+/**
+ * A plain HTTP proxy on a port of its own in front of `targetPort`, so a test
+ * can stop the server behind it at an exact request (`onRequest` sees each
+ * one before it is forwarded) and start it again without the clients noticing
+ * a new address. A request the target cannot take gets its socket destroyed,
+ * as a dead server would.
+ */
+export const interposer = async (targetPort: number, onRequest: (method: string, url: string) => Promise<void> | void = () => {}) => {
+  const server = NodeHttp.createServer(async (req, res) => {
+    await onRequest(req.method ?? "", req.url ?? "")
+    const upstream = NodeHttp.request(
+      { host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        answer.pipe(res)
+      }
+    )
+    upstream.once("error", () => res.destroy())
+    req.pipe(upstream)
+  })
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r))
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections()
+        server.close(() => r())
+      })
+  )
+  return { port: (server.address() as NodeNet.AddressInfo).port }
 }
