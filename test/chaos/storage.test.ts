@@ -41,7 +41,7 @@ describe("S3 stopped mid-publish", () => {
       if (!attemptsStored(s3dir, cut.trackId).includes(match[1]!)) return
       cut.attempt = match[1]
       cut.at = Date.now()
-      await s3.stop("SIGKILL")
+      await s3.kill()
     })
     const server = await startServer({
       DATABASE_URL: db,

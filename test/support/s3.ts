@@ -24,14 +24,14 @@ export const startS3rver = async (directory: string, bucket = S3_BUCKET, wantedP
     child.stderr.on("data", collect)
     child.once("exit", (code) => reject(new Error(`s3rver exited (${code}): ${output}`)))
   })
-  /** SIGKILL stops it at once, mid-request, like a crashed server. */
-  const stop = (signal: NodeJS.Signals = "SIGTERM") =>
+  const end = (signal: NodeJS.Signals) =>
     new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve()
       child.once("exit", () => resolve())
       child.kill(signal)
     })
-  return { port, stop }
+  // `kill` stops it at once, mid-request, like a crashed server.
+  return { port, stop: () => end("SIGTERM"), kill: () => end("SIGKILL") }
 }
 
 /** The environment that points a Veza server at an s3rver (whose fixed account is S3RVER/S3RVER). */
