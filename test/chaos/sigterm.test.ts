@@ -210,7 +210,7 @@ describe("SIGTERM under load", () => {
     expect(await api.stop("SIGTERM")).toBe(0)
 
     // With the stream role back, the jobs resume: the in-flight upload publishes, the interrupted
-    // transcode runs again (test/transcoding/drain.test.ts follows such a job to its publication).
+    // transcode runs again (test/chaos/transcode-drain.test.ts follows such a job to its publication).
     const full = await startServer(env)
     const resumed = await waitForTrack(full.baseUrl, creator.access_token, uploaded.body.id, undefined, 60_000)
     const crawl = await crawlHls(full.baseUrl + resumed.hls_url, { authorization: `Bearer ${creator.access_token}` })
