@@ -168,6 +168,8 @@ describe("SIGTERM under load", () => {
     expect(exitMs).toBeLessThan(GRACE_MS + 5_000)
     // The request in flight was answered, and completely.
     expect(uploaded.status, JSON.stringify(uploaded.body)).toBe(201)
+    // The HTTP drain ends when the last answer is out, not when the grace period runs out.
+    expect(server.logs.map((l) => l.message)).not.toContain("grace period over, closing remaining connections")
     // WebSocket clients: everything queued first, then 1001.
     expect(senderClosed.code).toBe(1001)
     expect(listenerClosed.code).toBe(1001)
@@ -219,9 +221,16 @@ describe("SIGTERM under load", () => {
     expect(await full.stop("SIGTERM")).toBe(0)
     expect(processesMentioning(dataDir)).toEqual([])
 
+    const after = (message: string) => {
+      const line = server.logs.find((l) => l.message === message) as unknown as { timestamp: string } | undefined
+      return line === undefined ? null : Date.parse(line.timestamp) - signalledAt
+    }
     figure("sigterm-under-load", {
       grace_ms: GRACE_MS,
       exit_after_signal_ms: exitMs,
+      timeline_ms: Object.fromEntries(
+        ["draining HTTP server", "HTTP server closed", "grace period over, interrupting transcode jobs", "transcode interrupted; job released to the queue"].map((m) => [m, after(m)])
+      ),
       chat_messages_acked: acked.length,
       chat_frames_delivered_before_1001: got.length,
       checkouts: checkouts.outcomes.map((o) => o.status),

@@ -76,7 +76,8 @@ describe("S3 stopped mid-publish", () => {
       // While S3 is away: the track is still the published one, readiness says storage is down.
       await waitUntil("the cut attempt to fail", async () => (await latestJob(trackId)).last_error !== null, 30_000)
       const failedAttempt = await latestJob(trackId)
-      expect(failedAttempt.status).toBe("queued")
+      // Back in the queue for a retry (or already retried, on a slow machine): not failed for good.
+      expect(["queued", "running"]).toContain(failedAttempt.status)
       const during = await http(server.baseUrl, "GET", `/api/v1/tracks/${trackId}`, { token: creator.access_token })
       expect(during.body).toMatchObject({ status: "ready", hls_url: first.hls_url })
       const ready = await http(server.baseUrl, "GET", "/readyz")
