@@ -56,8 +56,9 @@ const listen = (server: NodeHttp.Server, host: string, port: number) =>
 /**
  * Stop accepting, close WebSockets (1001), let in-flight requests finish
  * within the grace period, then cut whatever is left. Idle keep-alive sockets
- * are closed at once, busy ones as soon as their answer is out. The server's close waits for upgraded sockets too, hence
- * WebSockets are closed here rather than when their own scope ends.
+ * are closed at once, busy ones as soon as their answer is out. The server's
+ * close waits for upgraded sockets too, hence WebSockets are closed here
+ * rather than when their own scope ends.
  */
 const drain = (server: NodeHttp.Server, inFlight: ReadonlySet<NodeHttp.ServerResponse>, endpoints: Iterable<WebSocketEndpoint>, grace: Duration.Duration) =>
   // Finalizers are uninterruptible; the wait must not be, or the timeout could never win.
