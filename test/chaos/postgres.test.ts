@@ -1,7 +1,7 @@
 import * as NodeCrypto from "node:crypto"
 import { describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
-import { createRoom } from "../support/chat.js"
+import { ChatClient, createRoom, type Frame } from "../support/chat.js"
 import { freshDatabase, query } from "../support/database.js"
 import { http, type RunningServer, startServer, tempDataDir, waitUntil } from "../support/server.js"
 import { figure, percentile, type Sample, scratchPostgres, timed } from "./support.js"
@@ -172,6 +172,17 @@ describe("PostgreSQL faults under load", () => {
     const server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), ...dbEnv })
     const s = await seed(server)
     const c = calls(server, s)
+    // Chat traffic too: each send gets an ack or an error frame, and the connection lives on.
+    const chat = await ChatClient.connect(server.baseUrl, s.seller.access_token)
+    expect((await chat.request({ type: "join", room_id: s.roomId })).type).toBe("joined")
+    const replies: Array<string> = []
+    let chatting = true
+    const chatLoop = (async () => {
+      for (let i = 0; chatting; i++) {
+        const reply = await chat.request({ type: "send", room_id: s.roomId, client_id: NodeCrypto.randomUUID(), content: `m${i}` }, 5_000).catch((e): Frame => ({ type: `no reply: ${e}` }))
+        replies.push(reply.type === "error" ? `error ${reply.code}` : reply.type)
+      }
+    })()
     const run = load(c, 4)
     let terminated = 0
     for (let round = 0; round < 10; round++) {
@@ -183,13 +194,25 @@ describe("PostgreSQL faults under load", () => {
     const lastKillAt = Date.now()
     await new Promise((r) => setTimeout(r, 1_500))
     const samples = await run.stop()
+    chatting = false
+    await chatLoop
     expect(terminated).toBeGreaterThan(0)
+    expect(Array.from(new Set(replies)).filter((r) => r !== "ack" && !UNAVAILABLE.some((code) => r === `error ${code}`))).toEqual([])
+    expect(replies.slice(-3)).toEqual(["ack", "ack", "ack"])
+    expect(chat.ws.readyState).toBe(chat.ws.OPEN)
+    chat.ws.terminate()
     const failed = samples.filter((x) => x.status >= 300)
     expect(distinct(failed.filter((x) => x.status !== 503 || !UNAVAILABLE.includes(x.code ?? "")))).toEqual([])
     expect(distinct(samples.filter((x) => x.ms >= OUTAGE_BOUND_MS))).toEqual([])
     // A pool that kept dead connections would fail requests well after the last kill.
     expect(distinct(samples.filter((x) => x.at > lastKillAt + 300 && x.status >= 300))).toEqual([])
     expect((await http(server.baseUrl, "GET", "/readyz")).status).toBe(200)
-    figure("postgres-terminate-backend", { backends_terminated: terminated, ...summary(samples), failed: failed.length })
+    figure("postgres-terminate-backend", {
+      backends_terminated: terminated,
+      ...summary(samples),
+      failed: failed.length,
+      chat_sends: replies.length,
+      chat_errors: replies.filter((r) => r !== "ack").length
+    })
   }, 60_000)
 })
