@@ -215,4 +215,37 @@ describe("PostgreSQL faults under load", () => {
       chat_errors: replies.filter((r) => r !== "ack").length
     })
   }, 60_000)
+
+  it("a connection that dies inside a transaction (its ROLLBACK fails too): 503 over HTTP, an error frame over WebSocket, nothing else breaks", async () => {
+    const db = await freshDatabase("chaos_txn")
+    const server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), ...dbEnv })
+    const [alice, bob] = await Promise.all([registerUser(server.baseUrl), registerUser(server.baseUrl)])
+    // The session kills itself in the middle of the transaction that creates a room.
+    await query(
+      db,
+      `create function chaos_die() returns trigger language plpgsql as $$
+       begin
+         if new.name = 'doomed' or new.type = 'dm' then
+           perform pg_terminate_backend(pg_backend_pid());
+           perform pg_sleep(1);
+         end if;
+         return new;
+       end $$`
+    )
+    await query(db, "create trigger chaos_die before insert on chat_rooms for each row execute function chaos_die()")
+
+    const created = await http(server.baseUrl, "POST", "/api/v1/chat/rooms", { token: alice.access_token, body: { name: "doomed", type: "public" } })
+    expect(created.status, JSON.stringify(created.body)).toBe(503)
+    expect(created.body.error.code).toBe("DATABASE_UNAVAILABLE")
+    const chat = await ChatClient.connect(server.baseUrl, alice.access_token)
+    const dm = await chat.request({ type: "dm_open", user_id: bob.user.id })
+    expect(dm).toMatchObject({ type: "error", code: "DATABASE_UNAVAILABLE" })
+    expect((await chat.request({ type: "ping", ts: 1 })).type).toBe("pong")
+
+    await query(db, "drop trigger chaos_die on chat_rooms")
+    expect((await http(server.baseUrl, "POST", "/api/v1/chat/rooms", { token: alice.access_token, body: { name: "fine", type: "public" } })).status).toBe(201)
+    expect((await chat.request({ type: "dm_open", user_id: bob.user.id })).type).toBe("joined")
+    expect(server.logs.filter((l) => l.message === "unhandled failure" || l.message === "chat connection failed")).toEqual([])
+    chat.ws.terminate()
+  }, 60_000)
 })
