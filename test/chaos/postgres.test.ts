@@ -169,7 +169,7 @@ describe("PostgreSQL faults under load", () => {
     const db = await freshDatabase("chaos_terminate")
     const name = new URL(db).pathname.slice(1)
     const admin = db.replace(`/${name}`, "/postgres")
-    const server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), ...dbEnv })
+    const server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), ...dbEnv, CHAT_RATE_PER_SEC: "1000", CHAT_RATE_BURST: "1000" })
     const s = await seed(server)
     const c = calls(server, s)
     // Chat traffic too: each send gets an ack or an error frame, and the connection lives on.
