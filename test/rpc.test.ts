@@ -1,6 +1,7 @@
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import * as esbuild from "esbuild"
 import { Cause, Effect, Either, Exit } from "effect"
 import * as WS from "ws"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -346,5 +347,14 @@ describe("every domain over RPC", () => {
     const reply = JSON.parse((await res.text()).trim().split("\n")[0]!)
     expect(reply).toMatchObject({ _tag: "Exit", exit: { _tag: "Failure" } })
     expect(JSON.stringify(reply)).toContain("limit must be between 1 and 100")
+  })
+})
+
+describe("the RPC definitions", () => {
+  it("bundle for a browser: no Node built-in and no server module is reachable from src/rpc.ts", async () => {
+    const result = await esbuild.build({ entryPoints: ["src/rpc.ts"], bundle: true, platform: "browser", format: "esm", write: false, metafile: true, logLevel: "silent" })
+    const sources = Object.keys(result.metafile.inputs).filter((path) => path.startsWith("src/"))
+    expect(sources).toContain("src/market/rpc.ts")
+    expect(sources.filter((path) => /\/(handlers|service|repo|main|authentication|gateway)\.ts$/.test(path))).toEqual([])
   })
 })
