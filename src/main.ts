@@ -9,7 +9,7 @@ import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
 import { SqlClient } from "@effect/sql"
 import { Cause, Effect, Layer, Logger, LogLevel, Option } from "effect"
-import { AdminHandlers } from "./admin/handlers.js"
+import { AdminHandlers, AdminRpcHandlers } from "./admin/handlers.js"
 import { Admin } from "./admin/service.js"
 import { VezaApi } from "./api.js"
 import { AuditLog } from "./audit/service.js"
@@ -31,23 +31,23 @@ import { VezaRpcs } from "./rpc.js"
 import { ChatBusLive } from "./chat/bus.js"
 import { ChatConfig } from "./chat/config.js"
 import { ChatGateway, ChatGatewayLive } from "./chat/gateway.js"
-import { ChatHandlers } from "./chat/handlers.js"
+import { ChatHandlers, ChatRpcHandlers } from "./chat/handlers.js"
 import { ChatHub } from "./chat/hub.js"
 import { Chat } from "./chat/service.js"
 import { FFmpegLive } from "./platform/ffmpeg.js"
-import { MarketHandlers, ProductDownloadRoutes } from "./market/handlers.js"
+import { MarketHandlers, MarketRpcHandlers, ProductDownloadRoutes } from "./market/handlers.js"
 import { PRODUCT_DOWNLOAD_PATHS } from "./market/links.js"
 import { MarketMaintenanceLive } from "./market/maintenance.js"
 import { SandboxPaymentGateway } from "./market/payment-gateway.js"
 import { Market } from "./market/service.js"
-import { SearchHandlers } from "./search/handlers.js"
+import { SearchHandlers, SearchRpcHandlers } from "./search/handlers.js"
 import { Search } from "./search/service.js"
 import { Storage, StorageLive } from "./platform/storage.js"
 import { HLS_PATHS, HlsRoutesLive } from "./hls/server.js"
 import { StreamLinks } from "./hls/links.js"
 import { StreamingConfig, TrackLibraryConfig } from "./tracks/config.js"
 import { TRACK_DOWNLOAD_PATHS, TrackDownloadLinks, TrackDownloadRoutes } from "./tracks/downloads.js"
-import { TracksHandlers } from "./tracks/handlers.js"
+import { TracksHandlers, TracksRpcHandlers } from "./tracks/handlers.js"
 import { TrackLibrary } from "./tracks/library.js"
 import { LibraryRepo } from "./tracks/library-repo.js"
 import { TrackPurgeLive } from "./tracks/purge.js"
@@ -56,10 +56,10 @@ import { Tracks } from "./tracks/service.js"
 import { JobQueue } from "./transcoding/queue.js"
 import { TranscodeSignal } from "./transcoding/signal.js"
 import { TranscodeWorkersLive } from "./transcoding/worker.js"
-import { PlaylistsHandlers } from "./playlists/handlers.js"
+import { PlaylistsHandlers, PlaylistsRpcHandlers } from "./playlists/handlers.js"
 import { Playlists } from "./playlists/service.js"
 import { Blocks } from "./social/blocks.js"
-import { SocialHandlers } from "./social/handlers.js"
+import { SocialHandlers, SocialRpcHandlers } from "./social/handlers.js"
 import { Notifications } from "./social/notifications.js"
 import { Social } from "./social/service.js"
 import { UsersHandlers, UsersRpcHandlers } from "./users/handlers.js"
@@ -111,7 +111,19 @@ const DomainLive = Layer.mergeAll(Market.Default.pipe(Layer.provide(SandboxPayme
   )
 )
 
-const RpcHandlersLive = Layer.mergeAll(AuthRpcHandlers, UsersRpcHandlers, RpcAuthenticationLive, RpcSerialization.layerNdjson)
+const RpcHandlersLive = Layer.mergeAll(
+  AuthRpcHandlers,
+  UsersRpcHandlers,
+  TracksRpcHandlers,
+  PlaylistsRpcHandlers,
+  SocialRpcHandlers,
+  SearchRpcHandlers,
+  MarketRpcHandlers,
+  ChatRpcHandlers,
+  AdminRpcHandlers,
+  RpcAuthenticationLive,
+  RpcSerialization.layerNdjson
+)
 
 /** `/rpc` over WebSocket: the same RPC group, one connection carrying many calls. */
 const rpcWebSocket = Effect.gen(function* () {
