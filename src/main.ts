@@ -26,6 +26,7 @@ import { Mailer } from "./platform/mailer.js"
 import { Metrics } from "./platform/metrics.js"
 import { OPS_PATHS, OpsRoutes } from "./platform/ops-routes.js"
 import { Readiness } from "./platform/readiness.js"
+import { WebAssetRoutes } from "./platform/web-assets.js"
 import { VezaRpcs } from "./rpc.js"
 import { ChatBusLive } from "./chat/bus.js"
 import { ChatConfig } from "./chat/config.js"
@@ -148,7 +149,9 @@ const ApiFace = Layer.mergeAll(
   TrackDownloadRoutes,
   RpcServer.layerHttpRouter({ group: VezaRpcs, path: "/rpc", protocol: "http" }).pipe(
     Layer.provide(RpcHandlersLive)
-  )
+  ),
+  // The web client at `/`: a catch-all, so every route above wins over it.
+  WebAssetRoutes
 ).pipe(Layer.provide(AuthenticationLive))
 
 const API_PATHS = [
