@@ -86,7 +86,7 @@ const expectHardened = (headers: Headers, what: string, routed = true) => {
   expect(headers.get("strict-transport-security"), what).toMatch(/^max-age=(\d{8,}|3153\d{4}); includeSubDomains$/)
   const csp = headers.get("content-security-policy") ?? ""
   expect(csp, what).toContain("frame-ancestors 'none'")
-  expect(csp, what).toMatch(/^default-src 'none'/)
+  expect(csp, what).toMatch(/^default-src '(none|self)'/)
   expect(headers.get("x-powered-by"), what).toBeNull()
   expect(headers.get("server"), what).toBeNull()
   if (routed) expect(headers.get("vary") ?? "", what).toMatch(/\bOrigin\b/)
@@ -150,7 +150,7 @@ describe("security headers on every kind of answer", () => {
       ["JSON resource", "/api/v1/auth/me", { headers: bearer }, 200],
       ["401", "/api/v1/auth/me", {}, 401],
       ["404 of a handler", "/api/v1/users/00000000-0000-4000-8000-000000000000", {}, 404],
-      ["404 of the router", "/nowhere", {}, 404],
+      ["404 of the router", "/api/v1/nowhere", {}, 404],
       ["400 malformed JSON", "/api/v1/auth/login", { method: "POST", headers: { "content-type": "application/json" }, body: "{nope" }, 400],
       ["413 before reading", "/api/v1/auth/login", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "x".repeat(MAX_BODY) }) }, 413],
       ["HLS master playlist", new URL(link.body.url, server.baseUrl).pathname + new URL(link.body.url, server.baseUrl).search, {}, 200],
@@ -177,6 +177,27 @@ describe("security headers on every kind of answer", () => {
     expect(huge.status).toBe(431)
     expect(huge.body.error.code).toBe("HEADERS_TOO_LARGE")
     expectHardened(huge.headers, "431 from the parser", false)
+  })
+
+  it("the web client's page gets a policy of its own origin only; its files and the SPA fallback are hardened too", async () => {
+    for (const path of ["/", "/tracks/00000000-0000-4000-8000-000000000000"]) {
+      const page = await fetch(server.baseUrl + path)
+      await page.arrayBuffer()
+      expect(page.status, path).toBe(200)
+      expect(page.headers.get("content-type"), path).toContain("text/html")
+      expectHardened(page.headers, path)
+      const csp = page.headers.get("content-security-policy") ?? ""
+      expect(csp, path).toContain("script-src 'self'")
+      expect(csp, path).toContain("connect-src 'self'")
+      expect(csp, path).toContain("object-src 'none'")
+      expect(csp, path).not.toMatch(/unsafe|https?:|\*/)
+    }
+    const html = await (await fetch(`${server.baseUrl}/`)).text()
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)![1]!
+    const asset = await fetch(server.baseUrl + script)
+    await asset.arrayBuffer()
+    expect(asset.status).toBe(200)
+    expectHardened(asset.headers, script)
   })
 
   it("the /docs page runs under its own policy: inline code, nothing from elsewhere, no frames", async () => {
