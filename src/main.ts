@@ -37,6 +37,7 @@ import { Chat } from "./chat/service.js"
 import { FFmpegLive } from "./platform/ffmpeg.js"
 import { MarketHandlers, ProductDownloadRoutes } from "./market/handlers.js"
 import { PRODUCT_DOWNLOAD_PATHS } from "./market/links.js"
+import { MarketMaintenanceLive } from "./market/maintenance.js"
 import { SandboxPaymentGateway } from "./market/payment-gateway.js"
 import { Market } from "./market/service.js"
 import { SearchHandlers } from "./search/handlers.js"
@@ -195,7 +196,7 @@ const RoutesLive = Layer.unwrapEffect(
       // claims (readiness), then the workers get their grace period.
       Layer.provide(onlyFor("stream", TranscodeWorkersLive.pipe(Layer.provide(JobQueue.Default))))
     )
-    return Layer.mergeAll(server, onlyFor("api", AuthMaintenanceLive), onlyFor("api", TrackPurgeLive))
+    return Layer.mergeAll(server, onlyFor("api", AuthMaintenanceLive), onlyFor("api", TrackPurgeLive), onlyFor("api", MarketMaintenanceLive))
   })
 )
 

@@ -339,8 +339,9 @@ class Connection implements HubConnection {
     else this.send(frame, durable)
   }
 
+  /** Told by any node: the user was banned (4003), or their sessions ended (4001). */
   disconnect(reason: string) {
-    this.close(CloseCode.banned, reason)
+    this.close(reason === "banned" ? CloseCode.banned : CloseCode.unauthorized, reason)
   }
 
   membershipChanged(room: RoomId, change: "added" | "removed", reason: string) {
