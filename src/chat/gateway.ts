@@ -5,6 +5,7 @@ import { Authenticator, bearerToken } from "../auth/authentication.js"
 import type { Actor } from "../auth/current-user.js"
 import type { WebSocketEndpoint } from "../platform/http-server.js"
 import { Metrics } from "../platform/metrics.js"
+import { unavailableError } from "../platform/sql-errors.js"
 import { writePreFramed } from "../platform/websocket-frames.js"
 import type { UserId } from "../users/schema.js"
 import { ChatConfig, type ChatSettings } from "./config.js"
@@ -679,7 +680,12 @@ export const ChatGatewayLive = Layer.scoped(
       if ("problem" in next) return Effect.sync(() => fail(c, next.problem.ref, next.problem.code, next.problem.message))
       const parsed = parseFrame(next.text)
       if ("problem" in parsed) return Effect.sync(() => fail(c, parsed.problem.ref, parsed.problem.code, parsed.problem.message))
-      return handle(c, actor, parsed.frame).pipe(Effect.catchAll(reportFailure(c, parsed.frame.ref)))
+      return handle(c, actor, parsed.frame).pipe(
+        // A connection that died mid-transaction fails its ROLLBACK, which @effect/sql
+        // turns into a defect: still the database being away, worth an error frame, not the connection.
+        Effect.catchAllDefect((defect) => Option.match(unavailableError(defect), { onNone: () => Effect.die(defect), onSome: Effect.fail })),
+        Effect.catchAll(reportFailure(c, parsed.frame.ref))
+      )
     }
 
     /** After the last frame: on shutdown the mailbox is flushed before the 1001; either way the socket is seen closed. */

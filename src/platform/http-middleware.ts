@@ -6,6 +6,7 @@ import { Cause, Effect, Option } from "effect"
 import { errorBody } from "./api-errors.js"
 import type { AppSettings } from "./config.js"
 import type { Metrics } from "./metrics.js"
+import { unavailableError } from "./sql-errors.js"
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -104,6 +105,14 @@ const failureResponse = (cause: Cause.Cause<unknown>, request: HttpServerRequest
         }
         return jsonError(400, "MALFORMED_BODY", "request body could not be read as the declared content type (malformed JSON?)")
       }
+    }
+    // A database outage can also surface as a defect: @effect/sql dies when the
+    // ROLLBACK or COMMIT of a transaction fails, which it does once the
+    // connection is gone. That is still a 503 to retry, not a bug.
+    const unavailable = unavailableError(e)
+    if (Option.isSome(unavailable)) {
+      yield* Effect.logWarning("database unavailable").pipe(Effect.annotateLogs({ request_id: requestId, error: String((e as { cause?: unknown }).cause) }))
+      return jsonError(503, unavailable.value.code, unavailable.value.message)
     }
     yield* Effect.logError("unhandled failure").pipe(Effect.annotateLogs({ request_id: requestId, cause: Cause.pretty(cause) }))
     return jsonError(500, "INTERNAL", `internal error (request ${requestId})`)

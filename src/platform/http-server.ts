@@ -99,13 +99,20 @@ const listen = (server: NodeHttp.Server, host: string, port: number) =>
 /**
  * Stop accepting, close WebSockets (1001), let in-flight requests finish
  * within the grace period, then cut whatever is left. Idle keep-alive sockets
- * are closed at once. The server's close waits for upgraded sockets too, hence
- * WebSockets are closed here rather than when their own scope ends.
+ * are closed at once, busy ones as soon as their answer is out. The server's
+ * close waits for upgraded sockets too, hence WebSockets are closed here
+ * rather than when their own scope ends.
  */
-const drain = (server: NodeHttp.Server, endpoints: Iterable<WebSocketEndpoint>, grace: Duration.Duration) =>
+const drain = (server: NodeHttp.Server, inFlight: ReadonlySet<NodeHttp.ServerResponse>, endpoints: Iterable<WebSocketEndpoint>, grace: Duration.Duration) =>
   // Finalizers are uninterruptible; the wait must not be, or the timeout could never win.
   Effect.interruptible(
     Effect.async<void>((resume) => {
+      // Requests already running were promised keep-alive: without this their
+      // connections would idle on after the answer and hold the close until the grace ran out.
+      for (const response of inFlight) {
+        if (!response.headersSent) response.setHeader("connection", "close")
+        response.once("close", () => setImmediate(() => server.closeIdleConnections()))
+      }
       server.close(() => resume(Effect.void))
       server.closeIdleConnections()
     }).pipe(Effect.zipLeft(Effect.forEach(endpoints, (e) => e.closeAll, { concurrency: "unbounded", discard: true }), { concurrent: true }))
@@ -163,6 +170,7 @@ export const HttpServerLive = <E, R>(options: {
         dispatch
       )
       const upgrades = yield* WebSocketRoutes
+      const inFlight = new Set<NodeHttp.ServerResponse>()
       const server = NodeHttp.createServer(
         {
           requestTimeout: config.requestTimeoutMs,
@@ -171,7 +179,11 @@ export const HttpServerLive = <E, R>(options: {
           connectionsCheckingInterval: Math.min(Math.max(Math.floor(config.requestTimeoutMs / 4), 250), 5000),
           keepAliveTimeout: 5000
         },
-        front
+        (request, response) => {
+          inFlight.add(response)
+          response.once("close", () => inFlight.delete(response))
+          front(request, response)
+        }
       )
       server.on("clientError", answerClientError(config.isProduction))
       server.on("upgrade", (request: NodeHttp.IncomingMessage, socket: NodeNet.Socket, head: Buffer) => {
@@ -187,7 +199,7 @@ export const HttpServerLive = <E, R>(options: {
           yield* readiness.startDraining
           yield* Effect.logInfo("draining HTTP server")
           if (config.readinessDelayMs > 0) yield* Effect.sleep(Duration.millis(config.readinessDelayMs))
-          yield* drain(server, upgrades.values(), config.shutdownGrace)
+          yield* drain(server, inFlight, upgrades.values(), config.shutdownGrace)
           yield* Effect.logInfo("HTTP server closed")
         })
       )
