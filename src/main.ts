@@ -156,7 +156,8 @@ const ApiFace = Layer.mergeAll(
   HttpLayerRouter.addHttpApi(VezaApi, { openapiPath: "/api/v1/openapi.json" }).pipe(
     Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers, ChatHandlers, MarketHandlers, SearchHandlers, PlaylistsHandlers, SocialHandlers, AdminHandlers])
   ),
-  HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs" }),
+  // Fonts from Scalar's CDN would be the page's only request to another origin; its CSP allows none.
+  HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs", scalar: { withDefaultFonts: false } }),
   ProductDownloadRoutes,
   TrackDownloadRoutes,
   RpcServer.layerHttpRouter({ group: VezaRpcs, path: "/rpc", protocol: "http" }).pipe(
@@ -175,6 +176,23 @@ const API_PATHS = [
   ...TRACK_DOWNLOAD_PATHS
 ]
 
+/**
+ * The one HTML page, /docs: Scalar's bundle and the API definition are inlined
+ * in it, so its inline scripts and styles must run. Nothing a user wrote
+ * reaches that page; the policy still keeps it to its own origin and out of frames.
+ */
+const DOCS_PAGE_POLICY = [
+  "default-src 'none'",
+  "script-src 'unsafe-inline' 'wasm-unsafe-eval'",
+  "style-src 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'none'"
+].join("; ")
+
 /** The faces this process serves, chosen by VEZA_ROLES. */
 const RoutesLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) => {
@@ -182,7 +200,8 @@ const RoutesLive = Layer.unwrapEffect(
       config.roles.includes(role) ? face : Layer.empty
     const server = HttpServerLive({
       routes: Layer.mergeAll(OpsRoutes, onlyFor("api", ApiFace)),
-      routeTemplates: [...OPS_PATHS, ...API_PATHS, ...HLS_PATHS]
+      routeTemplates: [...OPS_PATHS, ...API_PATHS, ...HLS_PATHS],
+      pagePolicies: new Map([["/docs", DOCS_PAGE_POLICY]])
     }).pipe(
       Layer.provide(config.roles.includes("stream") ? HlsRoutesLive : Layer.succeed(FastRoutes, [])),
       // Built before the server, so released after it: the server's drain stops

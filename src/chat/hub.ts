@@ -1,4 +1,5 @@
 import { Effect, Runtime, Schedule } from "effect"
+import { Metrics } from "../platform/metrics.js"
 import { preFramedText } from "../platform/websocket-frames.js"
 import type { UserId } from "../users/schema.js"
 import { ChatBus } from "./bus.js"
@@ -56,6 +57,10 @@ export class ChatHub extends Effect.Service<ChatHub>()("veza/ChatHub", {
     const connectionsByUser = new Map<UserId, Set<HubConnection>>()
     const remotePresence = new Map<string, { seenAt: number; users: Map<UserId, PresenceStatus> }>()
     const announced = new Map<UserId, PresenceStatus>()
+    const metrics = yield* Metrics
+    metrics.gauge("veza_chat_hub_rooms", "Rooms with subscribers on this node", () => rooms.size)
+    metrics.gauge("veza_chat_hub_users", "Users with a registered chat connection on this node", () => connectionsByUser.size)
+    metrics.gauge("veza_chat_presence_announced", "Users whose presence this node has announced", () => announced.size)
     const runtime = yield* Effect.runtime<never>()
     const runFork = <A, E>(effect: Effect.Effect<A, E>) => Runtime.runFork(runtime)(Effect.ignoreLogged(effect))
 

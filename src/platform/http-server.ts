@@ -6,7 +6,7 @@ import { Context, Duration, Effect, Layer } from "effect"
 import { errorBody } from "./api-errors.js"
 import { ClientInfoReader } from "./client-info.js"
 import { AppConfig } from "./config.js"
-import { errorBoundary, nodeFront, requestIdentifier, routeLabeller } from "./http-middleware.js"
+import { errorBoundary, nodeFront, requestIdentifier, routeLabeller, securityHeaders } from "./http-middleware.js"
 import { Metrics } from "./metrics.js"
 import { Readiness } from "./readiness.js"
 
@@ -42,6 +42,49 @@ const refuseUpgrade = (socket: NodeNet.Socket, status: 404 | 503, body: unknown)
       `content-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`
   )
 }
+
+const CLIENT_ERROR_STATUS: Record<string, 400 | 408 | 413 | 431> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 408,
+  HPE_HEADER_OVERFLOW: 431,
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 413
+}
+
+/**
+ * Requests Node refuses before any handler sees them (malformed HTTP, headers
+ * too large, a client too slow to send its request) still get the envelope
+ * and the security headers instead of Node's bare status line.
+ */
+const answerClientError = (production: boolean) => {
+  const headers = Object.entries(securityHeaders(production))
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join("")
+  return (error: Error & { code?: string }, socket: NodeNet.Socket) => {
+    // A response already under way cannot be replaced, and a reset peer reads nothing.
+    const inFlight = (socket as { _httpMessage?: NodeHttp.ServerResponse })._httpMessage
+    if (error.code === "ECONNRESET" || !socket.writable || inFlight?.headersSent === true) return socket.destroy()
+    const status = CLIENT_ERROR_STATUS[error.code ?? ""] ?? 400
+    const body =
+      status === 408
+        ? errorBody("REQUEST_TIMEOUT", "the request was not received in time")
+        : status === 431
+          ? errorBody("HEADERS_TOO_LARGE", "request headers are too large")
+          : status === 413
+            ? errorBody("PAYLOAD_TOO_LARGE", "request body is too large")
+            : errorBody("BAD_REQUEST", "malformed HTTP request")
+    const text = JSON.stringify(body)
+    socket.end(
+      `HTTP/1.1 ${status} ${NodeHttp.STATUS_CODES[status]}\r\n${headers}content-type: application/json\r\n` +
+        `content-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`
+    )
+  }
+}
+
+/**
+ * Headers are a few hundred bytes: a client still sending them after this
+ * long is holding a connection open (slowloris), whatever REQUEST_TIMEOUT_MS
+ * allows for a body.
+ */
+const MAX_HEADERS_TIMEOUT_MS = 10_000
 
 const listen = (server: NodeHttp.Server, host: string, port: number) =>
   Effect.async<NodeNet.AddressInfo, Error>((resume) => {
@@ -96,6 +139,8 @@ export const HttpServerLive = <E, R>(options: {
   readonly routes: Layer.Layer<never, E, R>
   /** Path templates (`/api/v1/users/:id`) used as metrics labels. */
   readonly routeTemplates: ReadonlyArray<string>
+  /** Content-Security-Policy of the HTML pages, by path (the default one forbids everything). */
+  readonly pagePolicies?: ReadonlyMap<string, string>
 }) =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
@@ -115,14 +160,32 @@ export const HttpServerLive = <E, R>(options: {
               const route = fast.find((r) => url.startsWith(r.prefix))
               return route === undefined ? handler(request, response) : route.handle(request, response)
             }
-      const front = nodeFront(config, metrics, routeLabeller(options.routeTemplates), identify, readiness.isDraining, dispatch)
+      const front = nodeFront(
+        config,
+        metrics,
+        routeLabeller(options.routeTemplates),
+        identify,
+        readiness.isDraining,
+        options.pagePolicies ?? new Map(),
+        dispatch
+      )
       const upgrades = yield* WebSocketRoutes
       const inFlight = new Set<NodeHttp.ServerResponse>()
-      const server = NodeHttp.createServer({ requestTimeout: config.requestTimeoutMs, keepAliveTimeout: 5000 }, (request, response) => {
-        inFlight.add(response)
-        response.once("close", () => inFlight.delete(response))
-        front(request, response)
-      })
+      const server = NodeHttp.createServer(
+        {
+          requestTimeout: config.requestTimeoutMs,
+          headersTimeout: Math.min(config.requestTimeoutMs, MAX_HEADERS_TIMEOUT_MS),
+          // Node looks for overdue requests only this often (30 s by default), so it bounds how late they are cut.
+          connectionsCheckingInterval: Math.min(Math.max(Math.floor(config.requestTimeoutMs / 4), 250), 5000),
+          keepAliveTimeout: 5000
+        },
+        (request, response) => {
+          inFlight.add(response)
+          response.once("close", () => inFlight.delete(response))
+          front(request, response)
+        }
+      )
+      server.on("clientError", answerClientError(config.isProduction))
       server.on("upgrade", (request: NodeHttp.IncomingMessage, socket: NodeNet.Socket, head: Buffer) => {
         const path = (request.url ?? "/").split("?")[0] ?? "/"
         const endpoint = upgrades.get(path)

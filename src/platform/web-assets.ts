@@ -19,6 +19,28 @@ import { errorBody } from "./api-errors.js"
 /** Paths the client never owns: a miss under these is the API's 404, not the app. */
 const SERVER_PREFIXES = ["/api/", "/hls/", "/ws", "/rpc", "/docs", "/healthz", "/health", "/readyz", "/metrics"]
 
+/**
+ * What the client's page may do: its own scripts and styles only (Vite emits
+ * no inline code), API and WebSocket calls to this origin, media through
+ * MediaSource (`blob:`) and hls.js's transmuxing worker (`blob:`). Everything
+ * else — other origins, plugins, framing — is refused. The front gives every
+ * other answer a policy that allows nothing; this header replaces it.
+ */
+export const WEB_PAGE_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data: blob:",
+  "media-src 'self' blob:",
+  "worker-src 'self' blob:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "object-src 'none'",
+  "frame-ancestors 'none'",
+  "base-uri 'self'",
+  "form-action 'self'"
+].join("; ")
+
 const IMMUTABLE = "public, max-age=31536000, immutable"
 const REVALIDATE = "no-cache"
 
@@ -71,7 +93,8 @@ export const loadAssets = (dir: string): ReadonlyMap<string, Asset> => {
 const notFound = (message: string) => HttpServerResponse.unsafeJson(errorBody("NOT_FOUND", message), { status: 404 })
 
 const respond = (request: HttpServerRequest.HttpServerRequest, asset: Asset) => {
-  const headers = { "cache-control": asset.cacheControl, etag: asset.etag, vary: "accept-encoding" }
+  const headers: Record<string, string> = { "cache-control": asset.cacheControl, etag: asset.etag, vary: "Origin, Accept-Encoding" }
+  if (asset.contentType.startsWith("text/html")) headers["content-security-policy"] = WEB_PAGE_POLICY
   if (request.headers["if-none-match"] === asset.etag) return HttpServerResponse.empty({ status: 304, headers })
   const gzip = asset.gzip !== undefined && /\bgzip\b/.test(request.headers["accept-encoding"] ?? "")
   return HttpServerResponse.uint8Array(gzip ? asset.gzip! : asset.body, {
