@@ -13,6 +13,8 @@ COPY package.json package-lock.json ./
 RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY web ./web
+# Builds the server (tsc) and the web client (vite, into web/dist).
 RUN npm run build \
  && npm prune --omit=dev
 
@@ -21,6 +23,7 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/web/dist ./web/dist
 COPY migrations ./migrations
 COPY package.json ./
 # DATA_DIR must be writable by the unprivileged user (the embedded defaults

@@ -18,6 +18,7 @@ const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }
 
 export interface LogLine {
   readonly message: string
+  readonly logLevel: string
   readonly annotations: Record<string, unknown>
   /** performance.now() in this process when the line arrived. */
   readonly at: number
@@ -44,7 +45,7 @@ export const start = (name: string, args: ReadonlyArray<string>, env: Record<str
         if (process.env["BENCH_SHOW_STDOUT"] === "1") process.stderr.write(`[${name}] ${line}\n`)
         return
       }
-      logs.push({ message: String(log.message), annotations: log.annotations ?? {}, at: performance.now() })
+      logs.push({ message: String(log.message), logLevel: String(log.logLevel ?? ""), annotations: log.annotations ?? {}, at: performance.now() })
       if (log.message === "listening") resolve({ name, url: `http://127.0.0.1:${log.annotations.port}`, child, logs })
     })
     child.on("exit", (code) => reject(new Error(`${name} exited with ${code}`)))

@@ -9,7 +9,7 @@ import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { RpcServer } from "@effect/rpc"
 import { SqlClient } from "@effect/sql"
 import { Cause, Effect, Layer, Logger, LogLevel, Option } from "effect"
-import { AdminHandlers } from "./admin/handlers.js"
+import { AdminHandlers, AdminRpcHandlers } from "./admin/handlers.js"
 import { Admin } from "./admin/service.js"
 import { VezaApi } from "./api.js"
 import { AuditLog } from "./audit/service.js"
@@ -27,26 +27,28 @@ import { Metrics } from "./platform/metrics.js"
 import { OPS_PATHS, OpsRoutes } from "./platform/ops-routes.js"
 import { layerCheckedNdjson } from "./platform/rpc-serialization.js"
 import { Readiness } from "./platform/readiness.js"
+import { WebAssetRoutes } from "./platform/web-assets.js"
 import { VezaRpcs } from "./rpc.js"
 import { ChatBusLive } from "./chat/bus.js"
 import { ChatConfig } from "./chat/config.js"
 import { ChatGateway, ChatGatewayLive } from "./chat/gateway.js"
-import { ChatHandlers } from "./chat/handlers.js"
+import { ChatHandlers, ChatRpcHandlers } from "./chat/handlers.js"
 import { ChatHub } from "./chat/hub.js"
 import { Chat } from "./chat/service.js"
 import { FFmpegLive } from "./platform/ffmpeg.js"
-import { MarketHandlers, ProductDownloadRoutes } from "./market/handlers.js"
+import { MarketHandlers, MarketRpcHandlers, ProductDownloadRoutes } from "./market/handlers.js"
 import { PRODUCT_DOWNLOAD_PATHS } from "./market/links.js"
+import { MarketMaintenanceLive } from "./market/maintenance.js"
 import { SandboxPaymentGateway } from "./market/payment-gateway.js"
 import { Market } from "./market/service.js"
-import { SearchHandlers } from "./search/handlers.js"
+import { SearchHandlers, SearchRpcHandlers } from "./search/handlers.js"
 import { Search } from "./search/service.js"
 import { Storage, StorageLive } from "./platform/storage.js"
 import { HLS_PATHS, HlsRoutesLive } from "./hls/server.js"
 import { StreamLinks } from "./hls/links.js"
 import { StreamingConfig, TrackLibraryConfig } from "./tracks/config.js"
 import { TRACK_DOWNLOAD_PATHS, TrackDownloadLinks, TrackDownloadRoutes } from "./tracks/downloads.js"
-import { TracksHandlers } from "./tracks/handlers.js"
+import { TracksHandlers, TracksRpcHandlers } from "./tracks/handlers.js"
 import { TrackLibrary } from "./tracks/library.js"
 import { LibraryRepo } from "./tracks/library-repo.js"
 import { TrackPurgeLive } from "./tracks/purge.js"
@@ -55,10 +57,10 @@ import { Tracks } from "./tracks/service.js"
 import { JobQueue } from "./transcoding/queue.js"
 import { TranscodeSignal } from "./transcoding/signal.js"
 import { TranscodeWorkersLive } from "./transcoding/worker.js"
-import { PlaylistsHandlers } from "./playlists/handlers.js"
+import { PlaylistsHandlers, PlaylistsRpcHandlers } from "./playlists/handlers.js"
 import { Playlists } from "./playlists/service.js"
 import { Blocks } from "./social/blocks.js"
-import { SocialHandlers } from "./social/handlers.js"
+import { SocialHandlers, SocialRpcHandlers } from "./social/handlers.js"
 import { Notifications } from "./social/notifications.js"
 import { Social } from "./social/service.js"
 import { UsersHandlers, UsersRpcHandlers } from "./users/handlers.js"
@@ -110,7 +112,19 @@ const DomainLive = Layer.mergeAll(Market.Default.pipe(Layer.provide(SandboxPayme
   )
 )
 
-const RpcHandlersLive = Layer.mergeAll(AuthRpcHandlers, UsersRpcHandlers, RpcAuthenticationLive, layerCheckedNdjson)
+const RpcHandlersLive = Layer.mergeAll(
+  AuthRpcHandlers,
+  UsersRpcHandlers,
+  TracksRpcHandlers,
+  PlaylistsRpcHandlers,
+  SocialRpcHandlers,
+  SearchRpcHandlers,
+  MarketRpcHandlers,
+  ChatRpcHandlers,
+  AdminRpcHandlers,
+  RpcAuthenticationLive,
+  layerCheckedNdjson
+)
 
 /** `/rpc` over WebSocket: the same RPC group, one connection carrying many calls. */
 const rpcWebSocket = Effect.gen(function* () {
@@ -143,12 +157,15 @@ const ApiFace = Layer.mergeAll(
   HttpLayerRouter.addHttpApi(VezaApi, { openapiPath: "/api/v1/openapi.json" }).pipe(
     Layer.provide([AuthHandlers, UsersHandlers, TracksHandlers, ChatHandlers, MarketHandlers, SearchHandlers, PlaylistsHandlers, SocialHandlers, AdminHandlers])
   ),
-  HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs" }),
+  // Fonts from Scalar's CDN would be the page's only request to another origin; its CSP allows none.
+  HttpApiScalar.layerHttpLayerRouter({ api: VezaApi, path: "/docs", scalar: { withDefaultFonts: false } }),
   ProductDownloadRoutes,
   TrackDownloadRoutes,
   RpcServer.layerHttpRouter({ group: VezaRpcs, path: "/rpc", protocol: "http" }).pipe(
     Layer.provide(RpcHandlersLive)
-  )
+  ),
+  // The web client at `/`: a catch-all, so every route above wins over it.
+  WebAssetRoutes
 ).pipe(Layer.provide(AuthenticationLive))
 
 const API_PATHS = [
@@ -160,6 +177,23 @@ const API_PATHS = [
   ...TRACK_DOWNLOAD_PATHS
 ]
 
+/**
+ * The one HTML page, /docs: Scalar's bundle and the API definition are inlined
+ * in it, so its inline scripts and styles must run. Nothing a user wrote
+ * reaches that page; the policy still keeps it to its own origin and out of frames.
+ */
+const DOCS_PAGE_POLICY = [
+  "default-src 'none'",
+  "script-src 'unsafe-inline' 'wasm-unsafe-eval'",
+  "style-src 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'none'"
+].join("; ")
+
 /** The faces this process serves, chosen by VEZA_ROLES. */
 const RoutesLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) => {
@@ -167,14 +201,15 @@ const RoutesLive = Layer.unwrapEffect(
       config.roles.includes(role) ? face : Layer.empty
     const server = HttpServerLive({
       routes: Layer.mergeAll(OpsRoutes, onlyFor("api", ApiFace)),
-      routeTemplates: [...OPS_PATHS, ...API_PATHS, ...HLS_PATHS]
+      routeTemplates: [...OPS_PATHS, ...API_PATHS, ...HLS_PATHS],
+      pagePolicies: new Map([["/docs", DOCS_PAGE_POLICY]])
     }).pipe(
       Layer.provide(config.roles.includes("stream") ? HlsRoutesLive : Layer.succeed(FastRoutes, [])),
       // Built before the server, so released after it: the server's drain stops
       // claims (readiness), then the workers get their grace period.
       Layer.provide(onlyFor("stream", TranscodeWorkersLive.pipe(Layer.provide(JobQueue.Default))))
     )
-    return Layer.mergeAll(server, onlyFor("api", AuthMaintenanceLive), onlyFor("api", TrackPurgeLive))
+    return Layer.mergeAll(server, onlyFor("api", AuthMaintenanceLive), onlyFor("api", TrackPurgeLive), onlyFor("api", MarketMaintenanceLive))
   })
 )
 

@@ -35,6 +35,44 @@ const Window = {
   until: Schema.optional(Instant)
 }
 
+export const AuditLogParams = Schema.Struct({
+  ...PageParams(200),
+  ...Window,
+  actor_id: Schema.optional(UserId),
+  action: Schema.optional(StoredText.pipe(Schema.maxLength(100))),
+  target_type: Schema.optional(StoredText.pipe(Schema.maxLength(50))),
+  target_id: Schema.optional(Schema.UUID)
+})
+
+export const AuditWindow = Schema.Struct(Window)
+
+export const SuspiciousParams = Schema.Struct({
+  since: Schema.optional(Instant),
+  min_failures: Schema.optional(
+    Schema.NumberFromString.pipe(
+      Schema.int({ message: () => "min_failures must be an integer" }),
+      Schema.between(1, 1000, { message: () => "min_failures must be between 1 and 1000" })
+    )
+  )
+})
+
+export const ReportListParams = Schema.Struct({
+  ...PageParams(100),
+  status: Schema.optional(ReportStatus),
+  target_type: Schema.optional(TargetType),
+  target_id: Schema.optional(Schema.UUID),
+  reporter_id: Schema.optional(UserId),
+  target_owner_id: Schema.optional(UserId)
+})
+
+export const ActionListParams = Schema.Struct({
+  ...PageParams(100),
+  action: Schema.optional(ActionType),
+  target_type: Schema.optional(TargetType),
+  target_id: Schema.optional(Schema.UUID),
+  moderator_id: Schema.optional(UserId)
+})
+
 export const AuditPage = Page(AuditEntry).annotations({ identifier: "AuditPage" })
 export const ReportPage = Page(Report).annotations({ identifier: "ModerationReportPage" })
 export const ActionPage = Page(ModerationAction).annotations({ identifier: "ModerationActionPage" })
@@ -59,46 +97,18 @@ export class AdminApi extends HttpApiGroup.make("admin")
   )
   .add(
     HttpApiEndpoint.get("auditLogs", "/admin/audit/logs")
-      .setUrlParams(
-        Schema.Struct({
-          ...PageParams(200),
-          ...Window,
-          actor_id: Schema.optional(UserId),
-          action: Schema.optional(StoredText.pipe(Schema.maxLength(100))),
-          target_type: Schema.optional(StoredText.pipe(Schema.maxLength(50))),
-          target_id: Schema.optional(Schema.UUID)
-        })
-      )
+      .setUrlParams(AuditLogParams)
       .addSuccess(AuditPage)
   )
-  .add(HttpApiEndpoint.get("auditStats", "/admin/audit/stats").setUrlParams(Schema.Struct(Window)).addSuccess(AuditStats))
+  .add(HttpApiEndpoint.get("auditStats", "/admin/audit/stats").setUrlParams(AuditWindow).addSuccess(AuditStats))
   .add(
     HttpApiEndpoint.get("auditSuspicious", "/admin/audit/suspicious")
-      .setUrlParams(
-        Schema.Struct({
-          since: Schema.optional(Instant),
-          min_failures: Schema.optional(
-            Schema.NumberFromString.pipe(
-              Schema.int({ message: () => "min_failures must be an integer" }),
-              Schema.between(1, 1000, { message: () => "min_failures must be between 1 and 1000" })
-            )
-          )
-        })
-      )
+      .setUrlParams(SuspiciousParams)
       .addSuccess(SuspiciousActivity)
   )
   .add(
     HttpApiEndpoint.get("reports", "/admin/reports")
-      .setUrlParams(
-        Schema.Struct({
-          ...PageParams(100),
-          status: Schema.optional(ReportStatus),
-          target_type: Schema.optional(TargetType),
-          target_id: Schema.optional(Schema.UUID),
-          reporter_id: Schema.optional(UserId),
-          target_owner_id: Schema.optional(UserId)
-        })
-      )
+      .setUrlParams(ReportListParams)
       .addSuccess(ReportPage)
   )
   .add(HttpApiEndpoint.get("getReport", "/admin/reports/:id").setPath(ReportPath).addSuccess(Report).addError(NotFound.envelope))
@@ -122,15 +132,7 @@ export class AdminApi extends HttpApiGroup.make("admin")
   )
   .add(
     HttpApiEndpoint.get("actions", "/admin/actions")
-      .setUrlParams(
-        Schema.Struct({
-          ...PageParams(100),
-          action: Schema.optional(ActionType),
-          target_type: Schema.optional(TargetType),
-          target_id: Schema.optional(Schema.UUID),
-          moderator_id: Schema.optional(UserId)
-        })
-      )
+      .setUrlParams(ActionListParams)
       .addSuccess(ActionPage)
   )
   .add(action(HttpApiEndpoint.post("hideTrack", "/admin/tracks/:id/hide")).setPayload(OptionalBody(ActionReason)))

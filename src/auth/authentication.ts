@@ -64,3 +64,9 @@ export const bearerToken = (authorization: string | undefined) => {
   const match = authorization === undefined ? null : /^Bearer\s+(\S+)$/i.exec(authorization)
   return match === null ? undefined : match[1]
 }
+
+/** Runs `f` as the caller when a token is sent (see optionalActor), anonymously otherwise. */
+export const withOptionalActor =
+  (authenticator: Authenticator) =>
+  <A, E, R>(headers: Readonly<Record<string, string | undefined>>, f: (actor: Actor | undefined) => Effect.Effect<A, E, R>) =>
+    Effect.flatMap(optionalActor(authenticator, headers), f)

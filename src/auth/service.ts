@@ -1,6 +1,7 @@
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Option } from "effect"
 import { AuditLog } from "../audit/service.js"
+import { ChatBus } from "../chat/bus.js"
 import { BadRequest, Conflict, Forbidden, TooManyRequests, Unauthorized } from "../platform/api-errors.js"
 import type { ClientInfo } from "../platform/client-info.js"
 import { AppConfig } from "../platform/config.js"
@@ -36,6 +37,7 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
     const mailer = yield* Mailer
     const audit = yield* AuditLog
     const metrics = yield* Metrics
+    const chatBus = yield* ChatBus
     const registered = metrics.counter("veza_users_registered_total", "Accounts registered", ["role"])
     const loginAttempts = metrics.counter("veza_auth_login_attempts_total", "Login attempts by result", ["result"])
     const refreshes = metrics.counter("veza_auth_token_refreshes_total", "Refresh-token rotations by result", ["result"])
@@ -240,11 +242,14 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
     const endSessions = (userId: UserId, reason: "logout_all" | "banned") =>
       Effect.all([repo.bumpTokenVersion(userId), repo.revokeAllFamilies(userId, reason)])
 
+    /** Open chat connections were authenticated by now-dead tokens: every chat node closes the user's (4001). */
+    const closeChatConnections = (userId: UserId) => chatBus.publish({ kind: "disconnect", user: userId, reason: "signed_out" })
+
     const logoutAll = (userId: UserId, client: ClientInfo) =>
       Effect.all([
         endSessions(userId, "logout_all"),
         audit.record({ actorId: userId, action: "auth.logout_all", targetType: "user", targetId: userId, ...client })
-      ]).pipe(repo.withTransaction, Effect.asVoid, sqlErrors)
+      ]).pipe(repo.withTransaction, Effect.zipRight(closeChatConnections(userId)), sqlErrors)
 
     /**
      * Bans (or lifts the ban on) an account; a ban also ends its sessions, so
@@ -303,7 +308,7 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
         // Random tokens must not cost a password hash each.
         if (!(yield* repo.resetTokenUsable(tokenDigest(token)))) return yield* invalid
         const passwordHash = yield* passwords.hash(password)
-        yield* repo.withTransaction(
+        const userId = yield* repo.withTransaction(
           Effect.gen(function* () {
             const consumed = yield* repo.consumeReset(tokenDigest(token))
             if (Option.isNone(consumed)) return yield* invalid
@@ -311,8 +316,10 @@ export class Auth extends Effect.Service<Auth>()("veza/Auth", {
             yield* repo.setPassword(userId, passwordHash)
             yield* repo.revokeAllFamilies(userId, "password_reset")
             yield* audit.record({ actorId: userId, action: "auth.password_reset", targetType: "user", targetId: userId, ...client })
+            return userId
           })
         )
+        yield* closeChatConnections(userId)
       }).pipe(sqlErrors)
 
     return {

@@ -19,7 +19,10 @@ export const tokenDigest = (token: string) => NodeCrypto.createHash("sha256").up
 export class AccessTokens extends Effect.Service<AccessTokens>()("veza/AccessTokens", {
   effect: Effect.gen(function* () {
     const config = yield* AppConfig
-    const key = new TextEncoder().encode(Redacted.value(config.jwtSecret))
+    // Imported once: given raw bytes, jose would import the key again on every signature and verification.
+    const key = yield* Effect.promise(() =>
+      crypto.subtle.importKey("raw", new TextEncoder().encode(Redacted.value(config.jwtSecret)), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"])
+    )
     /**
      * Access tokens by default; a purpose (such as "chat") gives a token of
      * its own audience that only that purpose's verifier accepts.

@@ -32,6 +32,21 @@ export const MemberChange = Schema.Struct({
 
 export const ChatToken = Schema.Struct({ token: Schema.String, expires_in: Schema.Int })
 
+export const RoomListParams = Schema.Struct({
+  mine: Schema.optional(Schema.Literal("true", "false")),
+  cursor: Schema.optional(Schema.String.pipe(Schema.maxLength(200))),
+  limit: Schema.optional(IntFromString("limit", 1, 100))
+})
+
+export const HistoryParams = Schema.Struct({
+  before_seq: Schema.optional(IntFromString("before_seq", 1, Number.MAX_SAFE_INTEGER)),
+  limit: Schema.optional(IntFromString("limit", 1, 100))
+})
+
+export const MemberList = Schema.Struct({ items: Schema.Array(Member) })
+
+export const MemberInvitation = Schema.Struct({ user_id: UserId })
+
 /** Chat over REST (SPEC §4): rooms, members, history, and the token for `/ws`. */
 export class ChatApi extends HttpApiGroup.make("chat")
   .add(
@@ -43,13 +58,7 @@ export class ChatApi extends HttpApiGroup.make("chat")
   )
   .add(
     HttpApiEndpoint.get("listRooms", "/chat/rooms")
-      .setUrlParams(
-        Schema.Struct({
-          mine: Schema.optional(Schema.Literal("true", "false")),
-          cursor: Schema.optional(Schema.String.pipe(Schema.maxLength(200))),
-          limit: Schema.optional(IntFromString("limit", 1, 100))
-        })
-      )
+      .setUrlParams(RoomListParams)
       .addSuccess(RoomList)
       .addError(BadRequest.envelope)
   )
@@ -64,12 +73,12 @@ export class ChatApi extends HttpApiGroup.make("chat")
       .addError(Conflict.envelope)
   )
   .add(
-    HttpApiEndpoint.get("members", "/chat/rooms/:id/members").setPath(RoomPath).addSuccess(Schema.Struct({ items: Schema.Array(Member) })).addError(NotFound.envelope)
+    HttpApiEndpoint.get("members", "/chat/rooms/:id/members").setPath(RoomPath).addSuccess(MemberList).addError(NotFound.envelope)
   )
   .add(
     HttpApiEndpoint.post("invite", "/chat/rooms/:id/members")
       .setPath(RoomPath)
-      .setPayload(Schema.Struct({ user_id: UserId }))
+      .setPayload(MemberInvitation)
       .addSuccess(Schema.Void, { status: 204 })
       .addError(BadRequest.envelope)
       .addError(NotFound.envelope)
@@ -96,12 +105,7 @@ export class ChatApi extends HttpApiGroup.make("chat")
   .add(
     HttpApiEndpoint.get("history", "/chat/rooms/:id/messages")
       .setPath(RoomPath)
-      .setUrlParams(
-        Schema.Struct({
-          before_seq: Schema.optional(IntFromString("before_seq", 1, Number.MAX_SAFE_INTEGER)),
-          limit: Schema.optional(IntFromString("limit", 1, 100))
-        })
-      )
+      .setUrlParams(HistoryParams)
       .addSuccess(MessagePage)
       .addError(BadRequest.envelope)
       .addError(NotFound.envelope)

@@ -5,6 +5,7 @@ import { Authenticator, bearerToken } from "../auth/authentication.js"
 import type { Actor } from "../auth/current-user.js"
 import type { WebSocketEndpoint } from "../platform/http-server.js"
 import { Metrics } from "../platform/metrics.js"
+import { unavailableError } from "../platform/sql-errors.js"
 import { writePreFramed } from "../platform/websocket-frames.js"
 import type { UserId } from "../users/schema.js"
 import { ChatConfig, type ChatSettings } from "./config.js"
@@ -42,6 +43,8 @@ interface Subscription {
   joined: boolean
   lastSeq: number
   dm: boolean
+  /** Lapses the connection's typing in this room; set while it types. */
+  typing: NodeJS.Timeout | undefined
   /** Events that arrived while the join was reading the room. */
   readonly early: Array<{ readonly message?: Message; readonly frame: Frame; readonly durable: boolean }>
 }
@@ -55,6 +58,22 @@ interface Bucket {
 type Inbound = { readonly text: string } | { readonly problem: FrameProblem }
 
 /**
+ * What every connection shares with the gateway. One object for all, so that
+ * an idle connection holds one reference rather than a closure per callback.
+ */
+interface ConnectionHost {
+  readonly settings: ChatSettings
+  readonly forkWriter: (writer: Effect.Effect<void>) => void
+  readonly scheduleFlush: (connection: Connection) => void
+  readonly dropped: (reason: "ephemeral" | "slow_consumer") => void
+  /** A DM message reached a recipient's connection. */
+  readonly delivered: (connection: Connection, room: RoomId, message: Message) => void
+  readonly membershipChanged: (connection: Connection, room: RoomId, change: "added" | "removed", reason: string) => void
+}
+
+const noMoreInbound: Effect.Effect<Inbound | undefined> = Effect.succeed(undefined)
+
+/**
  * One WebSocket connection: its inbox of client frames, its mailbox of
  * frames for the client, its rooms and its heartbeat state. The connection's
  * fiber reads the inbox; frames for the client are written at once while the
@@ -62,25 +81,30 @@ type Inbound = { readonly text: string } | { readonly problem: FrameProblem }
  * bytes) for a writer fiber, which exists only while there is a backlog.
  * Ephemeral frames are dropped first, and the connection is closed 4008 when
  * durable ones no longer fit, so one slow reader never holds up a room.
+ *
+ * Thousands sit idle at once, so an idle one is kept small: no per-connection
+ * closures, its room map made on the first join, and buffers given back by
+ * the heartbeat sweep (`compact`).
  */
 class Connection implements HubConnection {
   readonly sessionId = NodeCrypto.randomUUID()
   userId = "" as UserId
   actor: Actor | undefined
+  /** Registered with the hub: its rooms and its place in the user's connections are released at the end. */
+  admitted = false
   presence: PresenceStatus = "online"
-  readonly rooms = new Map<RoomId, Subscription>()
-  readonly typing = new Map<RoomId, NodeJS.Timeout>()
+  private rooms: Map<RoomId, Subscription> | undefined
   closing = false
   closed = false
   /** When the unanswered ping went out (0: none outstanding), and when the last one did. */
   pingSentAt = 0
   lastPingAt = Date.now()
-  strikes: Array<number> = []
+  strikes: Array<number> | undefined
   framesBeforeReady = 0
-  onDelivered: ((room: RoomId, message: Message) => void) | undefined
-  onMembership: ((room: RoomId, change: "added" | "removed", reason: string) => void) | undefined
+  /** The token the upgrade request carried, if any; handed over once (`takeOfferedToken`) so that it is not kept. */
+  private offered: string | undefined
   private readonly inbox: Array<Inbound> = []
-  private wakeReader: (() => void) | undefined
+  private wakeReader: ((next: Effect.Effect<Inbound | undefined>) => void) | undefined
   private readonly queue: Array<{ readonly frame: Frame; readonly durable: boolean }> = []
   private queuedBytes = 0
   private writing = false
@@ -89,11 +113,35 @@ class Connection implements HubConnection {
 
   constructor(
     readonly ws: WS.WebSocket,
-    private readonly settings: ChatSettings,
-    private readonly forkWriter: (writer: Effect.Effect<void>) => void,
-    private readonly scheduleFlush: (connection: Connection) => void,
-    private readonly dropped: (reason: "ephemeral" | "slow_consumer") => void
-  ) {}
+    private readonly host: ConnectionHost,
+    offered: string | undefined
+  ) {
+    this.offered = offered
+  }
+
+  takeOfferedToken() {
+    const token = this.offered
+    this.offered = undefined
+    return token
+  }
+
+  // ---- rooms ----
+
+  subscription(room: RoomId): Subscription | undefined {
+    return this.rooms?.get(room)
+  }
+
+  subscribed(room: RoomId, sub: Subscription) {
+    ;(this.rooms ??= new Map()).set(room, sub)
+  }
+
+  unsubscribed(room: RoomId) {
+    this.rooms?.delete(room)
+  }
+
+  roomIds(): Array<RoomId> {
+    return this.rooms === undefined ? [] : [...this.rooms.keys()]
+  }
 
   // ---- inbox: client frames, read by the connection's fiber in order ----
 
@@ -105,27 +153,35 @@ class Connection implements HubConnection {
   wakeUpReader() {
     const wake = this.wakeReader
     this.wakeReader = undefined
-    wake?.()
+    wake?.(Effect.suspend(() => this.nextInbound()))
   }
 
-  /** The next client frame; undefined once the connection is closing or closed. */
-  readonly nextInbound: Effect.Effect<Inbound | undefined> = Effect.suspend(() => {
-    if (this.closing || this.closed) return Effect.succeed(undefined)
+  /**
+   * The next client frame; undefined once the connection is closing or
+   * closed. The wait has no canceller: an interrupted wait's resume is
+   * ignored by the fiber, and the next wake replaces it.
+   */
+  nextInbound(): Effect.Effect<Inbound | undefined> {
+    if (this.closing || this.closed) return noMoreInbound
     const item = this.inbox.shift()
     if (item !== undefined) return Effect.succeed(item)
     return Effect.async<Inbound | undefined>((resume) => {
-      this.wakeReader = () => resume(this.nextInbound)
-      return Effect.sync(() => {
-        this.wakeReader = undefined
-      })
+      this.wakeReader = resume
     })
-  })
+  }
+
+  /** Gives back the buffers an idle connection's arrays grew to (an emptied array keeps its capacity). */
+  compact() {
+    if (this.inbox.length === 0) this.inbox.length = 0
+    if (this.queue.length === 0 && !this.writing) this.queue.length = 0
+  }
 
   // ---- mailbox: frames for the client ----
 
   /** Whether one more frame of `bytes` fits beside what is queued; a lone frame always does (a large replay, say). */
   private fits(bytes: number, share: number) {
-    return this.queue.length === 0 || (this.queue.length < this.settings.mailboxFrames * share && this.queuedBytes + bytes <= this.settings.mailboxBytes * share)
+    const settings = this.host.settings
+    return this.queue.length === 0 || (this.queue.length < settings.mailboxFrames * share && this.queuedBytes + bytes <= settings.mailboxBytes * share)
   }
 
   send(frame: Frame, durable: boolean) {
@@ -133,13 +189,13 @@ class Connection implements HubConnection {
     const bytes = frame.length
     if (!durable) {
       if (!this.fits(bytes, 0.5)) {
-        this.dropped("ephemeral")
+        this.host.dropped("ephemeral")
         return
       }
     } else if (!this.fits(bytes, 1)) {
       this.evictEphemeral()
       if (!this.fits(bytes, 1)) {
-        this.dropped("slow_consumer")
+        this.host.dropped("slow_consumer")
         this.close(CloseCode.slowConsumer, "slow consumer: rejoin with since_seq", SLOW_CONSUMER_HANDSHAKE_MS)
         return
       }
@@ -150,7 +206,7 @@ class Connection implements HubConnection {
     if (this.queue.length >= FLUSH_AT_FRAMES) this.flush()
     else if (!this.flushPending) {
       this.flushPending = true
-      this.scheduleFlush(this)
+      this.host.scheduleFlush(this)
     }
   }
 
@@ -172,7 +228,7 @@ class Connection implements HubConnection {
     socket?.uncork()
     if (this.queue.length > 0) {
       this.writing = true
-      this.forkWriter(this.writer())
+      this.host.forkWriter(this.writer())
     }
   }
 
@@ -184,7 +240,7 @@ class Connection implements HubConnection {
 
   private evictEphemeral() {
     const kept = this.queue.filter((entry) => entry.durable)
-    for (let i = kept.length; i < this.queue.length; i++) this.dropped("ephemeral")
+    for (let i = kept.length; i < this.queue.length; i++) this.host.dropped("ephemeral")
     this.queue.length = 0
     this.queue.push(...kept)
     this.queuedBytes = kept.reduce((sum, entry) => sum + entry.frame.length, 0)
@@ -234,11 +290,12 @@ class Connection implements HubConnection {
   }
 
   /** Waits for the writer to send what is queued, then closes; used on shutdown. */
-  readonly flushAndClose = (code: number, reason: string) =>
-    Effect.gen(this, function* () {
+  flushAndClose(code: number, reason: string) {
+    return Effect.gen(this, function* () {
       while (this.queue.length > 0 && !this.closed) yield* Effect.sleep(10)
       this.close(code, reason)
     })
+  }
 
   /**
    * The close frame goes out after what the socket already holds; a peer that
@@ -264,7 +321,7 @@ class Connection implements HubConnection {
   // ---- what the hub delivers ----
 
   deliverMessage(room: RoomId, message: Message, frame: Frame) {
-    const sub = this.rooms.get(room)
+    const sub = this.rooms?.get(room)
     if (sub === undefined) return
     if (!sub.joined) {
       sub.early.push({ message, frame, durable: true })
@@ -273,22 +330,23 @@ class Connection implements HubConnection {
     if (message.seq <= sub.lastSeq) return
     sub.lastSeq = message.seq
     this.send(frame, true)
-    if (sub.dm && message.sender_id !== this.userId) this.onDelivered?.(room, message)
+    if (sub.dm && message.sender_id !== this.userId) this.host.delivered(this, room, message)
   }
 
   deliverFrame(room: RoomId, frame: Frame, durable: boolean) {
-    const sub = this.rooms.get(room)
+    const sub = this.rooms?.get(room)
     if (sub === undefined) return
     if (!sub.joined) sub.early.push({ frame, durable })
     else this.send(frame, durable)
   }
 
+  /** Told by any node: the user was banned (4003), or their sessions ended (4001). */
   disconnect(reason: string) {
-    this.close(CloseCode.banned, reason)
+    this.close(reason === "banned" ? CloseCode.banned : CloseCode.unauthorized, reason)
   }
 
   membershipChanged(room: RoomId, change: "added" | "removed", reason: string) {
-    this.onMembership?.(room, change, reason)
+    this.host.membershipChanged(this, room, change, reason)
   }
 }
 
@@ -318,6 +376,8 @@ export const ChatGatewayLive = Layer.scoped(
     const live = new Set<Connection>()
     const buckets = new Map<UserId, Bucket>()
     const deliveredSent = new Set<string>()
+    metrics.gauge("veza_chat_connections_open", "Chat WebSocket connections open on this node, authenticated or not yet", () => live.size)
+    metrics.gauge("veza_chat_rate_buckets", "Users with a message-rate bucket on this node", () => buckets.size)
 
     const server = yield* Effect.acquireRelease(
       Effect.sync(() => new WS.WebSocketServer({ noServer: true, maxPayload: settings.maxFrameBytes, clientTracking: false })),
@@ -359,7 +419,7 @@ export const ChatGatewayLive = Layer.scoped(
 
     const rateLimited = (c: Connection, text: string, wait: number) => {
       const now = Date.now()
-      c.strikes = c.strikes.filter((at) => now - at < STRIKE_WINDOW_MS)
+      c.strikes = (c.strikes ?? []).filter((at) => now - at < STRIKE_WINDOW_MS)
       c.strikes.push(now)
       if (c.strikes.length > settings.rateBurst) return c.close(CloseCode.rateLimited, "rate limit exceeded")
       const parsed = parseFrame(text)
@@ -368,8 +428,8 @@ export const ChatGatewayLive = Layer.scoped(
     }
 
     const subscribe = (c: Connection, room: RoomId) => {
-      const sub: Subscription = { joined: false, lastSeq: 0, dm: false, early: [] }
-      c.rooms.set(room, sub)
+      const sub: Subscription = { joined: false, lastSeq: 0, dm: false, typing: undefined, early: [] }
+      c.subscribed(room, sub)
       return Effect.as(hub.subscribe(room, c), sub)
     }
 
@@ -384,19 +444,19 @@ export const ChatGatewayLive = Layer.scoped(
         }
       })
 
-    const stopTyping = (c: Connection, room: RoomId) =>
+    const stopTyping = (c: Connection, room: RoomId, sub: Subscription | undefined) =>
       Effect.suspend(() => {
-        const timer = c.typing.get(room)
-        if (timer === undefined) return Effect.void
-        clearTimeout(timer)
-        c.typing.delete(room)
+        if (sub?.typing === undefined) return Effect.void
+        clearTimeout(sub.typing)
+        sub.typing = undefined
         return hub.publish({ kind: "room", room, durable: false, skipUser: c.userId, frame: { type: "typing", room_id: room, user_id: c.userId, state: "stop" } })
       })
 
     const unsubscribe = (c: Connection, room: RoomId) =>
       Effect.gen(function* () {
-        c.rooms.delete(room)
-        yield* stopTyping(c, room)
+        const sub = c.subscription(room)
+        c.unsubscribed(room)
+        yield* stopTyping(c, room, sub)
         yield* hub.unsubscribe(room, c)
       })
 
@@ -408,7 +468,7 @@ export const ChatGatewayLive = Layer.scoped(
      */
     const join = (c: Connection, actor: Actor, room: RoomId, sinceSeq: number | undefined, ref: unknown) =>
       Effect.gen(function* () {
-        const existing = c.rooms.get(room)
+        const existing = c.subscription(room)
         const sub = existing ?? (yield* subscribe(c, room))
         sub.joined = false
         const opened = yield* chat
@@ -427,20 +487,20 @@ export const ChatGatewayLive = Layer.scoped(
         yield* finishJoin(c, room, sub, opened.lastSeq)
       })
 
-    const typing = (c: Connection, room: RoomId, state: "start" | "stop") =>
+    const typing = (c: Connection, room: RoomId, sub: Subscription, state: "start" | "stop") =>
       Effect.gen(function* () {
-        if (state === "stop") return yield* stopTyping(c, room)
-        const already = c.typing.get(room)
+        if (state === "stop") return yield* stopTyping(c, room, sub)
+        const already = sub.typing
         if (already !== undefined) clearTimeout(already)
         // Typing lapses by itself: a client that vanishes mid-sentence does not type forever.
-        c.typing.set(room, setTimeout(() => runFork(stopTyping(c, room)), settings.typingTimeoutMs))
+        sub.typing = setTimeout(() => runFork(stopTyping(c, room, sub)), settings.typingTimeoutMs)
         if (already === undefined) {
           yield* hub.publish({ kind: "room", room, durable: false, skipUser: c.userId, frame: { type: "typing", room_id: room, user_id: c.userId, state: "start" } })
         }
       })
 
     /** Tells a DM's sender (once per message and recipient on this node) that it reached a recipient's connection. */
-    const delivered = (c: Connection) => (room: RoomId, message: Message) => {
+    const delivered = (c: Connection, room: RoomId, message: Message) => {
       const key = `${message.id}:${c.userId}`
       if (deliveredSent.has(key)) return
       deliveredSent.add(key)
@@ -465,7 +525,7 @@ export const ChatGatewayLive = Layer.scoped(
           return join(c, actor, frame.room_id, frame.since_seq, ref)
         case "leave":
           return Effect.gen(function* () {
-            if (!c.rooms.has(frame.room_id)) return fail(c, ref, "NOT_JOINED", "this connection has not joined that room")
+            if (c.subscription(frame.room_id) === undefined) return fail(c, ref, "NOT_JOINED", "this connection has not joined that room")
             yield* unsubscribe(c, frame.room_id)
             reply(c, "left", ref, { room_id: frame.room_id, reason: "left" })
           })
@@ -479,7 +539,7 @@ export const ChatGatewayLive = Layer.scoped(
             })
             if (created) messagesSent.inc()
             reply(c, "ack", ref, { client_id: frame.client_id, message })
-            yield* stopTyping(c, frame.room_id)
+            yield* stopTyping(c, frame.room_id, c.subscription(frame.room_id))
           })
         case "edit":
           return Effect.map(chat.edit(actor, frame.message_id, frame.content), (message) => reply(c, "message_edited", ref, { message }))
@@ -494,9 +554,11 @@ export const ChatGatewayLive = Layer.scoped(
             reply(c, add ? "reaction_added" : "reaction_removed", ref, { room_id: message.room_id, message_id: message.id, user_id: actor.id, emoji: frame.emoji })
           )
         }
-        case "typing":
-          if (c.rooms.get(frame.room_id)?.joined !== true) return Effect.sync(() => fail(c, ref, "NOT_JOINED", "join the room first"))
-          return typing(c, frame.room_id, frame.state)
+        case "typing": {
+          const sub = c.subscription(frame.room_id)
+          if (sub?.joined !== true) return Effect.sync(() => fail(c, ref, "NOT_JOINED", "join the room first"))
+          return typing(c, frame.room_id, sub, frame.state)
+        }
         case "read":
           return Effect.map(chat.read(actor, frame.room_id, frame.message_id), () =>
             reply(c, "read_receipt", ref, { room_id: frame.room_id, user_id: actor.id, message_id: frame.message_id })
@@ -538,8 +600,22 @@ export const ChatGatewayLive = Layer.scoped(
       return query === undefined ? undefined : (new URLSearchParams(query).get("token") ?? undefined)
     }
 
-    const onMessage = (c: Connection) => (data: WS.RawData, isBinary: boolean) => {
-      if (c.closed || c.closing) return
+    const membershipChanged = (c: Connection, room: RoomId, change: "added" | "removed", reason: string) => {
+      if (c.actor === undefined) return
+      if (change === "removed" && c.subscription(room) !== undefined) {
+        runFork(Effect.zipRight(unsubscribe(c, room), Effect.sync(() => reply(c, "left", undefined, { room_id: room, reason }))))
+      } else if (change === "added" && reason === "dm_opened" && c.subscription(room) === undefined) {
+        c.receive({ text: JSON.stringify({ type: "join", room_id: room }) })
+      }
+    }
+
+    const host: ConnectionHost = { settings, forkWriter, scheduleFlush, dropped: countDropped, delivered, membershipChanged }
+
+    // The socket's listeners are shared by every connection (`this` is the socket), so an idle connection holds none of its own.
+    const connections = new WeakMap<WS.WebSocket, Connection>()
+    function onSocketMessage(this: WS.WebSocket, data: WS.RawData, isBinary: boolean) {
+      const c = connections.get(this)
+      if (c === undefined || c.closed || c.closing) return
       if (isBinary) return c.receive({ problem: { code: "BAD_FRAME", message: "frames must be JSON text, not binary" } })
       const text = data.toString()
       if (c.actor !== undefined) {
@@ -551,28 +627,26 @@ export const ChatGatewayLive = Layer.scoped(
       }
       c.receive({ text })
     }
+    function onSocketClose(this: WS.WebSocket) {
+      const c = connections.get(this)
+      if (c === undefined) return
+      c.closed = true
+      c.wakeUpReader()
+    }
+    function onSocketPong(this: WS.WebSocket) {
+      const c = connections.get(this)
+      if (c !== undefined) c.pingSentAt = 0
+    }
+    const ignoreSocketError = () => {}
 
-    /** `offered`: the token the upgrade request carried, if any (the request itself is not kept). */
-    const connection = (ws: WS.WebSocket, offered: string | undefined) =>
+    /** Authentication at the upgrade (header or ?token=) or by the first frame within the timeout, then the connection cap. */
+    const admit = (c: Connection) =>
       Effect.gen(function* () {
-        const c = new Connection(ws, settings, forkWriter, scheduleFlush, countDropped)
-        live.add(c)
-        yield* Effect.addFinalizer(() => Effect.sync(() => live.delete(c)))
-        ws.on("close", () => {
-          c.closed = true
-          c.wakeUpReader()
-        })
-        ws.on("error", () => {})
-        ws.on("pong", () => {
-          c.pingSentAt = 0
-        })
-        ws.on("message", onMessage(c))
-
-        // Authentication: at the upgrade (header or ?token=), or the first frame within the timeout.
+        const offered = c.takeOfferedToken()
         let actor: Option.Option<Actor> = Option.none()
         if (offered !== undefined) actor = yield* authenticate(offered)
         else {
-          const first = yield* c.nextInbound.pipe(Effect.timeout(settings.authTimeoutMs), Effect.option)
+          const first = yield* c.nextInbound().pipe(Effect.timeout(settings.authTimeoutMs), Effect.option)
           if (Option.isSome(first) && first.value !== undefined && "text" in first.value) {
             const parsed = parseFrame(first.value.text)
             if ("frame" in parsed && parsed.frame.type === "authenticate") actor = yield* authenticate(parsed.frame.token)
@@ -582,65 +656,87 @@ export const ChatGatewayLive = Layer.scoped(
           connectionsOpened.inc({ outcome: "unauthorized" })
           fail(c, undefined, "UNAUTHORIZED", offered === undefined ? "authenticate within the time allowed: send {type: \"authenticate\", token}" : "missing, invalid or expired token")
           c.close(CloseCode.unauthorized, "unauthorized")
-          return
+          return undefined
         }
         c.actor = actor.value
         c.userId = actor.value.id
-        c.onDelivered = delivered(c)
-        c.onMembership = (room, change, reason) => {
-          if (change === "removed" && c.rooms.has(room)) {
-            runFork(Effect.zipRight(unsubscribe(c, room), Effect.sync(() => reply(c, "left", undefined, { room_id: room, reason }))))
-          } else if (change === "added" && reason === "dm_opened" && !c.rooms.has(room)) {
-            c.receive({ text: JSON.stringify({ type: "join", room_id: room }) })
-          }
-        }
         if (!(yield* hub.register(c, settings.maxConnectionsPerUser))) {
           connectionsOpened.inc({ outcome: "too_many" })
           fail(c, undefined, "TOO_MANY_CONNECTIONS", `at most ${settings.maxConnectionsPerUser} connections per user`)
           c.close(CloseCode.tooManyConnections, "too many connections")
-          return
+          return undefined
         }
+        c.admitted = true
         connectionsOpened.inc({ outcome: "accepted" })
         const bucket = buckets.get(c.userId) ?? { tokens: settings.rateBurst, updatedAt: Date.now(), connections: 0 }
         bucket.connections++
         buckets.set(c.userId, bucket)
-        yield* Effect.addFinalizer(() =>
-          Effect.gen(function* () {
-            if (--bucket.connections === 0) buckets.delete(c.userId)
-            for (const room of [...c.rooms.keys()]) yield* unsubscribe(c, room)
-            yield* hub.unregister(c)
-          })
-        )
-
         reply(c, "ready", undefined, { user_id: c.userId, session_id: c.sessionId, server_time: new Date().toISOString(), heartbeat_ms: settings.heartbeatMs })
         c.lastPingAt = Date.now()
-        const userActor = actor.value
-        while (true) {
-          const next = yield* c.nextInbound
-          if (next === undefined) break
-          if ("problem" in next) {
-            fail(c, next.problem.ref, next.problem.code, next.problem.message)
-            continue
-          }
-          const parsed = parseFrame(next.text)
-          if ("problem" in parsed) {
-            fail(c, parsed.problem.ref, parsed.problem.code, parsed.problem.message)
-            continue
-          }
-          yield* handle(c, userActor, parsed.frame).pipe(Effect.catchAll(reportFailure(c, parsed.frame.ref)))
-        }
-        if (c.closing && !c.closed) yield* c.flushAndClose(CloseCode.goingAway, "server shutting down")
-        yield* Effect.async<void>((resume) => {
-          if (ws.readyState === WS.WebSocket.CLOSED) return resume(Effect.void)
-          ws.once("close", () => resume(Effect.void))
+        return actor.value
+      })
+
+    const handleInbound = (c: Connection, actor: Actor, next: Inbound): Effect.Effect<void> => {
+      if ("problem" in next) return Effect.sync(() => fail(c, next.problem.ref, next.problem.code, next.problem.message))
+      const parsed = parseFrame(next.text)
+      if ("problem" in parsed) return Effect.sync(() => fail(c, parsed.problem.ref, parsed.problem.code, parsed.problem.message))
+      return handle(c, actor, parsed.frame).pipe(
+        // A connection that died mid-transaction fails its ROLLBACK, which @effect/sql
+        // turns into a defect: still the database being away, worth an error frame, not the connection.
+        Effect.catchAllDefect((defect) => Option.match(unavailableError(defect), { onNone: () => Effect.die(defect), onSome: Effect.fail })),
+        Effect.catchAll(reportFailure(c, parsed.frame.ref))
+      )
+    }
+
+    /** After the last frame: on shutdown the mailbox is flushed before the 1001; either way the socket is seen closed. */
+    const finish = (c: Connection): Effect.Effect<void> =>
+      Effect.zipRight(
+        c.closing && !c.closed ? c.flushAndClose(CloseCode.goingAway, "server shutting down") : Effect.void,
+        Effect.async<void>((resume) => {
+          if (c.ws.readyState === WS.WebSocket.CLOSED) return resume(Effect.void)
+          c.ws.once("close", () => resume(Effect.void))
         })
-      }).pipe(Effect.scoped, Effect.catchAllCause((cause) => Effect.logError("chat connection failed", cause)))
+      )
+
+    // A loop of flatMaps rather than a generator: while idle, the fiber holds one continuation, not a suspended generator.
+    const serve = (c: Connection, actor: Actor): Effect.Effect<void> =>
+      Effect.flatMap(c.nextInbound(), (next) => (next === undefined ? finish(c) : Effect.flatMap(handleInbound(c, actor, next), () => serve(c, actor))))
+
+    const release = (c: Connection) =>
+      Effect.suspend(() => {
+        live.delete(c)
+        connections.delete(c.ws)
+        if (!c.admitted) return Effect.void
+        const bucket = buckets.get(c.userId)
+        if (bucket !== undefined && --bucket.connections === 0) buckets.delete(c.userId)
+        return Effect.zipRight(
+          Effect.forEach(c.roomIds(), (room) => unsubscribe(c, room), { discard: true }),
+          hub.unregister(c)
+        )
+      })
+
+    /** `offered`: the token the upgrade request carried, if any (the request itself is not kept). */
+    const connection = (ws: WS.WebSocket, offered: string | undefined) => {
+      const c = new Connection(ws, host, offered)
+      live.add(c)
+      connections.set(ws, c)
+      ws.on("close", onSocketClose)
+      ws.on("error", ignoreSocketError)
+      ws.on("pong", onSocketPong)
+      ws.on("message", onSocketMessage)
+      // Built when the fiber starts, so that the finished admission is not kept beside the running loop.
+      return Effect.suspend(() => Effect.flatMap(admit(c), (actor) => (actor === undefined ? finish(c) : serve(c, actor)))).pipe(
+        Effect.catchAllCause((cause) => Effect.logError("chat connection failed", cause)),
+        Effect.ensuring(release(c))
+      )
+    }
 
     /** Server pings every heartbeat; a client that does not pong within the timeout is closed 4000. */
     const heartbeat = Effect.sync(() => {
       const now = Date.now()
       for (const c of live) {
         if (c.actor === undefined || c.closed) continue
+        c.compact()
         if (c.pingSentAt !== 0) {
           if (now - c.pingSentAt >= settings.pongTimeoutMs) c.close(CloseCode.noPong, "no pong")
         } else if (now - c.lastPingAt >= settings.heartbeatMs) {

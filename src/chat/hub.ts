@@ -1,4 +1,5 @@
 import { Effect, Runtime, Schedule } from "effect"
+import { Metrics } from "../platform/metrics.js"
 import { preFramedText } from "../platform/websocket-frames.js"
 import type { UserId } from "../users/schema.js"
 import { ChatBus } from "./bus.js"
@@ -40,11 +41,7 @@ const NODE_EXPIRY_MS = 3 * PRESENCE_BEAT_MS
 const messageFrame = (message: Message) => preFramedText(JSON.stringify({ type: "message", message }))
 
 const RANK: Record<PresenceStatus, number> = { offline: 0, away: 1, online: 2 }
-const best = (statuses: Iterable<PresenceStatus>) => {
-  let status: PresenceStatus = "offline"
-  for (const s of statuses) if (RANK[s] > RANK[status]) status = s
-  return status
-}
+const better = (a: PresenceStatus, b: PresenceStatus) => (RANK[b] > RANK[a] ? b : a)
 
 /**
  * This node's side of the chat: which local connections joined which rooms,
@@ -60,6 +57,10 @@ export class ChatHub extends Effect.Service<ChatHub>()("veza/ChatHub", {
     const connectionsByUser = new Map<UserId, Set<HubConnection>>()
     const remotePresence = new Map<string, { seenAt: number; users: Map<UserId, PresenceStatus> }>()
     const announced = new Map<UserId, PresenceStatus>()
+    const metrics = yield* Metrics
+    metrics.gauge("veza_chat_hub_rooms", "Rooms with subscribers on this node", () => rooms.size)
+    metrics.gauge("veza_chat_hub_users", "Users with a registered chat connection on this node", () => connectionsByUser.size)
+    metrics.gauge("veza_chat_presence_announced", "Users whose presence this node has announced", () => announced.size)
     const runtime = yield* Effect.runtime<never>()
     const runFork = <A, E>(effect: Effect.Effect<A, E>) => Runtime.runFork(runtime)(Effect.ignoreLogged(effect))
 
@@ -139,17 +140,22 @@ export class ChatHub extends Effect.Service<ChatHub>()("veza/ChatHub", {
 
     // ---- presence ----
 
+    // Runs on every connect and disconnect, for users with many connections too: no allocation, and it stops at "online".
     const localStatus = (user: UserId): PresenceStatus => {
       const connections = connectionsByUser.get(user)
-      return connections === undefined ? "offline" : best(Array.from(connections, (c) => c.presence))
+      let status: PresenceStatus = "offline"
+      if (connections !== undefined) {
+        for (const c of connections) {
+          status = better(status, c.presence)
+          if (status === "online") break
+        }
+      }
+      return status
     }
     const globalStatus = (user: UserId): PresenceStatus => {
-      const statuses = [localStatus(user)]
-      for (const node of remotePresence.values()) {
-        const status = node.users.get(user)
-        if (status !== undefined) statuses.push(status)
-      }
-      return best(statuses)
+      let status = localStatus(user)
+      for (const node of remotePresence.values()) status = better(status, node.users.get(user) ?? "offline")
+      return status
     }
 
     /** Tells the user's rooms on this node only (every node does the same for its own subscribers). */
@@ -205,10 +211,18 @@ export class ChatHub extends Effect.Service<ChatHub>()("veza/ChatHub", {
       if (gone !== undefined) for (const user of gone.users.keys()) presenceChanged(user)
     }
 
+    /** This node's status of each user as last published; a connect or disconnect that leaves it as it was publishes nothing. */
+    const published = new Map<UserId, PresenceStatus>()
     const publishOwnPresence = (user: UserId) =>
-      Effect.gen(function* () {
-        yield* bus.publish({ kind: "presence", node: bus.node, user, status: localStatus(user) })
-        presenceChanged(user)
+      Effect.suspend(() => {
+        const status = localStatus(user)
+        if ((published.get(user) ?? "offline") === status) return Effect.void
+        if (status === "offline") published.delete(user)
+        else published.set(user, status)
+        return Effect.zipRight(
+          bus.publish({ kind: "presence", node: bus.node, user, status }),
+          Effect.sync(() => presenceChanged(user))
+        )
       })
 
     // ---- bus ----

@@ -48,6 +48,9 @@ const Page = {
   limit: Schema.optional(IntFromString("limit", 1, 100))
 }
 
+export const PageParams = Schema.Struct(Page)
+export const ProductListParams = Schema.Struct({ seller_id: Schema.optional(UserId), type: Schema.optional(ProductType), ...Page })
+
 const ProductPath = Schema.Struct({ id: ProductId })
 
 export const CreateProduct = Schema.Struct({
@@ -86,7 +89,7 @@ export const Cart = Schema.Struct({ items: Schema.Array(CartItem) })
 export const OrderList = Schema.Struct({ items: Schema.Array(Order), next_cursor: Schema.NullOr(Schema.String) })
 export const ReviewList = Schema.Struct({ items: Schema.Array(Review), next_cursor: Schema.NullOr(Schema.String) })
 
-const Choice = Schema.Struct({ product_id: ProductId, license_id: LicenseId })
+export const Choice = Schema.Struct({ product_id: ProductId, license_id: LicenseId })
 
 export const Checkout = Schema.Struct({
   items: Schema.Array(Choice).pipe(
@@ -121,7 +124,7 @@ export class MarketApi extends HttpApiGroup.make("market")
   )
   .add(
     HttpApiEndpoint.get("listProducts", "/marketplace/products")
-      .setUrlParams(Schema.Struct({ seller_id: Schema.optional(UserId), type: Schema.optional(ProductType), ...Page }))
+      .setUrlParams(ProductListParams)
       .addSuccess(ProductList)
       .addError(BadRequest.envelope)
       .addError(Unauthorized.envelope)
@@ -203,7 +206,7 @@ export class MarketApi extends HttpApiGroup.make("market")
   )
   .add(
     HttpApiEndpoint.get("listOrders", "/marketplace/orders")
-      .setUrlParams(Schema.Struct(Page))
+      .setUrlParams(PageParams)
       .addSuccess(OrderList)
       .addError(BadRequest.envelope)
       .middleware(Authentication)
@@ -238,7 +241,7 @@ export class MarketApi extends HttpApiGroup.make("market")
   .add(
     HttpApiEndpoint.get("listReviews", "/marketplace/products/:id/reviews")
       .setPath(ProductPath)
-      .setUrlParams(Schema.Struct(Page))
+      .setUrlParams(PageParams)
       .addSuccess(ReviewList)
       .addError(BadRequest.envelope)
       .addError(NotFound.envelope)

@@ -1,15 +1,19 @@
 import { attachmentDisposition } from "../platform/attachment.js"
 import type * as NodeHttp from "node:http"
+import type { Headers } from "@effect/platform"
 import { HttpApiBuilder, HttpLayerRouter, HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect, Either } from "effect"
 import { VezaApi } from "../api.js"
-import { Authenticator, optionalActor } from "../auth/authentication.js"
-import { CurrentUser } from "../auth/current-user.js"
+import { Authenticator, withOptionalActor } from "../auth/authentication.js"
+import { withActor } from "../auth/current-user.js"
 import { policyUse } from "../auth/policy.js"
 import { errorBody } from "../platform/api-errors.js"
 import { endsWithBody } from "../platform/multipart.js"
+import type { Checkout, Choice, CreateProduct, NewReview, ProductListParams, UpdateProduct } from "./api.js"
 import { canSell } from "./policy.js"
+import { MarketRpcs } from "./rpc.js"
+import type { OrderId, ProductFileId, ProductId } from "./schema.js"
 import { Market } from "./service.js"
 
 const drainBody = (raw: NodeHttp.IncomingMessage) => {
@@ -18,22 +22,45 @@ const drainBody = (raw: NodeHttp.IncomingMessage) => {
   raw.resume()
 }
 
+type PageParams = { readonly cursor?: string | undefined; readonly limit?: number | undefined }
+
+/** What HTTP and RPC both answer, given the parsed parameters and the request's headers. */
+const MarketOperations = Effect.gen(function* () {
+  const market = yield* Market
+  const maybeActor = withOptionalActor(yield* Authenticator)
+  return {
+    createProduct: (input: CreateProduct) => withActor((actor) => market.createProduct(actor, input)).pipe(policyUse(canSell)),
+    listProducts: (params: typeof ProductListParams.Type, headers: Headers.Headers) =>
+      maybeActor(headers, (actor) =>
+        market.listProducts(actor, { sellerId: params.seller_id, type: params.type, cursor: params.cursor, limit: params.limit ?? 20 })
+      ),
+    getProduct: (id: ProductId, headers: Headers.Headers) => maybeActor(headers, (actor) => market.getProduct(actor, id)),
+    updateProduct: (id: ProductId, patch: UpdateProduct) => withActor((actor) => market.updateProduct(actor, id, patch)),
+    deleteProduct: (id: ProductId) => withActor((actor) => market.deleteProduct(actor, id)),
+    deleteFile: (id: ProductId, fileId: ProductFileId) => withActor((actor) => market.deleteFile(actor, id, fileId)),
+    cart: () => withActor((actor) => market.cart(actor)),
+    addToCart: (choice: typeof Choice.Type) => withActor((actor) => market.addToCart(actor, choice.product_id, choice.license_id)),
+    removeFromCart: (productId: ProductId) => withActor((actor) => market.removeFromCart(actor, productId)),
+    checkout: (idempotencyKey: string | undefined, order: Checkout) => withActor((actor) => market.checkout(actor, idempotencyKey, order)),
+    listOrders: (page: PageParams) => withActor((actor) => market.listOrders(actor, page.cursor, page.limit ?? 20)),
+    getOrder: (id: OrderId) => withActor((actor) => market.getOrder(actor, id)),
+    download: (productId: ProductId) => withActor((actor) => market.download(actor, productId)),
+    createReview: (id: ProductId, review: typeof NewReview.Type) => withActor((actor) => market.createReview(actor, id, review)),
+    listReviews: (id: ProductId, page: PageParams, headers: Headers.Headers) =>
+      maybeActor(headers, (actor) => market.listReviews(actor, id, page.cursor, page.limit ?? 20))
+  }
+})
+
 export const MarketHandlers = HttpApiBuilder.group(VezaApi, "market", (handlers) =>
   Effect.gen(function* () {
     const market = yield* Market
-    const authenticator = yield* Authenticator
-    const withActor = <A, E, R>(f: (actor: typeof CurrentUser.Service) => Effect.Effect<A, E, R>) => Effect.flatMap(CurrentUser, f)
-    const maybeActor = (headers: Readonly<Record<string, string | undefined>>) => optionalActor(authenticator, headers)
+    const ops = yield* MarketOperations
     return handlers
-      .handle("createProduct", ({ payload }) => withActor((actor) => market.createProduct(actor, payload)).pipe(policyUse(canSell)))
-      .handle("listProducts", ({ urlParams, request }) =>
-        Effect.flatMap(maybeActor(request.headers), (actor) =>
-          market.listProducts(actor, { sellerId: urlParams.seller_id, type: urlParams.type, cursor: urlParams.cursor, limit: urlParams.limit ?? 20 })
-        )
-      )
-      .handle("getProduct", ({ path, request }) => Effect.flatMap(maybeActor(request.headers), (actor) => market.getProduct(actor, path.id)))
-      .handle("updateProduct", ({ path, payload }) => withActor((actor) => market.updateProduct(actor, path.id, payload)))
-      .handle("deleteProduct", ({ path }) => withActor((actor) => market.deleteProduct(actor, path.id)))
+      .handle("createProduct", ({ payload }) => ops.createProduct(payload))
+      .handle("listProducts", ({ urlParams, request }) => ops.listProducts(urlParams, request.headers))
+      .handle("getProduct", ({ path, request }) => ops.getProduct(path.id, request.headers))
+      .handle("updateProduct", ({ path, payload }) => ops.updateProduct(path.id, payload))
+      .handle("deleteProduct", ({ path }) => ops.deleteProduct(path.id))
       .handle("uploadFile", ({ path, payload, request }) =>
         withActor((actor) =>
           market.uploadFile(actor, path.id, payload.pipe(endsWithBody(NodeHttpServerRequest.toIncomingMessage(request))), { contentType: request.headers["content-type"], contentLength: request.headers["content-length"] })
@@ -42,18 +69,39 @@ export const MarketHandlers = HttpApiBuilder.group(VezaApi, "market", (handlers)
           Effect.tapError(() => Effect.sync(() => drainBody(NodeHttpServerRequest.toIncomingMessage(request))))
         )
       )
-      .handle("deleteFile", ({ path }) => withActor((actor) => market.deleteFile(actor, path.id, path.file_id)))
-      .handle("cart", () => withActor((actor) => market.cart(actor)))
-      .handle("addToCart", ({ payload }) => withActor((actor) => market.addToCart(actor, payload.product_id, payload.license_id)))
-      .handle("removeFromCart", ({ path }) => withActor((actor) => market.removeFromCart(actor, path.product_id)))
-      .handle("checkout", ({ headers, payload }) => withActor((actor) => market.checkout(actor, headers["idempotency-key"], payload)))
-      .handle("listOrders", ({ urlParams }) => withActor((actor) => market.listOrders(actor, urlParams.cursor, urlParams.limit ?? 20)))
-      .handle("getOrder", ({ path }) => withActor((actor) => market.getOrder(actor, path.id)))
-      .handle("download", ({ path }) => withActor((actor) => market.download(actor, path.product_id)))
-      .handle("createReview", ({ path, payload }) => withActor((actor) => market.createReview(actor, path.id, payload)))
-      .handle("listReviews", ({ path, urlParams, request }) =>
-        Effect.flatMap(maybeActor(request.headers), (actor) => market.listReviews(actor, path.id, urlParams.cursor, urlParams.limit ?? 20))
-      )
+      .handle("deleteFile", ({ path }) => ops.deleteFile(path.id, path.file_id))
+      .handle("cart", () => ops.cart())
+      .handle("addToCart", ({ payload }) => ops.addToCart(payload))
+      .handle("removeFromCart", ({ path }) => ops.removeFromCart(path.product_id))
+      .handle("checkout", ({ headers, payload }) => ops.checkout(headers["idempotency-key"], payload))
+      .handle("listOrders", ({ urlParams }) => ops.listOrders(urlParams))
+      .handle("getOrder", ({ path }) => ops.getOrder(path.id))
+      .handle("download", ({ path }) => ops.download(path.product_id))
+      .handle("createReview", ({ path, payload }) => ops.createReview(path.id, payload))
+      .handle("listReviews", ({ path, urlParams, request }) => ops.listReviews(path.id, urlParams, request.headers))
+  })
+)
+
+export const MarketRpcHandlers = MarketRpcs.toLayer(
+  Effect.gen(function* () {
+    const ops = yield* MarketOperations
+    return {
+      "market.createProduct": (input) => ops.createProduct(input),
+      "market.listProducts": (params, { headers }) => ops.listProducts(params, headers),
+      "market.getProduct": ({ id }, { headers }) => ops.getProduct(id, headers),
+      "market.updateProduct": ({ id, changes }) => ops.updateProduct(id, changes),
+      "market.deleteProduct": ({ id }) => ops.deleteProduct(id),
+      "market.deleteFile": ({ id, file_id }) => ops.deleteFile(id, file_id),
+      "market.cart": () => ops.cart(),
+      "market.addToCart": (choice) => ops.addToCart(choice),
+      "market.removeFromCart": ({ product_id }) => ops.removeFromCart(product_id),
+      "market.checkout": ({ idempotency_key, order }) => ops.checkout(idempotency_key, order),
+      "market.listOrders": (page) => ops.listOrders(page),
+      "market.getOrder": ({ id }) => ops.getOrder(id),
+      "market.download": ({ product_id }) => ops.download(product_id),
+      "market.createReview": ({ id, review }) => ops.createReview(id, review),
+      "market.listReviews": ({ id, ...page }, { headers }) => ops.listReviews(id, page, headers)
+    }
   })
 )
 

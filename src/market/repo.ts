@@ -292,6 +292,22 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
         )
       ).pipe(Effect.asVoid)
 
+    /**
+     * Orders left pending longer than `seconds` (the process settling them
+     * died, or a provider never called back) fail, and give back the
+     * exclusive licences they held; answers how many.
+     */
+    const expirePendingOrders = (seconds: number) =>
+      sql<{ expired: number }>`
+        with expired as (
+          update orders set status = 'failed', failed_at = now()
+           where status = 'pending' and created_at < now() - make_interval(secs => ${seconds})
+          returning id
+        ), released as (
+          update product_licenses set exclusive_order_id = null where exclusive_order_id in (select id from expired) returning id
+        )
+        select count(*)::int as expired from expired`.pipe(Effect.map((rows) => rows[0]?.expired ?? 0))
+
     const hasPaidFor = (buyer: UserId, product: ProductId) =>
       sql`select 1 from order_items i join orders o on o.id = i.order_id
            where o.buyer_id = ${buyer} and o.status = 'paid' and i.product_id = ${product} limit 1`.pipe(Effect.map((rows) => rows.length > 0))
@@ -336,6 +352,7 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
       clearCart,
       markPaid,
       markFailed,
+      expirePendingOrders,
       hasPaidFor,
       insertReview,
       reviews

@@ -97,3 +97,7 @@ export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()
 /** The JSON body for an error produced outside an HttpApi handler (routing, parsing, limits). */
 export const errorBody = (code: string, message: string, details?: unknown) =>
   ({ error: { code, message, ...(details === undefined ? {} : { details }) } })
+
+/** An RPC's failures: the ones it names, plus the 503 that any call can meet when the database is away. */
+export const rpcErrors = <const Members extends ReadonlyArray<Schema.Schema.All>>(...members: Members) =>
+  Schema.Union(...members, ServiceUnavailable)

@@ -94,6 +94,15 @@ export type AppSettings = Omit<Config.Config.Success<typeof rawConfig>, "jwtSecr
   readonly shutdownGrace: Duration.Duration
 }
 
+const isExactOrigin = (candidate: string) => {
+  if (candidate.includes("*")) return false
+  try {
+    return new URL(candidate).origin === candidate
+  } catch {
+    return false
+  }
+}
+
 /**
  * Production refuses to start on settings that would make it insecure or
  * silently point at a throw-away database.
@@ -103,6 +112,11 @@ const productionProblems = (c: Config.Config.Success<typeof rawConfig>): Readonl
   const secret = Option.map(c.jwtSecret, Redacted.value)
   if (Option.isNone(secret) || secret.value.length < 32) problems.push("JWT_SECRET must be set to at least 32 characters")
   if (c.corsAllowedOrigins.length === 0) problems.push("CORS_ALLOWED_ORIGINS must list the allowed origins")
+  // Origins are compared as exact strings: a pattern or a path would silently match nothing.
+  const notOrigins = c.corsAllowedOrigins.filter((o) => !isExactOrigin(o))
+  if (notOrigins.length > 0) {
+    problems.push(`CORS_ALLOWED_ORIGINS must hold exact origins (scheme://host[:port]), not ${notOrigins.join(", ")}`)
+  }
   if (Option.isNone(c.databaseUrl)) problems.push("DATABASE_URL must be set")
   return problems
 }

@@ -190,10 +190,11 @@ const serve = (binDir: string, dataDir: string, port: number, runAs: RunAs | und
   )
 
 /**
- * A PostgreSQL cluster under `dir`, started on a free loopback port for the
- * lifetime of the current scope. Returns its connection URL.
+ * A PostgreSQL cluster under `dir`, started on a free loopback port (or on
+ * `port`, so a restarted cluster keeps its URL) for the lifetime of the
+ * current scope. Returns its connection URL.
  */
-export const embeddedPostgres = (dir: string) =>
+export const embeddedPostgres = (dir: string, port?: number) =>
   Effect.gen(function* () {
     const runAs = yield* postgresUser
     const binDir = yield* Effect.flatMap(packagedBinaries, reachableBinaries)
@@ -224,8 +225,8 @@ export const embeddedPostgres = (dir: string) =>
         () => Effect.sync(() => NodeFs.rmSync(pwfile, { force: true }))
       )
     }
-    const port = yield* freePort
-    yield* serve(binDir, dataDir, port, runAs)
-    yield* Effect.logInfo("embedded PostgreSQL started").pipe(Effect.annotateLogs({ port, dir: dataDir }))
-    return Redacted.make(`postgres://postgres:${password}@127.0.0.1:${port}/postgres`)
+    const listenOn = port ?? (yield* freePort)
+    yield* serve(binDir, dataDir, listenOn, runAs)
+    yield* Effect.logInfo("embedded PostgreSQL started").pipe(Effect.annotateLogs({ port: listenOn, dir: dataDir }))
+    return Redacted.make(`postgres://postgres:${password}@127.0.0.1:${listenOn}/postgres`)
   })

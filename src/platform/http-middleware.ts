@@ -6,6 +6,7 @@ import { Cause, Effect, Option } from "effect"
 import { errorBody } from "./api-errors.js"
 import type { AppSettings } from "./config.js"
 import type { Metrics } from "./metrics.js"
+import { unavailableError } from "./sql-errors.js"
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -18,6 +19,7 @@ const STATUS_CODES: Record<number, string> = {
   403: "FORBIDDEN",
   404: "NOT_FOUND",
   405: "METHOD_NOT_ALLOWED",
+  411: "LENGTH_REQUIRED",
   413: "PAYLOAD_TOO_LARGE",
   415: "UNSUPPORTED_MEDIA_TYPE",
   422: "UNPROCESSABLE",
@@ -114,6 +116,14 @@ const failureResponse = (cause: Cause.Cause<unknown>, request: HttpServerRequest
         return jsonError(400, "MALFORMED_BODY", "request body could not be read as the declared content type (malformed JSON?)")
       }
     }
+    // A database outage can also surface as a defect: @effect/sql dies when the
+    // ROLLBACK or COMMIT of a transaction fails, which it does once the
+    // connection is gone. That is still a 503 to retry, not a bug.
+    const unavailable = unavailableError(e)
+    if (Option.isSome(unavailable)) {
+      yield* Effect.logWarning("database unavailable").pipe(Effect.annotateLogs({ request_id: requestId, error: String((e as { cause?: unknown }).cause) }))
+      return jsonError(503, unavailable.value.code, unavailable.value.message)
+    }
     yield* Effect.logError("unhandled failure").pipe(Effect.annotateLogs({ request_id: requestId, cause: Cause.pretty(cause) }))
     return jsonError(500, "INTERNAL", `internal error (request ${requestId})`)
   })
@@ -132,11 +142,19 @@ export const corsPolicy = (config: AppSettings): CorsPolicy => {
 const CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 const CORS_HEADERS = "authorization, content-type, x-request-id, idempotency-key"
 
-const securityHeaders = (production: boolean) => {
+/**
+ * The policy of every response that is not a page: JSON, playlists, segments
+ * and files are never documents that run anything, frame anything or submit
+ * anything, so nothing is allowed.
+ */
+export const NO_CONTENT_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+export const securityHeaders = (production: boolean) => {
   const base: Record<string, string> = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer"
+    "referrer-policy": "no-referrer",
+    "content-security-policy": NO_CONTENT_POLICY
   }
   if (production) base["strict-transport-security"] = "max-age=31536000; includeSubDomains"
   return base
@@ -252,6 +270,8 @@ export const nodeFront = (
   identify: ReturnType<typeof requestIdentifier>,
   /** True once shutdown begins: responses then ask clients to reconnect elsewhere. */
   isDraining: () => boolean,
+  /** Content-Security-Policy of the HTML pages, by exact path; everything else gets NO_CONTENT_POLICY. */
+  pagePolicies: ReadonlyMap<string, string>,
   next: (request: NodeHttp.IncomingMessage, response: NodeHttp.ServerResponse) => void
 ) => {
   const cors = corsPolicy(config)
@@ -263,14 +283,20 @@ export const nodeFront = (
     const { requestId, ip } = identify(request)
 
     for (const [name, value] of fixedHeaders) response.setHeader(name, value)
+    if (pagePolicies.size > 0) {
+      const page = pagePolicies.get((request.url ?? "/").split("?")[0]!)
+      if (page !== undefined) response.setHeader("content-security-policy", page)
+    }
     response.setHeader("x-request-id", requestId)
+    // Every answer depends on Origin, also the ones without CORS headers: a
+    // cache must not hand a refused origin's answer to an allowed one.
+    response.setHeader("vary", "Origin")
     if (isDraining()) response.setHeader("connection", "close")
     const origin = request.headers["origin"]
     const corsAllowed = origin !== undefined && cors.allows(origin)
     if (corsAllowed) {
       response.setHeader("access-control-allow-origin", origin)
       response.setHeader("access-control-expose-headers", "x-request-id, retry-after")
-      response.setHeader("vary", "Origin")
     }
 
     // "close" rather than "finish": requests whose connection ended before a
@@ -303,6 +329,7 @@ export const nodeFront = (
     })
 
     if (request.method === "OPTIONS" && request.headers["access-control-request-method"] !== undefined) {
+      response.setHeader("vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers")
       if (corsAllowed) {
         response.setHeader("access-control-allow-methods", CORS_METHODS)
         response.setHeader("access-control-allow-headers", request.headers["access-control-request-headers"] ?? CORS_HEADERS)
@@ -317,6 +344,14 @@ export const nodeFront = (
       // Refused before reading: the body limit would otherwise reset the connection mid-upload.
       response.setHeader("connection", "close")
       sendJson(response, 413, errorBody("PAYLOAD_TOO_LARGE", `request body exceeds ${config.maxJsonBodyBytes} bytes`))
+      return
+    }
+    if (request.headers["content-length"] === undefined && request.headers["transfer-encoding"] !== undefined && !isMultipart) {
+      // The body reader destroys a request that outgrows the limit, and the
+      // socket with it, so a 413 could never be sent. JSON is small: clients
+      // know its length (fetch, browsers and the RPC client always send it).
+      response.setHeader("connection", "close")
+      sendJson(response, 411, errorBody("LENGTH_REQUIRED", "request bodies other than multipart uploads must declare their Content-Length"))
       return
     }
     next(request, response)

@@ -1,5 +1,20 @@
-import { Effect } from "effect"
+import { Effect, Metric, MetricState } from "effect"
 import * as Prom from "prom-client"
+
+/**
+ * Fibers alive in this process, from the counter Effect's runtime keeps while
+ * its RuntimeMetrics flag is on (the default). The counter has one series per
+ * set of metric labels the fibers were started under, hence the sum.
+ */
+const activeFibers = () => {
+  let total = 0
+  for (const pair of Metric.unsafeSnapshot()) {
+    if (pair.metricKey.name === "effect_fiber_active" && MetricState.isCounterState(pair.metricState)) {
+      total += Number(pair.metricState.count)
+    }
+  }
+  return total
+}
 
 /**
  * One Prometheus registry per process, owned by this service. Domains
@@ -24,10 +39,22 @@ export class Metrics extends Effect.Service<Metrics>()("veza/Metrics", {
     })
     const counter = <L extends string>(name: string, help: string, labelNames: ReadonlyArray<L> = []) =>
       new Prom.Counter<L>({ name, help, labelNames, registers: [registry] })
+    /** A gauge read when scraped: sizes of live structures, which must fall back once their users leave. */
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Prom.Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(read())
+        }
+      })
+    gauge("veza_effect_fibers_active", "Effect fibers alive in this process", activeFibers)
     return {
       httpRequests,
       httpDuration,
       counter,
+      gauge,
       render: Effect.promise(() => registry.metrics()),
       contentType: registry.contentType
     } as const

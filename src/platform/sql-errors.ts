@@ -24,18 +24,23 @@ export const uniqueViolation = (e: SqlError): Option.Option<string> => {
   return code === "23505" ? Option.some(constraint ?? "") : Option.none()
 }
 
+const isSqlError = (u: unknown): u is SqlError => typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "SqlError"
+
+/** The 503 a client gets for a database that is away or too slow; None for anything else. */
+export const unavailableError = (u: unknown): Option.Option<ServiceUnavailable> => {
+  if (!isSqlError(u)) return Option.none()
+  if (pgError(u).code === "57014") {
+    // statement_timeout (DB_STATEMENT_TIMEOUT_MS)
+    return Option.some(ServiceUnavailable.of("the database took too long to answer, retry shortly", "DATABASE_TIMEOUT"))
+  }
+  return isUnavailable(u) ? Option.some(ServiceUnavailable.of("the database is unavailable, retry shortly", "DATABASE_UNAVAILABLE")) : Option.none()
+}
+
 /**
  * SqlError never reaches a client as such: an unreachable database is a 503
  * the client may retry; anything else is a defect, logged and answered 500.
  */
 export const sqlErrors = <A, E, R>(effect: Effect.Effect<A, E | SqlError, R>): Effect.Effect<A, Exclude<E, SqlError> | ServiceUnavailable, R> =>
-  Effect.catchIf(
-    effect,
-    (e): e is SqlError => typeof e === "object" && e !== null && (e as { _tag?: unknown })._tag === "SqlError",
-    (e) =>
-      pgError(e).code === "57014" // statement_timeout (DB_STATEMENT_TIMEOUT_MS)
-        ? Effect.fail(ServiceUnavailable.of("the database took too long to answer, retry shortly", "DATABASE_TIMEOUT"))
-        : isUnavailable(e)
-          ? Effect.fail(ServiceUnavailable.of("the database is unavailable, retry shortly", "DATABASE_UNAVAILABLE"))
-          : Effect.die(e)
+  Effect.catchIf(effect, isSqlError, (e) =>
+    Option.match(unavailableError(e), { onNone: () => Effect.die(e), onSome: Effect.fail })
   ) as Effect.Effect<A, Exclude<E, SqlError> | ServiceUnavailable, R>

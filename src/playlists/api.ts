@@ -24,6 +24,8 @@ const PlaylistTrackPath = Schema.Struct({ id: PlaylistId, track_id: TrackId })
 const CollaboratorPath = Schema.Struct({ id: PlaylistId, user_id: UserId })
 const NoContent = Schema.Void
 
+export const CollaboratorList = Schema.Struct({ items: Schema.Array(Collaborator) })
+
 /** Playlists, their ordered tracks, collaborators and followers. Reads work without a token for what is public. */
 export class PlaylistsApi extends HttpApiGroup.make("playlists")
   .add(
@@ -132,7 +134,7 @@ export class PlaylistsApi extends HttpApiGroup.make("playlists")
   .add(
     HttpApiEndpoint.get("collaborators", "/playlists/:id/collaborators")
       .setPath(PlaylistPath)
-      .addSuccess(Schema.Struct({ items: Schema.Array(Collaborator) }))
+      .addSuccess(CollaboratorList)
       .addError(Unauthorized.envelope)
       .addError(NotFound.envelope)
   )

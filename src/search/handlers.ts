@@ -1,17 +1,28 @@
-import { HttpApiBuilder } from "@effect/platform"
+import { HttpApiBuilder, type Headers } from "@effect/platform"
 import { Effect } from "effect"
 import { VezaApi } from "../api.js"
-import { Authenticator, optionalActor } from "../auth/authentication.js"
+import { Authenticator, withOptionalActor } from "../auth/authentication.js"
+import type { SearchParams } from "./api.js"
+import { SearchRpcs } from "./rpc.js"
 import { Search } from "./service.js"
 
-export const SearchHandlers = HttpApiBuilder.group(VezaApi, "search", (handlers) =>
-  Effect.gen(function* () {
-    const search = yield* Search
-    const authenticator = yield* Authenticator
-    return handlers.handle("search", ({ urlParams, request }) =>
-      Effect.flatMap(optionalActor(authenticator, request.headers), (actor) =>
-        search.search(actor, { q: urlParams.q, type: urlParams.type ?? "tracks", cursor: urlParams.cursor, limit: urlParams.limit ?? 20 })
-      )
+/** What HTTP and RPC both answer, given the parsed parameters and the request's headers. */
+const SearchOperation = Effect.gen(function* () {
+  const search = yield* Search
+  const maybeActor = withOptionalActor(yield* Authenticator)
+  return (params: typeof SearchParams.Type, headers: Headers.Headers) =>
+    maybeActor(headers, (actor) =>
+      search.search(actor, { q: params.q, type: params.type ?? "tracks", cursor: params.cursor, limit: params.limit ?? 20 })
     )
+})
+
+export const SearchHandlers = HttpApiBuilder.group(VezaApi, "search", (handlers) =>
+  Effect.map(SearchOperation, (search) => handlers.handle("search", ({ urlParams, request }) => search(urlParams, request.headers)))
+)
+
+export const SearchRpcHandlers = SearchRpcs.toLayer(
+  Effect.gen(function* () {
+    const search = yield* SearchOperation
+    return { "search.search": (params, { headers }) => search(params, headers) }
   })
 )

@@ -9,6 +9,8 @@ import { FeedPage, NotificationId, NotificationPage, UserListPage } from "./sche
 const UserPath = Schema.Struct({ id: UserId })
 const NoContent = Schema.Void
 
+export const NotificationsParams = Schema.Struct({ ...PageParams(100), unread: Schema.optional(Schema.Literal("true", "false")) })
+
 const relation = <Name extends string, Method extends "POST" | "DELETE">(endpoint: HttpApiEndpoint.HttpApiEndpoint<Name, Method>) =>
   endpoint
     .setPath(UserPath)
@@ -59,7 +61,7 @@ export class SocialApi extends HttpApiGroup.make("social")
   )
   .add(
     HttpApiEndpoint.get("notifications", "/notifications")
-      .setUrlParams(Schema.Struct({ ...PageParams(100), unread: Schema.optional(Schema.Literal("true", "false")) }))
+      .setUrlParams(NotificationsParams)
       .addSuccess(NotificationPage)
       .addError(BadRequest.envelope)
       .addError(Unauthorized.envelope)

@@ -2,14 +2,18 @@ import { HttpApiBuilder } from "@effect/platform"
 import type * as NodeHttp from "node:http"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect } from "effect"
+import type { Headers } from "@effect/platform"
 import { VezaApi } from "../api.js"
-import { Authenticator, optionalActor } from "../auth/authentication.js"
-import { CurrentUser } from "../auth/current-user.js"
+import { Authenticator, withOptionalActor as withOptionalActorOf } from "../auth/authentication.js"
+import { CurrentUser, withActor } from "../auth/current-user.js"
 import { policyUse } from "../auth/policy.js"
 import { ClientInfoReader } from "../platform/client-info.js"
 import { endsWithBody } from "../platform/multipart.js"
+import type { PageParams, TrackListParams } from "./api.js"
 import { TrackLibrary } from "./library.js"
 import { canUpload } from "./policy.js"
+import { TracksRpcs } from "./rpc.js"
+import type { CommentId, NewComment, NewPlay, NewShareLink, ShareToken, TrackId, UpdateTrack } from "./schema.js"
 import { Tracks } from "./service.js"
 
 const drainBody = (raw: NodeHttp.IncomingMessage) => {
@@ -18,16 +22,60 @@ const drainBody = (raw: NodeHttp.IncomingMessage) => {
   raw.resume()
 }
 
+type Page = typeof PageParams.Type
+
+/** What HTTP and RPC both answer, given the parsed parameters and the request's headers. */
+const TrackOperations = Effect.gen(function* () {
+  const tracks = yield* Tracks
+  const library = yield* TrackLibrary
+  const authenticator = yield* Authenticator
+  const { read: clientInfo } = yield* ClientInfoReader
+  // Reads that anyone may make; a token, when sent, must be valid and shows the caller's own private tracks.
+  const withOptionalActor = withOptionalActorOf(authenticator)
+  return {
+    get: (id: TrackId, headers: Headers.Headers) => withOptionalActor(headers, (actor) => tracks.get(id, actor)),
+    list: (p: typeof TrackListParams.Type, headers: Headers.Headers) =>
+      withOptionalActor(headers, (actor) =>
+        library.list(
+          actor,
+          {
+            userId: p.user_id,
+            genre: p.genre,
+            tags: p.tags ?? [],
+            visibility: p.visibility,
+            createdAfter: p.created_after,
+            createdBefore: p.created_before,
+            titlePrefix: p.q
+          },
+          p.cursor,
+          p.limit ?? 20
+        )
+      ),
+    update: (id: TrackId, changes: typeof UpdateTrack.Type) => withActor((actor) => library.update(id, actor, changes)),
+    remove: (id: TrackId) => withActor((actor) => library.remove(id, actor)),
+    setLike: (id: TrackId, liked: boolean) => withActor((actor) => library.setLike(id, actor, liked)),
+    addComment: (id: TrackId, comment: typeof NewComment.Type) => withActor((actor) => library.addComment(id, actor, comment)),
+    comments: (id: TrackId, page: Page, headers: Headers.Headers) =>
+      withOptionalActor(headers, (actor) => library.comments(id, actor, page.cursor, page.limit ?? 50)),
+    editComment: (id: TrackId, commentId: CommentId, content: string) => withActor((actor) => library.editComment(id, commentId, actor, content)),
+    deleteComment: (id: TrackId, commentId: CommentId) => withActor((actor) => library.deleteComment(id, commentId, actor)),
+    play: (id: TrackId, play: typeof NewPlay.Type | null | undefined, headers: Headers.Headers) =>
+      withOptionalActor(headers, (actor) => library.play(id, actor, clientInfo(headers).ip, play ?? {})),
+    stats: (id: TrackId, headers: Headers.Headers) => withOptionalActor(headers, (actor) => library.stats(id, actor)),
+    history: (page: Page) => withActor((actor) => library.history(actor, page.cursor, page.limit ?? 50)),
+    share: (id: TrackId, link: typeof NewShareLink.Type | null | undefined) => withActor((actor) => library.share(id, actor, link?.expires_in_seconds)),
+    shared: (token: typeof ShareToken.Type, headers: Headers.Headers) => withOptionalActor(headers, (actor) => library.shared(token, actor)),
+    revokeShare: (id: TrackId, token: typeof ShareToken.Type) => withActor((actor) => library.revokeShare(id, token, actor)),
+    download: (id: TrackId, headers: Headers.Headers) => withOptionalActor(headers, (actor) => library.download(id, actor)),
+    streamUrl: (id: TrackId) => withActor((actor) => tracks.streamUrl(id, actor)),
+    retranscode: (id: TrackId) => withActor((actor) => tracks.retranscode(id, actor))
+  }
+})
+
 export const TracksHandlers = HttpApiBuilder.group(VezaApi, "tracks", (handlers) =>
   Effect.gen(function* () {
     const tracks = yield* Tracks
-    const library = yield* TrackLibrary
-    const authenticator = yield* Authenticator
-    const { read: clientInfo } = yield* ClientInfoReader
-    const withActor = <A, E, R>(f: (actor: typeof CurrentUser.Service) => Effect.Effect<A, E, R>) => Effect.flatMap(CurrentUser, f)
-    // Reads that anyone may make; a token, when sent, must be valid and shows the caller's own private tracks.
-    const withOptionalActor = <A, E, R>(headers: Readonly<Record<string, string | undefined>>, f: (actor: typeof CurrentUser.Service | undefined) => Effect.Effect<A, E, R>) =>
-      Effect.flatMap(optionalActor(authenticator, headers), f)
+    const ops = yield* TrackOperations
     return handlers
       .handle("upload", ({ payload, request }) =>
         // The role is checked before a byte of the body is read.
@@ -41,46 +89,52 @@ export const TracksHandlers = HttpApiBuilder.group(VezaApi, "tracks", (handlers)
           Effect.tapError(() => Effect.sync(() => drainBody(NodeHttpServerRequest.toIncomingMessage(request))))
         )
       )
-      .handle("byId", ({ path, request }) => withOptionalActor(request.headers, (actor) => tracks.get(path.id, actor)))
-      .handle("list", ({ urlParams: p, request }) =>
-        withOptionalActor(request.headers, (actor) =>
-          library.list(
-            actor,
-            {
-              userId: p.user_id,
-              genre: p.genre,
-              tags: p.tags ?? [],
-              visibility: p.visibility,
-              createdAfter: p.created_after,
-              createdBefore: p.created_before,
-              titlePrefix: p.q
-            },
-            p.cursor,
-            p.limit ?? 20
-          )
-        )
-      )
-      .handle("replace", ({ path, payload }) => withActor((actor) => library.update(path.id, actor, payload)))
-      .handle("update", ({ path, payload }) => withActor((actor) => library.update(path.id, actor, payload)))
-      .handle("delete", ({ path }) => withActor((actor) => library.remove(path.id, actor)))
-      .handle("like", ({ path }) => withActor((actor) => library.setLike(path.id, actor, true)))
-      .handle("unlike", ({ path }) => withActor((actor) => library.setLike(path.id, actor, false)))
-      .handle("addComment", ({ path, payload }) => withActor((actor) => library.addComment(path.id, actor, payload)))
-      .handle("comments", ({ path, urlParams, request }) =>
-        withOptionalActor(request.headers, (actor) => library.comments(path.id, actor, urlParams.cursor, urlParams.limit ?? 50))
-      )
-      .handle("editComment", ({ path, payload }) => withActor((actor) => library.editComment(path.id, path.comment_id, actor, payload.content)))
-      .handle("deleteComment", ({ path }) => withActor((actor) => library.deleteComment(path.id, path.comment_id, actor)))
-      .handle("play", ({ path, payload, request }) =>
-        withOptionalActor(request.headers, (actor) => library.play(path.id, actor, clientInfo(request.headers).ip, payload ?? {}))
-      )
-      .handle("stats", ({ path, request }) => withOptionalActor(request.headers, (actor) => library.stats(path.id, actor)))
-      .handle("history", ({ urlParams }) => withActor((actor) => library.history(actor, urlParams.cursor, urlParams.limit ?? 50)))
-      .handle("share", ({ path, payload }) => withActor((actor) => library.share(path.id, actor, payload?.expires_in_seconds)))
-      .handle("shared", ({ path, request }) => withOptionalActor(request.headers, (actor) => library.shared(path.token, actor)))
-      .handle("revokeShare", ({ path }) => withActor((actor) => library.revokeShare(path.id, path.token, actor)))
-      .handle("download", ({ path, request }) => withOptionalActor(request.headers, (actor) => library.download(path.id, actor)))
-      .handle("streamUrl", ({ path }) => withActor((actor) => tracks.streamUrl(path.id, actor)))
-      .handle("retranscode", ({ path }) => withActor((actor) => tracks.retranscode(path.id, actor)))
+      .handle("byId", ({ path, request }) => ops.get(path.id, request.headers))
+      .handle("list", ({ urlParams, request }) => ops.list(urlParams, request.headers))
+      .handle("replace", ({ path, payload }) => ops.update(path.id, payload))
+      .handle("update", ({ path, payload }) => ops.update(path.id, payload))
+      .handle("delete", ({ path }) => ops.remove(path.id))
+      .handle("like", ({ path }) => ops.setLike(path.id, true))
+      .handle("unlike", ({ path }) => ops.setLike(path.id, false))
+      .handle("addComment", ({ path, payload }) => ops.addComment(path.id, payload))
+      .handle("comments", ({ path, urlParams, request }) => ops.comments(path.id, urlParams, request.headers))
+      .handle("editComment", ({ path, payload }) => ops.editComment(path.id, path.comment_id, payload.content))
+      .handle("deleteComment", ({ path }) => ops.deleteComment(path.id, path.comment_id))
+      .handle("play", ({ path, payload, request }) => ops.play(path.id, payload, request.headers))
+      .handle("stats", ({ path, request }) => ops.stats(path.id, request.headers))
+      .handle("history", ({ urlParams }) => ops.history(urlParams))
+      .handle("share", ({ path, payload }) => ops.share(path.id, payload))
+      .handle("shared", ({ path, request }) => ops.shared(path.token, request.headers))
+      .handle("revokeShare", ({ path }) => ops.revokeShare(path.id, path.token))
+      .handle("download", ({ path, request }) => ops.download(path.id, request.headers))
+      .handle("streamUrl", ({ path }) => ops.streamUrl(path.id))
+      .handle("retranscode", ({ path }) => ops.retranscode(path.id))
+  })
+)
+
+export const TracksRpcHandlers = TracksRpcs.toLayer(
+  Effect.gen(function* () {
+    const ops = yield* TrackOperations
+    return {
+      "tracks.get": ({ id }, { headers }) => ops.get(id, headers),
+      "tracks.list": (params, { headers }) => ops.list(params, headers),
+      "tracks.shared": ({ token }, { headers }) => ops.shared(token, headers),
+      "tracks.streamUrl": ({ id }) => ops.streamUrl(id),
+      "tracks.retranscode": ({ id }) => ops.retranscode(id),
+      "tracks.update": ({ id, changes }) => ops.update(id, changes),
+      "tracks.delete": ({ id }) => ops.remove(id),
+      "tracks.like": ({ id }) => ops.setLike(id, true),
+      "tracks.unlike": ({ id }) => ops.setLike(id, false),
+      "tracks.addComment": ({ id, comment }) => ops.addComment(id, comment),
+      "tracks.comments": ({ id, ...page }, { headers }) => ops.comments(id, page, headers),
+      "tracks.editComment": ({ id, comment_id, comment }) => ops.editComment(id, comment_id, comment.content),
+      "tracks.deleteComment": ({ id, comment_id }) => ops.deleteComment(id, comment_id),
+      "tracks.play": ({ id, play }, { headers }) => ops.play(id, play, headers),
+      "tracks.stats": ({ id }, { headers }) => ops.stats(id, headers),
+      "tracks.history": (page) => ops.history(page),
+      "tracks.share": ({ id, link }) => ops.share(id, link),
+      "tracks.revokeShare": ({ id, token }) => ops.revokeShare(id, token),
+      "tracks.download": ({ id }, { headers }) => ops.download(id, headers)
+    }
   })
 )

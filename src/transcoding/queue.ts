@@ -149,6 +149,16 @@ export class JobQueue extends Effect.Service<JobQueue>()("veza/JobQueue", {
       )
 
     /**
+     * An unpublished attempt's prefix that could not be deleted (storage
+     * away): the replaced-prefix sweep deletes it as soon as storage answers.
+     */
+    const retireNow = (trackId: string, prefix: string) =>
+      sql`
+        insert into hls_retired_prefixes (track_id, prefix, delete_after)
+        values (${trackId}, ${prefix}, now())
+        on conflict (prefix) do nothing`.pipe(Effect.asVoid)
+
+    /**
      * A failed attempt: retried after a growing delay, or, out of attempts,
      * failed for good — and then the track too, unless an earlier transcode
      * is still published (a failed re-transcode leaves it playable).
@@ -189,7 +199,7 @@ export class JobQueue extends Effect.Service<JobQueue>()("veza/JobQueue", {
                lease_owner = null, lease_expires_at = null, output_prefix = null
          where id = ${job.id} and lease_owner = ${owner} and status = 'running'`.pipe(Effect.asVoid)
 
-    return { claim, renew, progress, publish, fail, release, abandon, sweepRetired } as const
+    return { claim, renew, progress, publish, fail, release, abandon, sweepRetired, retireNow } as const
   }),
   dependencies: [StreamingConfig.Default]
 }) {}

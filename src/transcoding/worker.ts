@@ -153,7 +153,17 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
       }))
     })
 
-    const deleteOutput = (job: ClaimedJob) => storage.deletePrefix(job.output_prefix).pipe(Effect.ignoreLogged)
+    /** Storage that fails now (S3 down mid-upload) gets the leftovers later, through the replaced-prefix sweep. */
+    const deleteOutput = (job: ClaimedJob) =>
+      storage.deletePrefix(job.output_prefix).pipe(
+        Effect.catchAll((e) =>
+          Effect.zipRight(
+            Effect.logWarning("deleting an unpublished HLS prefix failed; the sweep retries it", e),
+            queue.retireNow(job.track_id, job.output_prefix)
+          )
+        ),
+        Effect.ignoreLogged
+      )
 
     const runJob = (job: ClaimedJob) => {
       // Once set, the attempt's prefix is what listeners are served: never delete it.

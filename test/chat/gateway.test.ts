@@ -83,6 +83,15 @@ describe("chat gateway: authentication", () => {
     const stale = track(ChatClient.open(server.baseUrl, { query: `token=${before.body.token}` }))
     expect((await stale.closed).code).toBe(4001)
   })
+
+  it("closes the open connections of a user who signs out everywhere (4001), and only theirs", async () => {
+    const { alice, a, b } = await pair()
+    const second = await connect(alice.access_token)
+    expect((await http(server.baseUrl, "POST", "/api/v1/auth/logout-all", { token: alice.access_token })).status).toBe(204)
+    expect((await a.closed).code).toBe(4001)
+    expect((await second.closed).code).toBe(4001)
+    expect((await b.request({ type: "ping" })).type).toBe("pong")
+  })
 })
 
 describe("chat gateway: messages", () => {

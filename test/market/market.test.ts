@@ -14,7 +14,7 @@ let server: RunningServer
 const work = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "veza-market-"))
 
 beforeAll(async () => {
-  server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), DB_POOL_MAX: "20" })
+  server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), DB_POOL_MAX: "20", MARKET_PENDING_ORDER_TTL_SECONDS: "60", MARKET_PENDING_ORDER_SWEEP_MS: "200" })
 })
 
 type User = Awaited<ReturnType<typeof registerUser>>
@@ -319,6 +319,31 @@ describe("checkout", () => {
     // Once sold exclusively, the product's other licences are off the market too.
     expectError(await checkout(await listener(), [{ product_id: p.id, license_id: licenseOf(p, "basic").id }]), 409, "EXCLUSIVE_SOLD")
     expectError(await api("POST", "/marketplace/cart/items", await listener(), { product_id: p.id, license_id: licenseOf(p, "basic").id }), 409, "EXCLUSIVE_SOLD")
+  })
+
+  it("an order left pending past MARKET_PENDING_ORDER_TTL_SECONDS fails and gives its exclusive licence back", async () => {
+    const s = await seller()
+    const p = await createProduct(s)
+    const exclusive = { product_id: p.id, license_id: licenseOf(p, "exclusive").id }
+    // What a checkout leaves behind when its process dies before the payment settles: a pending order holding the licence.
+    const stuck = await listener()
+    const [stale] = await query<{ id: string }>(
+      db,
+      `insert into orders (buyer_id, total_cents, currency, idempotency_key, request_digest, created_at)
+       values ($1, 49900, 'EUR', 'stuck', repeat('0', 64), now() - interval '2 minutes') returning id`,
+      [stuck.user.id]
+    )
+    const [recent] = await query<{ id: string }>(
+      db,
+      `insert into orders (buyer_id, total_cents, currency, idempotency_key, request_digest) values ($1, 100, 'EUR', 'fresh', repeat('0', 64)) returning id`,
+      [stuck.user.id]
+    )
+    await query(db, "update product_licenses set exclusive_order_id = $1 where id = $2", [stale!.id, exclusive.license_id])
+    await expect.poll(async () => (await query(db, "select status::text from orders where id = $1", [stale!.id]))[0]!["status"], { timeout: 10_000 }).toBe("failed")
+    // A pending order younger than the TTL is left alone.
+    expect((await query(db, "select status::text from orders where id = $1", [recent!.id]))[0]!["status"]).toBe("pending")
+    const b = await listener()
+    expect((await checkout(b, [exclusive])).status).toBe(201)
   })
 })
 

@@ -7,10 +7,11 @@ export const S3_BUCKET = "veza-test"
  * s3rver in a child process of its own: its ListObjectsV2 continuation
  * tokens use DES, which Node 17+ (OpenSSL 3) only offers with the legacy
  * provider, so every truncated listing would otherwise answer 500.
+ * `wantedPort` lets a stopped server come back where its clients expect it.
  */
-export const startS3rver = async (directory: string, bucket = S3_BUCKET) => {
+export const startS3rver = async (directory: string, bucket = S3_BUCKET, wantedPort = 0) => {
   const bin = createRequire(import.meta.url).resolve("s3rver/bin/s3rver.js")
-  const args = ["--openssl-legacy-provider", bin, "-d", directory, "-a", "127.0.0.1", "-p", "0", "-s", "--configure-bucket", bucket]
+  const args = ["--openssl-legacy-provider", bin, "-d", directory, "-a", "127.0.0.1", "-p", String(wantedPort), "-s", "--configure-bucket", bucket]
   const child = NodeChildProcess.spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
   let output = ""
   const port = await new Promise<number>((resolve, reject) => {
@@ -23,13 +24,14 @@ export const startS3rver = async (directory: string, bucket = S3_BUCKET) => {
     child.stderr.on("data", collect)
     child.once("exit", (code) => reject(new Error(`s3rver exited (${code}): ${output}`)))
   })
-  const stop = () =>
+  const end = (signal: NodeJS.Signals) =>
     new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve()
+      if (child.exitCode !== null || child.signalCode !== null) return resolve()
       child.once("exit", () => resolve())
-      child.kill()
+      child.kill(signal)
     })
-  return { port, stop }
+  // `kill` stops it at once, mid-request, like a crashed server.
+  return { port, stop: () => end("SIGTERM"), kill: () => end("SIGKILL") }
 }
 
 /** The environment that points a Veza server at an s3rver (whose fixed account is S3RVER/S3RVER). */

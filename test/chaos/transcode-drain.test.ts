@@ -7,44 +7,17 @@ import { generateAudio } from "../support/audio.js"
 import { freshDatabase, query } from "../support/database.js"
 import { type RunningServer, startServer, tempDataDir, waitUntil } from "../support/server.js"
 import { uploadTrack, waitForTrack } from "../support/tracks.js"
+import { filesUnder, killMentioning, processesMentioning } from "./support.js"
 
 const db = await freshDatabase("transcode_drain")
 const work = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "veza-drain-"))
 let longTrack: string
 
-/** Processes whose command line mentions `needle` (ffmpeg writes under the data dir). */
-const processesMentioning = (needle: string) =>
-  NodeFs.readdirSync("/proc")
-    .filter((p) => /^\d+$/.test(p))
-    .filter((pid) => {
-      try {
-        return NodeFs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(needle)
-      } catch {
-        return false
-      }
-    })
-    .map(Number)
-
-const killAll = (needle: string) => {
-  for (const pid of processesMentioning(needle)) {
-    try {
-      process.kill(pid, "SIGKILL")
-    } catch {
-      // gone already
-    }
-  }
-}
-
 const dataDirs: Array<string> = []
 afterAll(() => {
-  for (const dir of dataDirs) killAll(dir)
+  for (const dir of dataDirs) killMentioning(dir)
   NodeFs.rmSync(work, { recursive: true, force: true })
 })
-
-const filesUnder = (dir: string) =>
-  NodeFs.existsSync(dir)
-    ? NodeFs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)
-    : []
 
 const jobOf = async (trackId: string) =>
   (await query<any>(db, "select status, attempts, progress, lease_owner, output_prefix from transcode_jobs where track_id = $1", [trackId]))[0]
@@ -53,7 +26,7 @@ const startWorker = (dataDir: string, env: Record<string, string> = {}) =>
   startServer({ DATABASE_URL: db, DATA_DIR: dataDir, TRANSCODE_CONCURRENCY: "1", ...env })
 
 beforeAll(async () => {
-  longTrack = await generateAudio(work, { seconds: 300, format: "mp3", name: "long.mp3" })
+  longTrack = await generateAudio(work, { seconds: 60, format: "mp3", name: "long.mp3" })
 }, 120_000)
 
 describe("transcode drain on shutdown", () => {
@@ -106,7 +79,7 @@ describe("transcode drain on shutdown", () => {
     const firstOwner = (await jobOf(trackId)).lease_owner
     await doomed.stop("SIGKILL")
     // Its FFmpeg lost its pipes with it; make sure it is gone before the rescue.
-    killAll(dataDir)
+    killMentioning(dataDir)
 
     const rescuer = await startWorker(dataDir, { ...env, VEZA_ROLES: "stream,api" })
     const ready = await waitForTrack(rescuer.baseUrl, creator.access_token, trackId, undefined, 90_000)

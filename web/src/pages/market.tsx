@@ -1,0 +1,395 @@
+import { type FormEvent, useState } from "react"
+import { Link, useNavigate, useParams } from "react-router"
+import { call, id } from "../api.js"
+import { useApp } from "../session.js"
+import { formatDate, formatMoney, Show, useAction, useAsync, useTitle } from "../ui.js"
+import { RequireSignIn } from "./auth.js"
+import type { LicenseId, ProductId, ProductType } from "../../../src/market/schema.js"
+import type { TrackId } from "../../../src/tracks/schema.js"
+
+const TYPES: ReadonlyArray<ProductType> = ["beat", "sample_pack", "preset", "loop", "midi", "template", "other"]
+const typeLabel = (t: string) => t.replace(/_/g, " ")
+
+const MarketNav = () => {
+  const { session } = useApp()
+  return (
+    <p className="row wrap">
+      <Link to="/market">Browse</Link>
+      {session !== null && (
+        <>
+          <Link to="/cart">Cart</Link>
+          <Link to="/purchases">Purchases</Link>
+          <Link to="/market/sell">Sell</Link>
+        </>
+      )}
+    </p>
+  )
+}
+
+export const MarketPage = () => {
+  useTitle("Market")
+  const [type, setType] = useState<ProductType | "">("")
+  const products = useAsync(() => call((c) => c.market.listProducts({ urlParams: { limit: 50, ...(type === "" ? {} : { type }) } })), [type])
+  return (
+    <section>
+      <h1>Market</h1>
+      <MarketNav />
+      <label>
+        Type{" "}
+        <select value={type} onChange={(e) => setType(e.target.value as ProductType | "")}>
+          <option value="">All</option>
+          {TYPES.map((t) => (
+            <option key={t} value={t}>
+              {typeLabel(t)}
+            </option>
+          ))}
+        </select>
+      </label>
+      <Show state={products.state} retry={products.reload}>
+        {(page) =>
+          page.items.length === 0 ? (
+            <p className="muted">Nothing for sale yet.</p>
+          ) : (
+            <ul className="grid">
+              {page.items.map((p) => {
+                const cheapest = [...p.licenses].sort((a, b) => a.price_cents - b.price_cents)[0]
+                return (
+                  <li key={p.id} className="card">
+                    <Link to={`/market/products/${p.id}`} className="card-title">
+                      {p.title}
+                    </Link>
+                    <p className="muted small">
+                      {typeLabel(p.type)}
+                      {p.genre !== null && ` · ${p.genre}`}
+                      {p.bpm !== null && ` · ${p.bpm} BPM`} · {p.sale_count} sold
+                    </p>
+                    {cheapest !== undefined && <p>from {formatMoney(cheapest.price_cents, cheapest.currency)}</p>}
+                  </li>
+                )
+              })}
+            </ul>
+          )
+        }
+      </Show>
+    </section>
+  )
+}
+
+export const ProductPage = () => {
+  const { id: productId = "" } = useParams()
+  const { session } = useApp()
+  const navigate = useNavigate()
+  const product = useAsync(() => call((c) => c.market.getProduct({ path: { id: id<ProductId>(productId) } })), [productId])
+  const reviews = useAsync(() => call((c) => c.market.listReviews({ path: { id: id<ProductId>(productId) }, urlParams: { limit: 20 } })), [productId])
+  const [license, setLicense] = useState<string | null>(null)
+  const action = useAction()
+  useTitle(product.state.status === "ok" ? product.state.value.title : "Product")
+  return (
+    <Show state={product.state} retry={product.reload}>
+      {(p) => (
+        <article className="narrow">
+          <MarketNav />
+          <h1>{p.title}</h1>
+          <p className="muted">
+            {typeLabel(p.type)}
+            {p.genre !== null && ` · ${p.genre}`}
+            {p.bpm !== null && ` · ${p.bpm} BPM`}
+            {p.musical_key !== null && ` · ${p.musical_key}`} · {p.review_count > 0 ? `★ ${p.average_rating.toFixed(1)} (${p.review_count})` : "no reviews yet"}
+          </p>
+          {p.track_id !== null && (
+            <p>
+              <Link to={`/tracks/${p.track_id}`}>Listen to the track</Link>
+            </p>
+          )}
+          {p.description !== null && <p>{p.description}</p>}
+          <form
+            onSubmit={async (e: FormEvent) => {
+              e.preventDefault()
+              if (license === null) return
+              const ok = await action.run(() => call((c) => c.market.addToCart({ payload: { product_id: p.id, license_id: id<LicenseId>(license) } })).then(() => true))
+              if (ok) navigate("/cart")
+            }}
+          >
+            <fieldset className="licences">
+              <legend>Choose a licence</legend>
+              {p.licenses.map((l) => (
+                <label key={l.id} className={`licence ${l.sold_out ? "sold-out" : ""}`}>
+                  <input type="radio" name="licence" value={l.id} disabled={l.sold_out} checked={license === l.id} onChange={() => setLicense(l.id)} />
+                  <strong>{l.type}</strong> — {formatMoney(l.price_cents, l.currency)}
+                  {l.sold_out && " (sold)"}
+                  {l.terms !== null && <span className="muted small"> · {l.terms}</span>}
+                </label>
+              ))}
+            </fieldset>
+            {session === null ? (
+              <p>
+                <Link to={`/signin?next=/market/products/${p.id}`}>Sign in</Link> to buy.
+              </p>
+            ) : session.userId === p.seller_id ? (
+              <p className="muted">This is your product.</p>
+            ) : (
+              <button type="submit" className="primary" disabled={license === null || action.busy}>
+                Add to cart
+              </button>
+            )}
+            {action.error !== null && <p className="error" role="alert">{action.error}</p>}
+          </form>
+          <h2>Reviews</h2>
+          <Show state={reviews.state} retry={reviews.reload}>
+            {(page) =>
+              page.items.length === 0 ? (
+                <p className="muted">No reviews yet.</p>
+              ) : (
+                <ul className="comments">
+                  {page.items.map((r) => (
+                    <li key={r.id}>
+                      {"★".repeat(r.rating)} <span className="muted small">{formatDate(r.created_at)}</span>
+                      {r.comment !== null && <p>{r.comment}</p>}
+                    </li>
+                  ))}
+                </ul>
+              )
+            }
+          </Show>
+        </article>
+      )}
+    </Show>
+  )
+}
+
+const Cart = () => {
+  useTitle("Cart")
+  const navigate = useNavigate()
+  const cart = useAsync(() => call((c) => c.market.cart()), [])
+  const action = useAction()
+  // One key per checkout attempt: a retry after a lost answer gets the same order, not a second one.
+  const [key, setKey] = useState(() => crypto.randomUUID())
+  return (
+    <section className="narrow">
+      <h1>Cart</h1>
+      <MarketNav />
+      <Show state={cart.state} retry={cart.reload}>
+        {(c) => {
+          if (c.items.length === 0) return <p className="muted">Your cart is empty. <Link to="/market">Browse the market</Link>.</p>
+          const currencies = [...new Set(c.items.map((i) => i.currency))]
+          return (
+            <>
+              <ul className="plain cart">
+                {c.items.map((i) => (
+                  <li key={i.product_id} className="row spread">
+                    <span>
+                      <Link to={`/market/products/${i.product_id}`}>{i.product_title}</Link> <span className="muted small">{i.license_type} licence</span>
+                    </span>
+                    <span className="row">
+                      {formatMoney(i.price_cents, i.currency)}
+                      <button
+                        type="button"
+                        className="small"
+                        aria-label={`Remove ${i.product_title}`}
+                        onClick={async () => {
+                          const ok = await action.run(() => call((cl) => cl.market.removeFromCart({ path: { product_id: i.product_id } })).then(() => true))
+                          if (ok) cart.reload()
+                        }}
+                      >
+                        ✕
+                      </button>
+                    </span>
+                  </li>
+                ))}
+              </ul>
+              {currencies.map((cur) => (
+                <p key={cur} className="total">
+                  Total: {formatMoney(c.items.filter((i) => i.currency === cur).reduce((s, i) => s + i.price_cents, 0), cur)}
+                </p>
+              ))}
+              <button
+                type="button"
+                className="primary"
+                disabled={action.busy}
+                onClick={async () => {
+                  const order = await action.run(() =>
+                    call((cl) =>
+                      cl.market.checkout({ headers: { "idempotency-key": key }, payload: { items: c.items.map((i) => ({ product_id: i.product_id, license_id: i.license_id })) } })
+                    )
+                  )
+                  if (order !== undefined) {
+                    setKey(crypto.randomUUID())
+                    navigate("/purchases")
+                  }
+                }}
+              >
+                Checkout
+              </button>
+              <p className="muted small">Payments run through the sandbox gateway: no money moves.</p>
+            </>
+          )
+        }}
+      </Show>
+      {action.error !== null && <p className="error" role="alert">{action.error}</p>}
+    </section>
+  )
+}
+
+export const CartPage = () => (
+  <RequireSignIn what="see your cart">
+    <Cart />
+  </RequireSignIn>
+)
+
+const Purchases = () => {
+  useTitle("Purchases")
+  const orders = useAsync(() => call((c) => c.market.listOrders({ urlParams: { limit: 50 } })), [])
+  const action = useAction()
+  return (
+    <section className="narrow">
+      <h1>Purchases</h1>
+      <MarketNav />
+      {action.error !== null && <p className="error" role="alert">{action.error}</p>}
+      <Show state={orders.state} retry={orders.reload}>
+        {(page) =>
+          page.items.length === 0 ? (
+            <p className="muted">No purchases yet.</p>
+          ) : (
+            <ul className="plain">
+              {page.items.map((o) => (
+                <li key={o.id} className="card">
+                  <p>
+                    Order of {formatDate(o.created_at)} · {formatMoney(o.total_cents, o.currency)} · <strong>{o.status}</strong>
+                  </p>
+                  <ul className="plain">
+                    {o.items.map((i) => (
+                      <li key={i.id} className="row spread">
+                        <span>
+                          {i.product_title} <span className="muted small">{i.license_type}</span>
+                        </span>
+                        {o.status === "paid" && (
+                          <button
+                            type="button"
+                            className="small"
+                            disabled={action.busy}
+                            onClick={async () => {
+                              const d = await action.run(() => call((c) => c.market.download({ path: { product_id: i.product_id } })))
+                              if (d !== undefined) window.location.assign(d.url)
+                            }}
+                          >
+                            Download
+                          </button>
+                        )}
+                      </li>
+                    ))}
+                  </ul>
+                </li>
+              ))}
+            </ul>
+          )
+        }
+      </Show>
+    </section>
+  )
+}
+
+export const PurchasesPage = () => (
+  <RequireSignIn what="see your purchases">
+    <Purchases />
+  </RequireSignIn>
+)
+
+const Sell = () => {
+  useTitle("Sell")
+  const navigate = useNavigate()
+  const { session } = useApp()
+  const tracks = useAsync(() => call((c) => c.tracks.list({ urlParams: { user_id: session!.userId as never, limit: 100 } })), [])
+  const [title, setTitle] = useState("")
+  const [type, setType] = useState<ProductType>("beat")
+  const [description, setDescription] = useState("")
+  const [trackId, setTrackId] = useState("")
+  const [prices, setPrices] = useState<Record<"basic" | "premium" | "exclusive", string>>({ basic: "19.99", premium: "", exclusive: "" })
+  const [currency, setCurrency] = useState("EUR")
+  const action = useAction()
+  const submit = async (e: FormEvent) => {
+    e.preventDefault()
+    const licenses = (["basic", "premium", "exclusive"] as const)
+      .filter((t) => prices[t].trim() !== "")
+      .map((t) => ({ type: t, price_cents: Math.round(Number(prices[t]) * 100), currency }))
+    const product = await action.run(() =>
+      call((c) =>
+        c.market.createProduct({
+          payload: {
+            title,
+            type,
+            status: "active",
+            licenses,
+            ...(description.trim() === "" ? {} : { description }),
+            ...(trackId === "" ? {} : { track_id: id<TrackId>(trackId) })
+          }
+        })
+      )
+    )
+    if (product !== undefined) navigate(`/market/products/${product.id}`)
+  }
+  return (
+    <section className="narrow">
+      <h1>Sell on the market</h1>
+      <MarketNav />
+      <form onSubmit={submit} className="stack">
+        <label>
+          Title
+          <input value={title} required maxLength={255} onChange={(e) => setTitle(e.target.value)} />
+        </label>
+        <label>
+          Type
+          <select value={type} onChange={(e) => setType(e.target.value as ProductType)}>
+            {TYPES.map((t) => (
+              <option key={t} value={t}>
+                {typeLabel(t)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Description
+          <textarea value={description} rows={3} onChange={(e) => setDescription(e.target.value)} />
+        </label>
+        <label>
+          Sold with one of your tracks (its original file is the download)
+          <select value={trackId} onChange={(e) => setTrackId(e.target.value)}>
+            <option value="">None</option>
+            {tracks.state.status === "ok" &&
+              tracks.state.value.items.map((t) => (
+                <option key={t.id} value={t.id}>
+                  {t.title}
+                </option>
+              ))}
+          </select>
+        </label>
+        <fieldset>
+          <legend>Licences (leave a price empty to not offer it)</legend>
+          {(["basic", "premium", "exclusive"] as const).map((t) => (
+            <label key={t}>
+              {t} price
+              <input inputMode="decimal" pattern="\d+(\.\d{1,2})?" value={prices[t]} onChange={(e) => setPrices((p) => ({ ...p, [t]: e.target.value }))} />
+            </label>
+          ))}
+          <label>
+            Currency
+            <select value={currency} onChange={(e) => setCurrency(e.target.value)}>
+              <option>EUR</option>
+              <option>USD</option>
+              <option>GBP</option>
+            </select>
+          </label>
+        </fieldset>
+        {action.error !== null && <p className="error" role="alert">{action.error}</p>}
+        <button type="submit" className="primary" disabled={action.busy}>
+          Put on sale
+        </button>
+      </form>
+    </section>
+  )
+}
+
+export const SellPage = () => (
+  <RequireSignIn what="sell on the market">
+    <Sell />
+  </RequireSignIn>
+)
