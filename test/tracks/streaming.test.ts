@@ -1,4 +1,5 @@
 import * as NodeFs from "node:fs"
+import * as NodeHttp from "node:http"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3"
@@ -172,8 +173,18 @@ describe.each(["local", "s3"] as const)("%s storage", (backend) => {
       expect(post.status).toBe(405)
       expect(((await post.json()) as any).error.code).toBe("METHOD_NOT_ALLOWED")
 
+      // fetch would resolve the dot segments itself (and the web client answers /etc/passwd with its page): sent as is.
+      const traversal = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        NodeHttp.get(`${server.baseUrl}/`, { path: `/hls/${track.id}/../../etc/passwd` }, (res) => {
+          let body = ""
+          res.on("data", (d) => (body += d))
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
+        }).on("error", reject)
+      })
+      expect(traversal.status).toBe(404)
+      expect(JSON.parse(traversal.body).error.code).toBe("NOT_FOUND")
       for (const path of [
-        `/hls/${track.id}/../../etc/passwd`,
+        `/hls/${track.id}/..%2F..%2Fetc%2Fpasswd`,
         `/hls/${track.id}/${track.id}/128k/seg_99999.m4s`,
         `/hls/${track.id}/not-a-uuid/128k/seg_00001.m4s`,
         `/hls/${track.id}/master.m3u8x`,
