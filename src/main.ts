@@ -33,6 +33,7 @@ import { ChatConfig } from "./chat/config.js"
 import { ChatGateway, ChatGatewayLive } from "./chat/gateway.js"
 import { ChatHandlers } from "./chat/handlers.js"
 import { ChatHub } from "./chat/hub.js"
+import { ChatLimitsLive } from "./chat/limits.js"
 import { Chat } from "./chat/service.js"
 import { FFmpegLive } from "./platform/ffmpeg.js"
 import { MarketHandlers, ProductDownloadRoutes } from "./market/handlers.js"
@@ -134,7 +135,7 @@ const WebSocketRoutesLive = Layer.unwrapEffect(
       })
     ).pipe(
       Layer.provide(RpcHandlersLive),
-      Layer.provide(config.roles.includes("chat") ? ChatGatewayLive.pipe(Layer.provide(ChatHub.Default)) : Layer.empty)
+      Layer.provide(config.roles.includes("chat") ? ChatGatewayLive.pipe(Layer.provide([ChatHub.Default, ChatLimitsLive])) : Layer.empty)
     )
   )
 )
