@@ -1,9 +1,11 @@
+import * as NodeChildProcess from "node:child_process"
 import * as NodeCrypto from "node:crypto"
+import * as NodeNet from "node:net"
 import { afterAll, describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
 import { ChatClient } from "../support/chat.js"
 import { freshDatabase } from "../support/database.js"
-import { startServer, tempDataDir } from "../support/server.js"
+import { startServer, tempDataDir, waitUntil } from "../support/server.js"
 
 const db = await freshDatabase("chat_limits")
 const clients: Array<ChatClient> = []
@@ -70,6 +72,62 @@ describe("chat limits across two nodes behind one Redis", () => {
       }
     } finally {
       await Promise.all([node1.stop(), node2.stop()])
+    }
+  }, 60_000)
+})
+
+/** A Redis of this test's own, on a free port, so that it can be stopped. */
+const ownRedis = async () => {
+  const port = await new Promise<number>((resolve) => {
+    const probe = NodeNet.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as NodeNet.AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
+  const child = NodeChildProcess.spawn("redis-server", ["--port", String(port), "--save", "", "--appendonly", "no"], { stdio: "ignore" })
+  await waitUntil("redis to listen", () => new Promise<boolean>((resolve) => {
+    const socket = NodeNet.connect(port, "127.0.0.1", () => (socket.destroy(), resolve(true)))
+    socket.on("error", () => resolve(false))
+  }), 10_000)
+  return { url: `redis://127.0.0.1:${port}`, stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve()
+        child.once("exit", () => resolve())
+        child.kill("SIGKILL")
+      })
+  }
+}
+
+describe("chat limits when Redis goes away", () => {
+  it("fail open to the node's own cap and bucket: chat goes on", async () => {
+    const redis = await ownRedis()
+    const node = await startServer({
+      DATABASE_URL: db,
+      DATA_DIR: tempDataDir(),
+      REDIS_URL: redis.url,
+      CHAT_MAX_CONNS_PER_USER: "2",
+      CHAT_RATE_PER_SEC: "1",
+      CHAT_RATE_BURST: "4"
+    })
+    try {
+      const user = await registerUser(node.baseUrl)
+      const first = track(await ChatClient.connect(node.baseUrl, user.access_token))
+      expect((await first.request({ type: "ping" })).type).toBe("pong")
+      await redis.stop()
+
+      // Connections are still admitted, up to the node's own cap.
+      const second = track(await ChatClient.connect(node.baseUrl, user.access_token))
+      const third = track(ChatClient.open(node.baseUrl, { token: user.access_token }))
+      expect(await third.next((f) => f.type === "error")).toMatchObject({ code: "TOO_MANY_CONNECTIONS" })
+      expect((await third.closed).code).toBe(4009)
+      // Frames still pass, and a flood is still limited, by the node's bucket (one token left of 4, plus refill).
+      for (let i = 0; i < 6; i++) second.send({ type: "ping", ref: `p${i}` })
+      const replies = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => second.next((f) => f.ref === `p${i}`)))
+      expect(replies[0]!.type).toBe("pong")
+      expect(replies.filter((f) => f.type === "error" && f.code === "RATE_LIMITED").length).toBeGreaterThanOrEqual(2)
+    } finally {
+      await node.stop()
+      await redis.stop()
     }
   }, 60_000)
 })
