@@ -34,6 +34,7 @@ import { ChatConfig } from "./chat/config.js"
 import { ChatGateway, ChatGatewayLive } from "./chat/gateway.js"
 import { ChatHandlers, ChatRpcHandlers } from "./chat/handlers.js"
 import { ChatHub } from "./chat/hub.js"
+import { ChatLimitsLive } from "./chat/limits.js"
 import { Chat } from "./chat/service.js"
 import { FFmpegLive } from "./platform/ffmpeg.js"
 import { MarketHandlers, MarketRpcHandlers, ProductDownloadRoutes } from "./market/handlers.js"
@@ -148,7 +149,7 @@ const WebSocketRoutesLive = Layer.unwrapEffect(
       })
     ).pipe(
       Layer.provide(RpcHandlersLive),
-      Layer.provide(config.roles.includes("chat") ? ChatGatewayLive.pipe(Layer.provide(ChatHub.Default)) : Layer.empty)
+      Layer.provide(config.roles.includes("chat") ? ChatGatewayLive.pipe(Layer.provide([ChatHub.Default, ChatLimitsLive])) : Layer.empty)
     )
   )
 )

@@ -11,6 +11,7 @@ import type { UserId } from "../users/schema.js"
 import { ChatConfig, type ChatSettings } from "./config.js"
 import type { PresenceStatus } from "./events.js"
 import { ChatHub, type Frame, type HubConnection } from "./hub.js"
+import { ChatLimits } from "./limits.js"
 import { type ClientFrame, type FrameProblem, parseFrame } from "./protocol.js"
 import type { Message, RoomId } from "./schema.js"
 import { Chat } from "./service.js"
@@ -47,12 +48,6 @@ interface Subscription {
   typing: NodeJS.Timeout | undefined
   /** Events that arrived while the join was reading the room. */
   readonly early: Array<{ readonly message?: Message; readonly frame: Frame; readonly durable: boolean }>
-}
-
-interface Bucket {
-  tokens: number
-  updatedAt: number
-  connections: number
 }
 
 type Inbound = { readonly text: string } | { readonly problem: FrameProblem }
@@ -365,6 +360,7 @@ export const ChatGatewayLive = Layer.scoped(
     const settings = yield* ChatConfig
     const chat = yield* Chat
     const hub = yield* ChatHub
+    const limits = yield* ChatLimits
     const authenticator = yield* Authenticator
     const metrics = yield* Metrics
     const runtime = yield* Effect.runtime<never>()
@@ -374,7 +370,6 @@ export const ChatGatewayLive = Layer.scoped(
     const connectionsOpened = metrics.counter("veza_chat_connections_total", "WebSocket chat connections by outcome", ["outcome"])
     const messagesSent = metrics.counter("veza_chat_messages_total", "Chat messages stored and fanned out")
     const live = new Set<Connection>()
-    const buckets = new Map<UserId, Bucket>()
     const deliveredSent = new Set<string>()
     metrics.gauge("veza_chat_connections_open", "Chat WebSocket connections open on this node, authenticated or not yet", () => live.size)
     metrics.gauge("veza_chat_rate_buckets", "Users with a message-rate bucket on this node", () => buckets.size)
@@ -403,21 +398,8 @@ export const ChatGatewayLive = Layer.scoped(
     const fail = (c: Connection, ref: unknown, code: string, message: string, extra: Record<string, unknown> = {}) =>
       reply(c, "error", ref, { code, message, ...extra })
 
-    /** Token bucket per user on this node, shared by its connections. */
-    const takeToken = (user: UserId): number => {
-      const bucket = buckets.get(user)
-      if (bucket === undefined) return 0
-      const now = Date.now()
-      bucket.tokens = Math.min(settings.rateBurst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * settings.ratePerSecond)
-      bucket.updatedAt = now
-      if (bucket.tokens >= 1) {
-        bucket.tokens -= 1
-        return 0
-      }
-      return Math.ceil(((1 - bucket.tokens) / settings.ratePerSecond) * 1000)
-    }
-
-    const rateLimited = (c: Connection, text: string, wait: number) => {
+    const rateLimited = ({ c, text }: { readonly c: Connection; readonly text: string }, wait: number) => {
+      if (c.closed || c.closing) return
       const now = Date.now()
       c.strikes = (c.strikes ?? []).filter((at) => now - at < STRIKE_WINDOW_MS)
       c.strikes.push(now)
@@ -618,10 +600,8 @@ export const ChatGatewayLive = Layer.scoped(
       if (c === undefined || c.closed || c.closing) return
       if (isBinary) return c.receive({ problem: { code: "BAD_FRAME", message: "frames must be JSON text, not binary" } })
       const text = data.toString()
-      if (c.actor !== undefined) {
-        const wait = takeToken(c.userId)
-        if (wait > 0) return rateLimited(c, text, wait)
-      } else if (++c.framesBeforeReady > settings.rateBurst) {
+      if (c.actor !== undefined) return takeToken(c.userId, { c, text })
+      else if (++c.framesBeforeReady > settings.rateBurst) {
         // Frames sent ahead of authentication wait for it, but only a burst's worth.
         return c.close(CloseCode.rateLimited, "too many frames before authentication")
       }
@@ -638,6 +618,11 @@ export const ChatGatewayLive = Layer.scoped(
       if (c !== undefined) c.pingSentAt = 0
     }
     const ignoreSocketError = () => {}
+
+    // The user's token bucket, on this node or shared by every node (limits.ts); its answer may come after a round trip to Redis.
+    const takeToken = limits.gate<{ readonly c: Connection; readonly text: string }>(({ c, text }) => {
+      if (!c.closed && !c.closing) c.receive({ text })
+    }, rateLimited)
 
     /** Authentication at the upgrade (header or ?token=) or by the first frame within the timeout, then the connection cap. */
     const admit = (c: Connection) =>
@@ -660,7 +645,10 @@ export const ChatGatewayLive = Layer.scoped(
         }
         c.actor = actor.value
         c.userId = actor.value.id
-        if (!(yield* hub.register(c, settings.maxConnectionsPerUser))) {
+        // The cap across nodes (with Redis), then on this node.
+        const counted = yield* limits.open(c.userId, c.sessionId)
+        if (!counted || !(yield* hub.register(c, settings.maxConnectionsPerUser))) {
+          if (counted) yield* limits.close(c.userId, c.sessionId)
           connectionsOpened.inc({ outcome: "too_many" })
           fail(c, undefined, "TOO_MANY_CONNECTIONS", `at most ${settings.maxConnectionsPerUser} connections per user`)
           c.close(CloseCode.tooManyConnections, "too many connections")
@@ -668,9 +656,6 @@ export const ChatGatewayLive = Layer.scoped(
         }
         c.admitted = true
         connectionsOpened.inc({ outcome: "accepted" })
-        const bucket = buckets.get(c.userId) ?? { tokens: settings.rateBurst, updatedAt: Date.now(), connections: 0 }
-        bucket.connections++
-        buckets.set(c.userId, bucket)
         reply(c, "ready", undefined, { user_id: c.userId, session_id: c.sessionId, server_time: new Date().toISOString(), heartbeat_ms: settings.heartbeatMs })
         c.lastPingAt = Date.now()
         return actor.value
@@ -707,11 +692,9 @@ export const ChatGatewayLive = Layer.scoped(
         live.delete(c)
         connections.delete(c.ws)
         if (!c.admitted) return Effect.void
-        const bucket = buckets.get(c.userId)
-        if (bucket !== undefined && --bucket.connections === 0) buckets.delete(c.userId)
         return Effect.zipRight(
           Effect.forEach(c.roomIds(), (room) => unsubscribe(c, room), { discard: true }),
-          hub.unregister(c)
+          Effect.zipRight(hub.unregister(c), limits.close(c.userId, c.sessionId))
         )
       })
 
