@@ -372,7 +372,7 @@ export const ChatGatewayLive = Layer.scoped(
     const live = new Set<Connection>()
     const deliveredSent = new Set<string>()
     metrics.gauge("veza_chat_connections_open", "Chat WebSocket connections open on this node, authenticated or not yet", () => live.size)
-    metrics.gauge("veza_chat_rate_buckets", "Users with a message-rate bucket on this node", () => buckets.size)
+    metrics.gauge("veza_chat_rate_buckets", "Users with a message-rate bucket on this node", limits.localUsers)
 
     const server = yield* Effect.acquireRelease(
       Effect.sync(() => new WS.WebSocketServer({ noServer: true, maxPayload: settings.maxFrameBytes, clientTracking: false })),

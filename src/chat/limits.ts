@@ -21,6 +21,8 @@ export interface ChatLimitsService {
    * round trip, but a user's items are answered in the order they came.
    */
   readonly gate: <A>(admit: (item: A) => void, limited: (item: A, retryAfterMs: number) => void) => (user: UserId, item: A) => void
+  /** Users this node keeps a bucket for (those with a connection here): back to 0 when nobody is connected. */
+  readonly localUsers: () => number
 }
 
 export class ChatLimits extends Context.Tag("veza/ChatLimits")<ChatLimits, ChatLimitsService>() {}
@@ -51,6 +53,9 @@ class LocalUsers<S extends { connections: number }> {
   get(user: UserId): S | undefined {
     return this.users.get(user)
   }
+  get size() {
+    return this.users.size
+  }
   opened(user: UserId) {
     const state = this.users.get(user) ?? this.make()
     state.connections++
@@ -67,6 +72,7 @@ const memoryLimits = (settings: ChatSettings): ChatLimitsService => {
   const users = new LocalUsers(() => ({ connections: 0, bucket: fullBucket(settings) }))
   return {
     backend: "memory",
+    localUsers: () => users.size,
     open: (user) => Effect.sync(() => (users.opened(user), true)),
     close: (user) => Effect.sync(() => users.closed(user)),
     gate: (admit, limited) => (user, item) => {
@@ -269,7 +275,7 @@ const redisLimits = (url: Redacted.Redacted<string>, prefix: string, settings: C
       if (!state.inFlight) ask(user, state)
     }
 
-    return { backend: "redis", open, close, gate } satisfies ChatLimitsService
+    return { backend: "redis", open, close, gate, localUsers: () => users.size } satisfies ChatLimitsService
   })
 
 export const ChatLimitsLive = Layer.scoped(
