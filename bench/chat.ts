@@ -25,7 +25,7 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import { io as ioClient, type Socket as IoSocket } from "socket.io-client"
 import WebSocket from "ws"
-import { adminUrl, childrenCpuMicros, cpuMicros, fmt, freshDatabase, median, percentile, ratio, type Server, start, stop, tempDataDir, vezaEnv } from "./lib.js"
+import { adminUrl, childrenCpuMicros, cpuMicros, fmt, freshDatabase, median, percentile, pool, ratio, type Server, start, stop, tempDataDir, vezaEnv } from "./lib.js"
 
 export const CHAT_PARTS = ["chat-broadcast", "chat-latency", "chat-memory", "chat-mix"] as const
 export type ChatPart = (typeof CHAT_PARTS)[number]
@@ -94,20 +94,6 @@ const rssKb = (pid: number) => {
   return Number(line!.split(/\s+/)[1])
 }
 
-/** Runs `task(i)` for i < n, `concurrency` at a time. */
-const pool = async <A>(n: number, concurrency: number, task: (i: number) => Promise<A>) => {
-  const out = new Array<A>(n)
-  let next = 0
-  await Promise.all(
-    Array.from({ length: Math.min(n, concurrency) }, async () => {
-      while (next < n) {
-        const i = next++
-        out[i] = await task(i)
-      }
-    })
-  )
-  return out
-}
 
 // ---------------------------------------------------------------------------
 // Payloads: the send time travels in the content, `@@<ms>@`, padded to 100 characters

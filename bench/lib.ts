@@ -182,3 +182,18 @@ export const vezaEnv = (databaseUrl: string, dataDir: string, extra: Record<stri
 
 export const fmt = (n: number, digits = 0) => n.toFixed(digits).padStart(9)
 export const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`
+
+/** Runs `task(i)` for i < n, `concurrency` at a time. */
+export const pool = async <A>(n: number, concurrency: number, task: (i: number) => Promise<A>) => {
+  const out = new Array<A>(n)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: Math.min(n, concurrency) }, async () => {
+      while (next < n) {
+        const i = next++
+        out[i] = await task(i)
+      }
+    })
+  )
+  return out
+}

@@ -39,7 +39,7 @@ import * as NodeNet from "node:net"
 import * as NodePath from "node:path"
 import WebSocket from "ws"
 import { generateAudio } from "../test/support/audio.js"
-import { adminUrl, cpuMicros, freshDatabase, type Server, sql, start, stop, tempDataDir, vezaEnv } from "./lib.js"
+import { adminUrl, cpuMicros, freshDatabase, pool, type Server, sql, start, stop, tempDataDir, vezaEnv } from "./lib.js"
 
 const num = (name: string, fallback: number) => {
   const raw = process.env[name]
@@ -65,21 +65,6 @@ const JWT_SECRET = NodeCrypto.randomBytes(32).toString("base64url")
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 const say = (line: string) => console.log(line)
 const mib = (bytes: number) => bytes / 1024 / 1024
-
-/** Runs `task(i)` for i < n, `concurrency` at a time. */
-const pool = async <A>(n: number, concurrency: number, task: (i: number) => Promise<A>) => {
-  const out = new Array<A>(n)
-  let next = 0
-  await Promise.all(
-    Array.from({ length: Math.min(n, concurrency) }, async () => {
-      while (next < n) {
-        const i = next++
-        out[i] = await task(i)
-      }
-    })
-  )
-  return out
-}
 
 // ---------------------------------------------------------------------------
 // What went wrong, counted

@@ -1,22 +1,13 @@
 import * as NodeCrypto from "node:crypto"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
-import { ChatClient, createRoom, type Frame } from "../support/chat.js"
+import { ChatClient, closeAtEnd, createRoom, range, seqsOf } from "../support/chat.js"
 import { freshDatabase } from "../support/database.js"
 import { http, startServer, tempDataDir, waitUntil } from "../support/server.js"
 import { figure, scratchRedis } from "./support.js"
 
-const clients: Array<ChatClient> = []
-const track = <C extends ChatClient>(client: C) => {
-  clients.push(client)
-  return client
-}
-afterAll(() => {
-  for (const c of clients) c.ws.terminate()
-})
+const track = closeAtEnd()
 
-const seqsOf = (frames: ReadonlyArray<Frame>) => frames.filter((f) => f.type === "message").map((f) => f.message.seq as number)
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
 describe("Redis stopped under two chat nodes", () => {
   it("local delivery goes on, readiness says so, cross-node delivery resumes when Redis is back, since_seq fills the gap", async () => {

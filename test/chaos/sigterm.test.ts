@@ -5,7 +5,7 @@ import * as NodePath from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
 import { generateAudio } from "../support/audio.js"
-import { ChatClient, createRoom, type Frame } from "../support/chat.js"
+import { ChatClient, createRoom, range, seqsOf } from "../support/chat.js"
 import { http, type RunningServer, startServer, tempDataDir, waitUntil } from "../support/server.js"
 import { crawlHls, uploadTrack, waitForTrack } from "../support/tracks.js"
 import { figure, filesUnder, killMentioning, processesMentioning, scratchDir } from "./support.js"
@@ -88,8 +88,6 @@ const checkoutLoop = (baseUrl: string, token: string, products: ReadonlyArray<{ 
   return { outcomes, stop: () => ((running = false), done) }
 }
 
-const seqsOf = (frames: ReadonlyArray<Frame>) => frames.filter((f) => f.type === "message").map((f) => f.message.seq as number)
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
 /** Every message of a room through the REST history, oldest first. */
 const history = async (baseUrl: string, token: string, roomId: string) => {

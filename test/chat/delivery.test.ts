@@ -1,22 +1,13 @@
 import * as NodeCrypto from "node:crypto"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
-import { ChatClient, createRoom, type Frame, newClientId } from "../support/chat.js"
+import { ChatClient, closeAtEnd, createRoom, type Frame, newClientId, range, seqsOf } from "../support/chat.js"
 import { freshDatabase, query } from "../support/database.js"
 import { http, startServer, tempDataDir, waitUntil } from "../support/server.js"
 
 const db = await freshDatabase("chat_delivery")
-const clients: Array<ChatClient> = []
-const track = <C extends ChatClient>(client: C) => {
-  clients.push(client)
-  return client
-}
-afterAll(() => {
-  for (const c of clients) c.ws.terminate()
-})
+const track = closeAtEnd()
 
-const seqsOf = (frames: ReadonlyArray<Frame>) => frames.filter((f) => f.type === "message").map((f) => f.message.seq as number)
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
 describe("chat delivery under pressure", () => {
   it("a paused reader is closed 4008 while the others get every message at once; it recovers the rest with since_seq", async () => {

@@ -1,17 +1,13 @@
 import WebSocket from "ws"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { beforeAll, describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
-import { ChatClient, createRoom, newClientId } from "../support/chat.js"
+import { ChatClient, closeAtEnd, createRoom, newClientId } from "../support/chat.js"
 import { freshDatabase } from "../support/database.js"
 import { http, type RunningServer, startServer, tempDataDir } from "../support/server.js"
 
 const db = await freshDatabase("chat_gateway")
 let server: RunningServer
-const clients: Array<ChatClient> = []
-const track = <C extends ChatClient>(client: C) => {
-  clients.push(client)
-  return client
-}
+const track = closeAtEnd()
 const connect = async (token: string, base = server.baseUrl) => track(await ChatClient.connect(base, token))
 
 beforeAll(async () => {
@@ -24,9 +20,6 @@ beforeAll(async () => {
     CHAT_TYPING_TIMEOUT_MS: "400",
     CHAT_RECOVERY_WINDOW: "5"
   })
-})
-afterAll(() => {
-  for (const c of clients) c.ws.terminate()
 })
 
 /** Two users in a fresh public room, both connected and joined. */

@@ -1,21 +1,14 @@
 import * as NodeChildProcess from "node:child_process"
 import * as NodeCrypto from "node:crypto"
 import * as NodeNet from "node:net"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
-import { ChatClient } from "../support/chat.js"
+import { ChatClient, closeAtEnd } from "../support/chat.js"
 import { freshDatabase } from "../support/database.js"
 import { startServer, tempDataDir, waitUntil } from "../support/server.js"
 
 const db = await freshDatabase("chat_limits")
-const clients: Array<ChatClient> = []
-const track = <C extends ChatClient>(client: C) => {
-  clients.push(client)
-  return client
-}
-afterAll(() => {
-  for (const c of clients) c.ws.terminate()
-})
+const track = closeAtEnd()
 
 describe("chat limits across two nodes behind one Redis", () => {
   it("count a user's connections and frames on every node: 4009 over the cap, RATE_LIMITED over the combined burst", async () => {

@@ -1,23 +1,16 @@
 import * as NodeCrypto from "node:crypto"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { beforeAll, describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
-import { ChatClient, createRoom, newClientId } from "../support/chat.js"
+import { ChatClient, closeAtEnd, createRoom, newClientId } from "../support/chat.js"
 import { freshDatabase, query } from "../support/database.js"
 import { http, type JsonResponse, type RunningServer, startServer, tempDataDir } from "../support/server.js"
 
 const db = await freshDatabase("chat_rest")
 let server: RunningServer
-const clients: Array<ChatClient> = []
-const track = <C extends ChatClient>(client: C) => {
-  clients.push(client)
-  return client
-}
+const track = closeAtEnd()
 
 beforeAll(async () => {
   server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), CHAT_RATE_PER_SEC: "200", CHAT_RATE_BURST: "400" })
-})
-afterAll(() => {
-  for (const c of clients) c.ws.terminate()
 })
 
 type User = Awaited<ReturnType<typeof registerUser>>

@@ -1,4 +1,5 @@
 import * as NodeCrypto from "node:crypto"
+import { afterAll } from "vitest"
 import WebSocket from "ws"
 import { http } from "./server.js"
 
@@ -99,3 +100,25 @@ export const createRoom = async (baseUrl: string, token: string, body: Record<st
   if (res.status !== 201) throw new Error(`room not created: ${res.status} ${JSON.stringify(res.body)}`)
   return res.body as { id: string; [k: string]: unknown }
 }
+
+/**
+ * Tracks the chat clients a test file opens and terminates them when the file
+ * ends. Call it at the top of the file: the hook belongs to the file that
+ * registers it.
+ */
+export const closeAtEnd = () => {
+  const clients: Array<ChatClient> = []
+  afterAll(() => {
+    for (const c of clients) c.ws.terminate()
+  })
+  return <C extends ChatClient>(client: C) => {
+    clients.push(client)
+    return client
+  }
+}
+
+/** The seqs of the `message` frames among these, in the order they came. */
+export const seqsOf = (frames: ReadonlyArray<Frame>) => frames.filter((f) => f.type === "message").map((f) => f.message.seq as number)
+
+/** from, from + 1, …, to. */
+export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
