@@ -1,42 +1,20 @@
-import { SMTPServer } from "smtp-server"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
 import { freshDatabase, query } from "../support/database.js"
 import { http, type RunningServer, startServer } from "../support/server.js"
+import { startMailCatcher } from "../support/smtp.js"
 
-interface Received {
-  readonly to: ReadonlyArray<string>
-  readonly data: string
-}
-
-const received: Array<Received> = []
-let smtp: SMTPServer
-let smtpPort = 0
+let catcher: Awaited<ReturnType<typeof startMailCatcher>>
 let server: RunningServer
 let db: string
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS"],
-    onData(stream, session, callback) {
-      let data = ""
-      stream.on("data", (chunk) => (data += chunk))
-      stream.on("end", () => {
-        received.push({ to: session.envelope.rcptTo.map((r) => r.address), data })
-        callback()
-      })
-    }
-  })
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve))
-  smtpPort = (smtp.server.address() as { port: number }).port
+  catcher = await startMailCatcher()
   db = await freshDatabase("mail")
-  server = await startServer({ DATABASE_URL: db, SMTP_URL: `smtp://127.0.0.1:${smtpPort}`, PUBLIC_URL: "https://veza.example" })
+  server = await startServer({ DATABASE_URL: db, SMTP_URL: catcher.url, PUBLIC_URL: "https://veza.example" })
 })
 
-afterAll(async () => {
-  await new Promise<void>((resolve) => smtp.close(() => resolve()))
-})
+afterAll(() => catcher.close())
 
 /** Delivery happens after the request has been answered. */
 const waitForStatus = async (to: string, status: string) => {
@@ -52,7 +30,7 @@ describe("Mailer with SMTP_URL", () => {
   it("delivers the verification mail over SMTP and keeps no usable token in the outbox", async () => {
     const s = await registerUser(server.baseUrl)
     await waitForStatus(s.email, "sent")
-    const mail = received.find((m) => m.to.includes(s.email))
+    const mail = catcher.received.find((m) => m.to.includes(s.email))
     expect(mail).toBeDefined()
     // The body is quoted-printable: undo soft breaks and =XX escapes before reading the link.
     const body = mail!.data.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
@@ -74,7 +52,7 @@ describe("Mailer with SMTP_URL", () => {
   })
 
   it("records a failed delivery without failing the request", async () => {
-    await new Promise<void>((resolve) => smtp.close(() => resolve()))
+    await catcher.close()
     const s = await registerUser(server.baseUrl)
     await waitForStatus(s.email, "failed")
     const [row] = await query<{ status: string; last_error: string | null; attempts: number }>(

@@ -2,7 +2,6 @@ import * as NodeFs from "node:fs"
 import * as NodeNet from "node:net"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { SMTPServer } from "smtp-server"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import { registerUser } from "../support/accounts.js"
@@ -11,6 +10,7 @@ import { launchChromium, watchPage } from "../support/browser.js"
 import { ChatClient } from "../support/chat.js"
 import { freshDatabase } from "../support/database.js"
 import { http, type RunningServer, runToExit, startServer } from "../support/server.js"
+import { startMailCatcher } from "../support/smtp.js"
 import { uploadTrack, waitForTrack } from "../support/tracks.js"
 
 /**
@@ -25,25 +25,12 @@ const DB_PASSWORD = "db-password-never-logged-4711"
 const MAX_BODY = 4096
 const REQUEST_TIMEOUT_MS = 1500
 
-const mails: Array<{ to: string; data: string }> = []
-let smtp: SMTPServer
+let catcher: Awaited<ReturnType<typeof startMailCatcher>>
 let server: RunningServer
 let databaseUrl: string
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS"],
-    onData(stream, session, callback) {
-      let data = ""
-      stream.on("data", (chunk) => (data += chunk))
-      stream.on("end", () => {
-        for (const to of session.envelope.rcptTo) mails.push({ to: to.address, data })
-        callback()
-      })
-    }
-  })
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve))
+  catcher = await startMailCatcher()
   const url = new URL(await freshDatabase("security"))
   // The shared server trusts loopback, so the password is never checked: it is here to be looked for in the logs.
   url.password = DB_PASSWORD
@@ -53,7 +40,7 @@ beforeAll(async () => {
     DATABASE_URL: databaseUrl,
     JWT_SECRET,
     CORS_ALLOWED_ORIGINS: `${ORIGIN},https://admin.veza.test:8443`,
-    SMTP_URL: `smtp://127.0.0.1:${(smtp.server.address() as NodeNet.AddressInfo).port}`,
+    SMTP_URL: catcher.url,
     PUBLIC_URL: "https://veza.example",
     MAX_JSON_BODY_BYTES: String(MAX_BODY),
     REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
@@ -61,15 +48,13 @@ beforeAll(async () => {
   })
 }, 60_000)
 
-afterAll(async () => {
-  await new Promise<void>((resolve) => smtp.close(() => resolve()))
-})
+afterAll(() => catcher.close())
 
 /** The one-time token of the newest mail of this kind to this address. */
 const mailedToken = async (to: string, path: string) => {
   const deadline = Date.now() + 10_000
   while (Date.now() < deadline) {
-    const mail = [...mails].reverse().find((m) => m.to === to && m.data.includes(path))
+    const mail = [...catcher.received].reverse().find((m) => m.to.includes(to) && m.data.includes(path))
     // Quoted-printable may break the link over lines ("=\r\n") and encode "=" as "=3D".
     const text = mail?.data.replace(/=\r?\n/g, "").replace(/=3D/g, "=")
     const match = text === undefined ? null : new RegExp(`${path}\\?token=([A-Za-z0-9_-]+)`).exec(text)
