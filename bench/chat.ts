@@ -25,7 +25,7 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import { io as ioClient, type Socket as IoSocket } from "socket.io-client"
 import WebSocket from "ws"
-import { adminUrl, childrenCpuMicros, cpuMicros, fmt, freshDatabase, median, percentile, pool, ratio, type Server, start, stop, tempDataDir, vezaEnv } from "./lib.js"
+import { adminUrl, childrenCpuMicros, cpuMicros, fmt, freshDatabase, median, percentile, pool, ratio, type Server, start, stop, tempDataDir, vezaEnv, vezaNodeArgs } from "./lib.js"
 
 export const CHAT_PARTS = ["chat-broadcast", "chat-latency", "chat-memory", "chat-mix"] as const
 export type ChatPart = (typeof CHAT_PARTS)[number]
@@ -313,7 +313,7 @@ const vezaUsers = async (server: Server): Promise<VezaSetup> => {
 }
 
 const startVeza = async (databaseUrl: string) => {
-  const server = await start("veza", ["dist/src/main.js"], vezaEnv(databaseUrl, tempDataDir(), VEZA_CHAT_ENV))
+  const server = await start("veza", [...vezaNodeArgs(), "dist/src/main.js"], vezaEnv(databaseUrl, tempDataDir(), VEZA_CHAT_ENV))
   return { server, setup: await vezaUsers(server) }
 }
 

@@ -162,6 +162,9 @@ export const freshDatabase = async (adminUrlText: string) => {
 }
 
 /** A temporary DATA_DIR the embedded database's postgres user could traverse too. */
+/** Extra node flags for the Veza servers a bench starts, for diagnosis: BENCH_VEZA_NODE_ARGS="--cpu-prof --trace-gc" (with BENCH_SHOW_STDOUT=1 for their non-JSON output). */
+export const vezaNodeArgs = () => (process.env["BENCH_VEZA_NODE_ARGS"] ?? "").split(" ").filter((a) => a.length > 0)
+
 export const tempDataDir = (prefix = "veza-bench-") => {
   const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), prefix))
   NodeFs.chmodSync(dir, 0o755)

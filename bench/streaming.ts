@@ -35,7 +35,8 @@ import {
   start,
   stop,
   tempDataDir,
-  vezaEnv
+  vezaEnv,
+  vezaNodeArgs
 } from "./lib.js"
 
 export const STREAMING_PARTS = ["job", "batch", "hls"] as const
@@ -162,9 +163,7 @@ const startVeza = async (databaseUrl: string, concurrency: number, extraEnv: Rec
     HLS_SEGMENT_SECONDS: String(SEGMENT_SECONDS),
     ...extraEnv
   })
-  // Extra node flags for diagnosis, e.g. BENCH_VEZA_NODE_ARGS=--trace-gc BENCH_SHOW_STDOUT=1.
-  const nodeArgs = (process.env["BENCH_VEZA_NODE_ARGS"] ?? "").split(" ").filter((a) => a.length > 0)
-  const server = await start("veza", [...nodeArgs, "dist/src/main.js"], serverEnv)
+  const server = await start("veza", [...vezaNodeArgs(), "dist/src/main.js"], serverEnv)
   return { server, dataDir, databaseUrl, env: serverEnv }
 }
 
