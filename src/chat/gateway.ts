@@ -1,5 +1,5 @@
 import * as NodeCrypto from "node:crypto"
-import { Context, Effect, FiberSet, Layer, Option, Runtime, Schedule } from "effect"
+import { Context, Effect, Either, FiberSet, Layer, Option, Runtime, Schedule } from "effect"
 import * as WS from "ws"
 import { Authenticator, bearerToken } from "../auth/authentication.js"
 import type { Actor } from "../auth/current-user.js"
@@ -15,6 +15,8 @@ import { ChatLimits } from "./limits.js"
 import { type ClientFrame, type FrameProblem, parseFrame } from "./protocol.js"
 import type { Message, RoomId } from "./schema.js"
 import { Chat } from "./service.js"
+
+type SendFrame = Extract<ClientFrame, { readonly type: "send" }>
 
 /** The purpose of the short-lived tokens `POST /chat/token` issues. */
 export const CHAT_TOKEN_PURPOSE = "chat"
@@ -35,6 +37,8 @@ const SOCKET_HIGH_WATER = 256 * 1024
 const SLOW_CONSUMER_HANDSHAKE_MS = 30_000
 /** A burst this long is written at once rather than at the end of the event-loop turn. */
 const FLUSH_AT_FRAMES = 64
+/** At most this many waiting sends are stored in one statement. */
+const MAX_SEND_RUN = 64
 /** Rate-limit strikes within this window that close the connection. */
 const STRIKE_WINDOW_MS = 10_000
 /** Rooms up to this size list their members' presence in `joined`. */
@@ -165,6 +169,15 @@ class Connection implements HubConnection {
     })
   }
 
+  /** The next client frame already waiting, taken only when `wanted` accepts it (parsed, so it is parsed once). */
+  takeWaiting<A>(wanted: (text: string) => A | undefined): A | undefined {
+    const item = this.inbox[0]
+    if (item === undefined || !("text" in item) || this.closing || this.closed) return undefined
+    const taken = wanted(item.text)
+    if (taken !== undefined) this.inbox.shift()
+    return taken
+  }
+
   /** Gives back the buffers an idle connection's arrays grew to (an emptied array keeps its capacity). */
   compact() {
     if (this.inbox.length === 0) this.inbox.length = 0
@@ -182,6 +195,8 @@ class Connection implements HubConnection {
   send(frame: Frame, durable: boolean) {
     if (this.closed) return
     const bytes = frame.length
+    // What waits for the end of this turn is not a backlog yet: written now, if the socket takes it, it makes room.
+    if (!this.writing && !this.fits(bytes, durable ? 1 : 0.5)) this.flush()
     if (!durable) {
       if (!this.fits(bytes, 0.5)) {
         this.host.dropped("ephemeral")
@@ -498,6 +513,39 @@ export const ChatGatewayLive = Layer.scoped(
       )
     }
 
+    /** The send and the sends for the same room waiting behind it, to be stored together. */
+    const takeSendRun = (c: Connection, first: SendFrame) => {
+      const run = [first]
+      const clientIds = new Set([first.client_id])
+      const sameRoomSend = (text: string) => {
+        const parsed = parseFrame(text)
+        if (!("frame" in parsed) || parsed.frame.type !== "send" || parsed.frame.room_id !== first.room_id || clientIds.has(parsed.frame.client_id)) return undefined
+        return parsed.frame
+      }
+      for (let next: SendFrame | undefined; run.length < MAX_SEND_RUN && (next = c.takeWaiting(sameRoomSend)) !== undefined; ) {
+        run.push(next)
+        clientIds.add(next.client_id)
+      }
+      return run
+    }
+
+    /** Stores a run of sends in one statement (`Chat.sendMany`); each frame still gets its own ack or error, in order. */
+    const sendRun = (c: Connection, actor: Actor, run: ReadonlyArray<SendFrame>) => {
+      const room = run[0]!.room_id
+      return Effect.gen(function* () {
+        const results = yield* chat.sendMany(actor, room, run.map((f) => ({ clientId: f.client_id, content: f.content, replyTo: f.reply_to ?? null })))
+        for (const [i, result] of results.entries()) {
+          const frame = run[i]!
+          if (Either.isLeft(result)) fail(c, frame.ref, result.left.code, result.left.message)
+          else {
+            if (result.right.created) messagesSent.inc()
+            reply(c, "ack", frame.ref, { client_id: frame.client_id, message: result.right.message })
+          }
+        }
+        yield* stopTyping(c, room, c.subscription(room))
+      })
+    }
+
     const handle = (c: Connection, actor: Actor, frame: ClientFrame): Effect.Effect<void, unknown> => {
       const ref = frame.ref
       switch (frame.type) {
@@ -512,17 +560,7 @@ export const ChatGatewayLive = Layer.scoped(
             reply(c, "left", ref, { room_id: frame.room_id, reason: "left" })
           })
         case "send":
-          return Effect.gen(function* () {
-            const { message, created } = yield* chat.send(actor, {
-              room: frame.room_id,
-              clientId: frame.client_id,
-              content: frame.content,
-              replyTo: frame.reply_to ?? null
-            })
-            if (created) messagesSent.inc()
-            reply(c, "ack", ref, { client_id: frame.client_id, message })
-            yield* stopTyping(c, frame.room_id, c.subscription(frame.room_id))
-          })
+          return sendRun(c, actor, [frame])
         case "edit":
           return Effect.map(chat.edit(actor, frame.message_id, frame.content), (message) => reply(c, "message_edited", ref, { message }))
         case "delete":
@@ -665,11 +703,13 @@ export const ChatGatewayLive = Layer.scoped(
       if ("problem" in next) return Effect.sync(() => fail(c, next.problem.ref, next.problem.code, next.problem.message))
       const parsed = parseFrame(next.text)
       if ("problem" in parsed) return Effect.sync(() => fail(c, parsed.problem.ref, parsed.problem.code, parsed.problem.message))
-      return handle(c, actor, parsed.frame).pipe(
+      const frame = parsed.frame
+      const run = frame.type === "send" ? takeSendRun(c, frame) : undefined
+      return (run === undefined ? handle(c, actor, frame) : sendRun(c, actor, run)).pipe(
         // A connection that died mid-transaction fails its ROLLBACK, which @effect/sql
         // turns into a defect: still the database being away, worth an error frame, not the connection.
         Effect.catchAllDefect((defect) => Option.match(unavailableError(defect), { onNone: () => Effect.die(defect), onSome: Effect.fail })),
-        Effect.catchAll(reportFailure(c, parsed.frame.ref))
+        Effect.catchAll((error) => Effect.forEach(run ?? [frame], (f) => reportFailure(c, f.ref)(error), { discard: true }))
       )
     }
 

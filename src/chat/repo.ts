@@ -49,12 +49,20 @@ const toMessage = (r: MessageRow): Message => ({
 
 const toRoom = (r: RoomRow): Room => ({ ...r, member_count: Number(r.member_count), last_seq: Number(r.last_seq) })
 
-const MESSAGE_COLUMNS = "id, room_id, seq, sender_id, content, reply_to, created_at, edited_at"
+const MESSAGE_COLUMN_NAMES = ["id", "room_id", "seq", "sender_id", "content", "reply_to", "created_at", "edited_at"]
+const MESSAGE_COLUMNS = MESSAGE_COLUMN_NAMES.join(", ")
+
+export interface NewMessage {
+  readonly clientId: string
+  readonly content: string
+  readonly replyTo: MessageId | null
+}
 
 export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const messageColumns = sql.literal(MESSAGE_COLUMNS)
+    const messageColumnsOf = (alias: string) => sql.literal(MESSAGE_COLUMN_NAMES.map((c) => `${alias}.${c}`).join(", "))
 
     /** The room and the viewer's membership (banned or not), in one read. */
     const roomWithMembership = (id: RoomId, viewer: UserId) =>
@@ -174,42 +182,53 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
         Effect.map((rows) => rows.map((r) => r.id))
       )
 
-    const bySenderClient = (sender: UserId, clientId: string) =>
-      sql<MessageRow>`select ${messageColumns} from chat_messages where sender_id = ${sender} and client_id = ${clientId}`.pipe(
-        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toMessage))
-      )
-
     /**
-     * Stores a message in one statement: the room's seq is bumped only when
-     * the sender may post and no message with this client_id exists, so seqs
-     * have no gaps. The room row's lock orders concurrent sends: seq order is
-     * commit order.
+     * Stores a run of messages from one sender to one room, in order, in one
+     * statement: the room's seq is bumped once by the number stored, so seqs
+     * have no gaps, and the room row's lock orders concurrent sends (seq order
+     * is commit order). A message is stored only when the sender may post, its
+     * reply target is a live message of the room and no message with its
+     * client_id exists; one result per input, in order: the stored message, or
+     * the one stored before under that client_id, or None (refused). The
+     * client_ids of one run must differ.
      */
-    const insertMessage = (m: { room: RoomId; sender: UserId; clientId: string; content: string; replyTo: MessageId | null }) =>
-      sql<MessageRow & { created: boolean }>`
-        with existing as (
-          select ${messageColumns} from chat_messages where sender_id = ${m.sender} and client_id = ${m.clientId}
+    const insertMessages = (room: RoomId, sender: UserId, inputs: ReadonlyArray<NewMessage>) =>
+      sql<MessageRow & { ord: string; created: boolean }>`
+        with input as (
+          select e->>'client_id' as client_id, e->>'content' as content, (e->>'reply_to')::uuid as reply_to, ord
+            from jsonb_array_elements(${JSON.stringify(inputs.map((i) => ({ client_id: i.clientId, content: i.content, reply_to: i.replyTo })))}::jsonb)
+                 with ordinality as t(e, ord)
+        ), existing as (
+          select ${messageColumnsOf("m")}, i.ord
+            from input i join chat_messages m on m.sender_id = ${sender} and m.client_id = i.client_id
+        ), fresh as (
+          select i.client_id, i.content, i.reply_to, i.ord, row_number() over (order by i.ord) as n
+            from input i
+           where not exists (select 1 from existing e where e.ord = i.ord)
+             and (i.reply_to is null
+                  or exists (select 1 from chat_messages p where p.id = i.reply_to and p.room_id = ${room} and p.deleted_at is null))
         ), bump as (
-          update chat_rooms r set last_seq = r.last_seq + 1
-           where r.id = ${m.room} and r.deleted_at is null
-             and not exists (select 1 from existing)
+          update chat_rooms r set last_seq = r.last_seq + (select count(*) from fresh)
+           where r.id = ${room} and r.deleted_at is null
+             and exists (select 1 from fresh)
              and exists (select 1 from chat_members cm
-                          where cm.room_id = ${m.room} and cm.user_id = ${m.sender} and cm.banned_at is null and not cm.muted)
-             and (${m.replyTo}::uuid is null
-                  or exists (select 1 from chat_messages p where p.id = ${m.replyTo}::uuid and p.room_id = ${m.room} and p.deleted_at is null))
-          returning r.last_seq
+                          where cm.room_id = ${room} and cm.user_id = ${sender} and cm.banned_at is null and not cm.muted)
+          returning r.last_seq - (select count(*) from fresh) as base
         ), inserted as (
           insert into chat_messages (room_id, seq, sender_id, client_id, content, reply_to)
-          select ${m.room}, bump.last_seq, ${m.sender}, ${m.clientId}, ${m.content}, ${m.replyTo}::uuid from bump
-          returning ${messageColumns}
+          select ${room}, bump.base + f.n, ${sender}, f.client_id, f.content, f.reply_to from fresh f cross join bump
+          returning ${messageColumns}, client_id
         )
-        select *, true as created from inserted
+        select ${messageColumnsOf("ins")}, f.ord, true as created from inserted ins join fresh f on f.client_id = ins.client_id
         union all
-        select *, false as created from existing`.pipe(
-        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => ({ message: toMessage(r), created: r.created })))
+        select ${messageColumnsOf("e")}, e.ord, false as created from existing e`.pipe(
+        Effect.map((rows) => {
+          const byOrd = new Map(rows.map((r) => [Number(r.ord), r]))
+          return inputs.map((_, i) => Option.map(Option.fromNullable(byOrd.get(i + 1)), (r) => ({ message: toMessage(r), created: r.created })))
+        })
       )
 
-    /** Why insertMessage stored nothing (read after the fact; only on the refusal path). */
+    /** Why insertMessages stored nothing (read after the fact; only on the refusal path). */
     const sendRefusal = (room: RoomId, sender: UserId, replyTo: MessageId | null) =>
       Effect.map(membership(room, sender), (m): SendRefusal =>
         Option.isNone(m) || m.value.banned ? "not_member" : m.value.muted ? "muted" : replyTo !== null ? "bad_reply" : "not_member"
@@ -309,8 +328,7 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
       memberIds,
       roomIdsOf,
       dmRoomIdsOf,
-      bySenderClient,
-      insertMessage,
+      insertMessages,
       sendRefusal,
       messageById,
       editMessage,

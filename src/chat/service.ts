@@ -1,5 +1,5 @@
 import { Blocks } from "../social/blocks.js"
-import { Effect, Option } from "effect"
+import { Effect, Either, Option } from "effect"
 import type { Actor } from "../auth/current-user.js"
 import { BadRequest, Conflict, Forbidden, NotFound } from "../platform/api-errors.js"
 import { sqlErrors, uniqueViolation } from "../platform/sql-errors.js"
@@ -7,13 +7,16 @@ import type { UserId } from "../users/schema.js"
 import { ChatBus } from "./bus.js"
 import { ChatConfig } from "./config.js"
 import { canChangeRoles, canInvite, canModerate, canRead, isMember } from "./policy.js"
-import { ChatRepo, type Membership } from "./repo.js"
+import { ChatRepo, type Membership, type NewMessage } from "./repo.js"
 import type { MemberRole, Message, MessageId, Room, RoomId } from "./schema.js"
 import { isUuid } from "../platform/text.js"
 
 const roomNotFound = () => NotFound.of("room not found", "ROOM_NOT_FOUND")
 const messageNotFound = () => NotFound.of("message not found", "MESSAGE_NOT_FOUND")
 const notMember = () => Forbidden.of("you are not a member of this room", "NOT_A_MEMBER")
+
+/** Why one message of a run was not stored. */
+export type ChatSendError = BadRequest | Forbidden | NotFound | Conflict
 
 export interface RoomPage {
   readonly items: ReadonlyArray<Room>
@@ -195,32 +198,46 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
         Option.map(([low, high]) => (low === user ? high : low))
       )
 
-    const send = (actor: Actor, input: { room: RoomId; clientId: string; content: string; replyTo: MessageId | null }) =>
+    /** Why a refused message was not stored (read after the fact, once per run: every refusal but a bad reply is the sender's). */
+    const refusalOf = (actor: Actor, room: RoomId, refused: ReadonlyArray<NewMessage>) =>
       Effect.gen(function* () {
-        const peer = yield* dmPeerOf(input.room, actor.id)
+        const why = yield* repo.sendRefusal(room, actor.id, refused[0]!.replyTo)
+        if (why === "muted") return () => Forbidden.of("you are muted in this room", "MUTED")
+        if (why === "bad_reply") return () => BadRequest.of("reply_to is not a message of this room", "INVALID_REPLY")
+        const found = yield* repo.roomById(room, actor.id)
+        return Option.isNone(found) || found.value.type !== "public" ? roomNotFound : notMember
+      })
+
+    /**
+     * Stores a run of messages one connection sent to one room, in order, in
+     * one statement (`insertMessages`), then publishes them: a client that
+     * sends faster than a round trip gets one commit for the run, and every
+     * recipient gets the run in one write. One result per input: the message
+     * (`created` false when its client_id was stored before), or why not.
+     */
+    const sendMany = (actor: Actor, room: RoomId, inputs: ReadonlyArray<NewMessage>) =>
+      Effect.gen(function* () {
+        const peer = yield* dmPeerOf(room, actor.id)
         if (Option.isSome(peer) && (yield* blocks.isBlocked(actor.id, peer.value))) {
           return yield* Forbidden.of("you cannot message this user", "BLOCKED")
         }
-        const attempt = repo.insertMessage({ room: input.room, sender: actor.id, clientId: input.clientId, content: input.content, replyTo: input.replyTo })
-        const stored = yield* attempt.pipe(
-          Effect.catchTag("SqlError", (e) =>
-            // Two sends with one client_id raced: the other one stored it.
-            Option.isSome(uniqueViolation(e))
-              ? Effect.map(repo.bySenderClient(actor.id, input.clientId), Option.map((message) => ({ message, created: false })))
-              : Effect.fail(e)
-          )
+        const stored = yield* repo.insertMessages(room, actor.id, inputs).pipe(
+          // Another connection stored one of these client_ids meanwhile: run again, and it is found as stored.
+          Effect.retry({ times: 2, while: (e) => e._tag === "SqlError" && Option.isSome(uniqueViolation(e)) })
         )
-        if (Option.isNone(stored)) {
-          const why = yield* repo.sendRefusal(input.room, actor.id, input.replyTo)
-          if (why === "muted") return yield* Forbidden.of("you are muted in this room", "MUTED")
-          if (why === "bad_reply") return yield* BadRequest.of("reply_to is not a message of this room", "INVALID_REPLY")
-          const room = yield* repo.roomById(input.room, actor.id)
-          return yield* Option.isNone(room) || room.value.type !== "public" ? roomNotFound() : notMember()
+        const refused = inputs.filter((_, i) => Option.isNone(stored[i]!))
+        const refusal = refused.length === 0 ? undefined : yield* refusalOf(actor, room, refused)
+        const results: Array<Either.Either<{ readonly message: Message; readonly created: boolean }, ChatSendError>> = []
+        for (const result of stored) {
+          if (Option.isNone(result)) results.push(Either.left(refusal!()))
+          else if (result.value.message.room_id !== room) {
+            results.push(Either.left(Conflict.of("client_id was already used for a message in another room", "CLIENT_ID_REUSED")))
+          } else {
+            if (result.value.created) yield* bus.publish({ kind: "message", room, message: result.value.message })
+            results.push(Either.right(result.value))
+          }
         }
-        const { message, created } = stored.value
-        if (message.room_id !== input.room) return yield* Conflict.of("client_id was already used for a message in another room", "CLIENT_ID_REUSED")
-        if (created) yield* bus.publish({ kind: "message", room: input.room, message })
-        return { message, created }
+        return results
       }).pipe(sqlErrors)
 
     /** The message and the actor's membership of its room, when the actor may read it. */
@@ -320,7 +337,7 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
       updateMember,
       history,
       open,
-      send,
+      sendMany,
       edit,
       remove,
       react,

@@ -120,6 +120,33 @@ describe("chat gateway: messages", () => {
     }
   })
 
+  it("stores a burst of sends together, in order, with one ack or error per frame and no gap in seqs", async () => {
+    const { room, a, b } = await pair()
+    const earlier = await send(a, room.id, "before the burst")
+    // Every fifth frame replies to nothing, one repeats a stored client_id, one repeats a client_id of the burst.
+    const frames = Array.from({ length: 40 }, (_, i) => ({
+      type: "send",
+      room_id: room.id,
+      client_id: i === 10 ? earlier.client_id : i === 21 ? "burst-20" : `burst-${i}`,
+      content: `m${i}`,
+      ...(i % 5 === 4 ? { reply_to: newClientId() } : {})
+    }))
+    const replies = await Promise.all(frames.map((frame) => a.request(frame)))
+    for (const [i, reply] of replies.entries()) {
+      if (i % 5 === 4) expect(reply).toMatchObject({ type: "error", code: "INVALID_REPLY" })
+      else if (i === 10) expect(reply.message).toEqual(earlier.message)
+      else if (i === 21) expect(reply.message).toEqual(replies[20].message)
+      else expect(reply).toMatchObject({ type: "ack", client_id: frames[i]!.client_id, message: { content: `m${i}` } })
+    }
+    const stored = replies.filter((r, i) => r.type === "ack" && i !== 10 && i !== 21).map((r) => r.message)
+    expect(stored.map((m) => m.seq)).toEqual(Array.from({ length: stored.length }, (_, i) => i + 2))
+    // One commit per run: the burst shares far fewer transaction timestamps than it has messages.
+    expect(new Set(stored.map((m) => m.created_at)).size).toBeLessThan(stored.length / 2)
+    const seen: Array<unknown> = []
+    while (seen.length < stored.length + 1) seen.push((await b.next((f) => f.type === "message")).message)
+    expect(seen).toEqual([earlier.message, ...stored])
+  })
+
   it("replies, edits, deletes, reactions and read receipts reach the room; only the author edits", async () => {
     const { alice, bob, room, a, b } = await pair()
     const first = (await send(a, room.id, "first")).message
