@@ -37,7 +37,7 @@ const SOCKET_HIGH_WATER = 256 * 1024
 const SLOW_CONSUMER_HANDSHAKE_MS = 30_000
 /** A burst this long is written at once rather than at the end of the event-loop turn. */
 const FLUSH_AT_FRAMES = 64
-/** At most this many waiting sends are stored in one statement. */
+/** At most this many waiting sends are stored in one statement (fewer with a small mailbox: `takeSendRun`). */
 const MAX_SEND_RUN = 64
 /** Rate-limit strikes within this window that close the connection. */
 const STRIKE_WINDOW_MS = 10_000
@@ -513,16 +513,25 @@ export const ChatGatewayLive = Layer.scoped(
       )
     }
 
-    /** The send and the sends for the same room waiting behind it, to be stored together. */
-    const takeSendRun = (c: Connection, first: SendFrame) => {
+    /**
+     * The send and the sends for the same room waiting behind it, to be stored
+     * together: at most a quarter of a mailbox (frames and bytes), since the
+     * sender gets an ack and its own message back for each in one turn.
+     */
+    const runFrames = Math.max(1, Math.min(MAX_SEND_RUN, Math.floor(settings.mailboxFrames / 8)))
+    const runBytes = settings.mailboxBytes / 8
+    const takeSendRun = (c: Connection, first: SendFrame, firstBytes: number) => {
       const run = [first]
       const clientIds = new Set([first.client_id])
+      let bytes = firstBytes
       const sameRoomSend = (text: string) => {
+        if (bytes + text.length > runBytes) return undefined
         const parsed = parseFrame(text)
         if (!("frame" in parsed) || parsed.frame.type !== "send" || parsed.frame.room_id !== first.room_id || clientIds.has(parsed.frame.client_id)) return undefined
+        bytes += text.length
         return parsed.frame
       }
-      for (let next: SendFrame | undefined; run.length < MAX_SEND_RUN && (next = c.takeWaiting(sameRoomSend)) !== undefined; ) {
+      for (let next: SendFrame | undefined; run.length < runFrames && (next = c.takeWaiting(sameRoomSend)) !== undefined; ) {
         run.push(next)
         clientIds.add(next.client_id)
       }
@@ -704,7 +713,7 @@ export const ChatGatewayLive = Layer.scoped(
       const parsed = parseFrame(next.text)
       if ("problem" in parsed) return Effect.sync(() => fail(c, parsed.problem.ref, parsed.problem.code, parsed.problem.message))
       const frame = parsed.frame
-      const run = frame.type === "send" ? takeSendRun(c, frame) : undefined
+      const run = frame.type === "send" ? takeSendRun(c, frame, next.text.length) : undefined
       return (run === undefined ? handle(c, actor, frame) : sendRun(c, actor, run)).pipe(
         // A connection that died mid-transaction fails its ROLLBACK, which @effect/sql
         // turns into a defect: still the database being away, worth an error frame, not the connection.

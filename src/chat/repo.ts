@@ -49,8 +49,7 @@ const toMessage = (r: MessageRow): Message => ({
 
 const toRoom = (r: RoomRow): Room => ({ ...r, member_count: Number(r.member_count), last_seq: Number(r.last_seq) })
 
-const MESSAGE_COLUMN_NAMES = ["id", "room_id", "seq", "sender_id", "content", "reply_to", "created_at", "edited_at"]
-const MESSAGE_COLUMNS = MESSAGE_COLUMN_NAMES.join(", ")
+const MESSAGE_COLUMNS = "id, room_id, seq, sender_id, content, reply_to, created_at, edited_at"
 
 export interface NewMessage {
   readonly clientId: string
@@ -62,7 +61,6 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const messageColumns = sql.literal(MESSAGE_COLUMNS)
-    const messageColumnsOf = (alias: string) => sql.literal(MESSAGE_COLUMN_NAMES.map((c) => `${alias}.${c}`).join(", "))
 
     /** The room and the viewer's membership (banned or not), in one read. */
     const roomWithMembership = (id: RoomId, viewer: UserId) =>
@@ -184,44 +182,18 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
 
     /**
      * Stores a run of messages from one sender to one room, in order, in one
-     * statement: the room's seq is bumped once by the number stored, so seqs
-     * have no gaps, and the room row's lock orders concurrent sends (seq order
-     * is commit order). A message is stored only when the sender may post, its
-     * reply target is a live message of the room and no message with its
-     * client_id exists; one result per input, in order: the stored message, or
-     * the one stored before under that client_id, or None (refused). The
-     * client_ids of one run must differ.
+     * statement (`chat_store_messages`, migration 0011): the room's seq is
+     * bumped once by the number stored, so seqs have no gaps, and the room
+     * row's lock orders concurrent sends (seq order is commit order). A message
+     * is stored only when the sender may post, its reply target is a live
+     * message of the room and no message with its client_id exists; one result
+     * per input, in order: the stored message, or the one stored before under
+     * that client_id, or None (refused). The client_ids of one run must differ.
      */
     const insertMessages = (room: RoomId, sender: UserId, inputs: ReadonlyArray<NewMessage>) =>
       sql<MessageRow & { ord: string; created: boolean }>`
-        with input as (
-          select e->>'client_id' as client_id, e->>'content' as content, (e->>'reply_to')::uuid as reply_to, ord
-            from jsonb_array_elements(${JSON.stringify(inputs.map((i) => ({ client_id: i.clientId, content: i.content, reply_to: i.replyTo })))}::jsonb)
-                 with ordinality as t(e, ord)
-        ), existing as (
-          select ${messageColumnsOf("m")}, i.ord
-            from input i join chat_messages m on m.sender_id = ${sender} and m.client_id = i.client_id
-        ), fresh as (
-          select i.client_id, i.content, i.reply_to, i.ord, row_number() over (order by i.ord) as n
-            from input i
-           where not exists (select 1 from existing e where e.ord = i.ord)
-             and (i.reply_to is null
-                  or exists (select 1 from chat_messages p where p.id = i.reply_to and p.room_id = ${room} and p.deleted_at is null))
-        ), bump as (
-          update chat_rooms r set last_seq = r.last_seq + (select count(*) from fresh)
-           where r.id = ${room} and r.deleted_at is null
-             and exists (select 1 from fresh)
-             and exists (select 1 from chat_members cm
-                          where cm.room_id = ${room} and cm.user_id = ${sender} and cm.banned_at is null and not cm.muted)
-          returning r.last_seq - (select count(*) from fresh) as base
-        ), inserted as (
-          insert into chat_messages (room_id, seq, sender_id, client_id, content, reply_to)
-          select ${room}, bump.base + f.n, ${sender}, f.client_id, f.content, f.reply_to from fresh f cross join bump
-          returning ${messageColumns}, client_id
-        )
-        select ${messageColumnsOf("ins")}, f.ord, true as created from inserted ins join fresh f on f.client_id = ins.client_id
-        union all
-        select ${messageColumnsOf("e")}, e.ord, false as created from existing e`.pipe(
+        select * from chat_store_messages(${room}, ${sender},
+          ${JSON.stringify(inputs.map((i) => ({ client_id: i.clientId, content: i.content, reply_to: i.replyTo })))}::jsonb)`.pipe(
         Effect.map((rows) => {
           const byOrd = new Map(rows.map((r) => [Number(r.ord), r]))
           return inputs.map((_, i) => Option.map(Option.fromNullable(byOrd.get(i + 1)), (r) => ({ message: toMessage(r), created: r.created })))
