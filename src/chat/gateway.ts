@@ -1,5 +1,5 @@
 import * as NodeCrypto from "node:crypto"
-import { Context, Effect, Either, FiberSet, Layer, Option, Runtime, Schedule } from "effect"
+import { Cause, Context, Effect, Either, Exit, FiberSet, Layer, Option, Runtime, Schedule, Scheduler } from "effect"
 import * as WS from "ws"
 import { Authenticator, bearerToken } from "../auth/authentication.js"
 import type { Actor } from "../auth/current-user.js"
@@ -43,6 +43,19 @@ const MAX_SEND_RUN = 64
 const STRIKE_WINDOW_MS = 10_000
 /** Rooms up to this size list their members' presence in `joined`. */
 const PRESENCE_IN_JOIN_MAX = 200
+
+/**
+ * One scheduler runner for every connection fiber. Effect gives each fiber
+ * its own runner (kept while the fiber lives, ~250 B) so that the
+ * AsyncLocalStorage contexts of concurrent runs stay apart; connection fibers
+ * use none, and thousands of them sit idle. Same draining as Effect's default
+ * scheduler: microtasks, then a timer every 2048 rounds.
+ */
+const connectionRunner = new Scheduler.SchedulerRunner((depth, drain) => {
+  if (depth >= 2048) setTimeout(() => drain(0), 0)
+  else void Promise.resolve().then(() => drain(depth + 1))
+})
+const connectionScheduler = Scheduler.make((task, priority) => connectionRunner.scheduleTask(task, priority))
 
 interface Subscription {
   joined: boolean
@@ -394,7 +407,7 @@ export const ChatGatewayLive = Layer.scoped(
       (wss) => Effect.async<void>((resume) => wss.close(() => resume(Effect.void)))
     )
     const fibers = yield* FiberSet.make<void>()
-    const run = yield* FiberSet.runtime(fibers)<never>()
+    const run = yield* FiberSet.runtime(fibers)<never>().pipe(Effect.withScheduler(connectionScheduler))
     const forkWriter = (writer: Effect.Effect<void>) => {
       run(writer)
     }
@@ -747,7 +760,13 @@ export const ChatGatewayLive = Layer.scoped(
         )
       })
 
-    /** `offered`: the token the upgrade request carried, if any (the request itself is not kept). */
+    /**
+     * Starts the connection's fiber. Its end is watched from outside rather
+     * than by `Effect.ensuring` inside: an idle fiber then holds no finalizer
+     * frames on its stack, only its read loop. The release runs as a fiber of
+     * the same set, uninterruptibly, so that shutdown waits for it.
+     * `offered`: the token the upgrade request carried, if any (the request itself is not kept).
+     */
     const connection = (ws: WS.WebSocket, offered: string | undefined) => {
       const c = new Connection(ws, host, offered)
       live.add(c)
@@ -757,10 +776,11 @@ export const ChatGatewayLive = Layer.scoped(
       ws.on("pong", onSocketPong)
       ws.on("message", onSocketMessage)
       // Built when the fiber starts, so that the finished admission is not kept beside the running loop.
-      return Effect.suspend(() => Effect.flatMap(admit(c), (actor) => (actor === undefined ? finish(c) : serve(c, actor)))).pipe(
-        Effect.catchAllCause((cause) => Effect.logError("chat connection failed", cause)),
-        Effect.ensuring(release(c))
-      )
+      const fiber = run(Effect.suspend(() => Effect.flatMap(admit(c), (actor) => (actor === undefined ? finish(c) : serve(c, actor)))))
+      fiber.addObserver((exit) => {
+        if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) runFork(Effect.logError("chat connection failed", exit.cause))
+        run(Effect.uninterruptible(release(c)))
+      })
     }
 
     /** Server pings every heartbeat; a client that does not pong within the timeout is closed 4000. */
@@ -797,7 +817,7 @@ export const ChatGatewayLive = Layer.scoped(
 
     const upgrade: WebSocketEndpoint["upgrade"] = (incoming, socket, head) => {
       const offered = bearerToken(incoming.headers.authorization) ?? queryToken(incoming.url)
-      server.handleUpgrade(incoming, socket, head, (ws) => run(connection(ws, offered)))
+      server.handleUpgrade(incoming, socket, head, (ws) => connection(ws, offered))
     }
     return { upgrade, closeAll } satisfies WebSocketEndpoint
   })
