@@ -182,7 +182,7 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
 
     /**
      * Stores a run of messages from one sender to one room, in order, in one
-     * statement (`chat_store_messages`, migration 0011): the room's seq is
+     * statement (`chat_store_messages`, migration 0012): the room's seq is
      * bumped once by the number stored, so seqs have no gaps, and the room
      * row's lock orders concurrent sends (seq order is commit order). A message
      * is stored only when the sender may post, its reply target is a live
