@@ -134,10 +134,7 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
                t.like_count, t.comment_count, t.play_count,
                ${viewer === undefined ? sql`false` : sql`exists (select 1 from track_likes l where l.track_id = t.id and l.user_id = ${viewer.id})`} as liked_by_me,
                to_char(t.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at,
-               coalesce((select json_agg(json_build_object('bitrate_kbps', r.bitrate_kbps, 'bandwidth', r.bandwidth,
-                                          'average_bandwidth', r.average_bandwidth, 'codecs', r.codecs)
-                                  order by r.bitrate_kbps)
-                         from hls_renditions r where r.track_id = t.id), '[]') as renditions,
+               t.renditions,
                ${viewer === undefined ? sql`null::json` : isAdmin(viewer) ? latestJob : sql`case when t.creator_id = ${viewer.id} then ${latestJob} end`} as job
           from tracks t`
 

@@ -33,7 +33,7 @@ beforeAll(async () => {
     "tabs\tand\nnewlines, 🎧"
   ])
   await query(url, "update tracks set hidden_at = now() where id = $1", [own[1]])
-  await query(url, "update tracks set status = 'processing', published_at = null, hls_prefix = null, hls_backend = null where id = $1", [own[2]])
+  await query(url, "update tracks set status = 'processing', published_at = null, hls_prefix = null, hls_backend = null, renditions = '[]' where id = $1", [own[2]])
   await query(url, "delete from hls_renditions where track_id = $1", [own[2]])
   await query(
     url,
