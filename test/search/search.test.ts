@@ -82,6 +82,17 @@ describe("track search", () => {
     expect(ids(await search({ q: "nebula morning" }))).toEqual([])
   })
 
+  it("words of one or two characters match whole words only; longer ones match as prefixes", async () => {
+    // "Lo-Fi Morning Café": lo and fi are words of it, mo and ca only beginnings.
+    expect(ids(await search({ q: "lo" }))).toEqual([tracks["lofi"]])
+    expect(ids(await search({ q: "mo" }))).toEqual([])
+    expect(ids(await search({ q: "fi mo" }))).toEqual([])
+    expect(ids(await search({ q: "fi mor" }))).toEqual([tracks["lofi"]])
+    expect(ids(await search({ q: "ne" }))).toEqual([])
+    expect(ids(await search({ q: "ca", type: "tracks" }))).toEqual([])
+    expect(ids(await search({ q: "caf" }))).toEqual([tracks["lofi"]])
+  })
+
   it("private and unlisted tracks are found only by their owner and admins; deleted ones by nobody", async () => {
     const visibleToAll = [tracks["inTitle"], tracks["inArtist"], tracks["inTags"], tracks["inDescription"]]
     expect(ids(await search({ q: "nebula" }, other)).sort()).toEqual([...visibleToAll].sort())
