@@ -50,8 +50,12 @@ const scenarios = async (db: string) => {
     ...(deepGenre === undefined ? [] : [{ name: "list genre p50", path: `/api/v1/tracks?genre=house&limit=20&cursor=${deepGenre}` }]),
     { name: "search 'sunset'", path: "/api/v1/search?type=tracks&q=sunset" },
     { name: "search 'mid'", path: "/api/v1/search?type=tracks&q=mid" },
-    { name: "search 'night dr'", path: "/api/v1/search?type=tracks&q=night%20dr" },
-    { name: "search 'lo'", path: "/api/v1/search?type=tracks&q=lo" }
+    // Two words, the second being typed: its third character is the first to match as a prefix.
+    { name: "search 'night dri'", path: "/api/v1/search?type=tracks&q=night%20dri" },
+    // Two letters match the whole word only (~1k tracks: "Lo-Fi"), not every word starting with them.
+    { name: "search 'lo'", path: "/api/v1/search?type=tracks&q=lo" },
+    // The broadest three-letter prefix of the seed ("track" in a quarter of the descriptions).
+    { name: "search 'tra'", path: "/api/v1/search?type=tracks&q=tra" }
   ]
 }
 

@@ -106,8 +106,12 @@ describe("hot reads written without the schema encode", () => {
   })
 
   it("search results are byte for byte the SearchResults encoding, for each kind of hit", async () => {
-    const word = (await query<{ w: string }>(url, "select split_part(lower(title), ' ', 1) as w from tracks where visibility = 'public' limit 1"))[0]!.w
-    for (const [type, q] of [["tracks", word], ["tracks", word.slice(0, 2)], ["users", "demo"], ["users", "a"], ["playlists", "a"]] as const) {
+    const firstWord = async (sql: string) => (await query<{ w: string }>(url, sql))[0]!.w
+    const track = await firstWord("select split_part(lower(title), ' ', 1) as w from tracks where visibility = 'public' limit 1")
+    const playlist = await firstWord("select split_part(lower(title), ' ', 1) as w from playlists where visibility = 'public' limit 1")
+    const person = await firstWord("select split_part(lower(display_name), ' ', 1) as w from users where display_name is not null limit 1")
+    const searches = [["tracks", track], ["tracks", track.slice(0, 3)], ["users", "demo"], ["users", person.slice(0, 3)], ["playlists", playlist.slice(0, 3)]] as const
+    for (const [type, q] of searches) {
       for (const who of [undefined, "admin"] as const) {
         const hits = await pages(SearchResults, `/api/v1/search?type=${type}&q=${encodeURIComponent(q)}&limit=50`, who)
         expect(hits.length, `${type} ${q}`).toBeGreaterThan(0)
