@@ -106,6 +106,16 @@ describe("track search", () => {
     expect(ids(await search({ q: "gone" }, owner))).toEqual([])
   })
 
+  it("the tracks of a deleted account are found by nobody", async () => {
+    const leaving = await registerUser(server.baseUrl, { account_type: "artist" })
+    await addTrack("leaving", leaving, { title: "Quasar Echo" })
+    await waitForTrack(server.baseUrl, leaving.access_token, tracks["leaving"]!)
+    expect(ids(await search({ q: "quas" }))).toEqual([tracks["leaving"]])
+    await query(db, "update users set deleted_at = now() where id = $1", [leaving.user.id])
+    expect(ids(await search({ q: "quas" }))).toEqual([])
+    expect(ids(await search({ q: "quasar" }, adminUser))).toEqual([])
+  })
+
   it("pages with a cursor, without gaps or repeats", async () => {
     const all = ids(await search({ q: "untitled", limit: "50" }))
     expect(all).toHaveLength(3)
