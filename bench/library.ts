@@ -6,7 +6,10 @@
  *   BENCH_LIBRARY_DB=<url>   use a database seeded before (`npm run seed:demo`); otherwise a
  *                            fresh one is created, migrated and seeded, and dropped at the end
  *   BENCH_SEED_SCALE=0.1     seed a tenth of the full size (default 1: 100k tracks, 1M likes)
+ *   BENCH_LIBRARY_ONLY=list  only the requests whose name matches this regular expression
+ *   BENCH_LIBRARY_SQL=0      skip the bare-SQL runs (server figures only, e.g. for an A/B of server CPU)
  *   BENCH_DURATION / BENCH_WARMUP   seconds per run, as for the other scenarios
+ *   BENCH_VEZA_NODE_ARGS     node flags for the measured server (e.g. --cpu-prof), as for the other scenarios
  */
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
@@ -15,7 +18,7 @@ import { pathToFileURL } from "node:url"
 import pg from "pg"
 import { encodeTimeCursor } from "../src/platform/cursor.js"
 import { demoTrackId, demoUserId, FULL, migrateDatabase, scaled, seedDemo } from "../scripts/seed-demo.js"
-import { adminUrl, DURATION_S, freshDatabase, load, percentile, type Server, start, stop, tempDataDir, vezaEnv, WARMUP_S } from "./lib.js"
+import { adminUrl, DURATION_S, freshDatabase, load, percentile, type Server, start, stop, tempDataDir, vezaEnv, vezaNodeArgs, WARMUP_S } from "./lib.js"
 
 const CONNECTIONS = 10
 
@@ -47,8 +50,12 @@ const scenarios = async (db: string) => {
     ...(deepGenre === undefined ? [] : [{ name: "list genre p50", path: `/api/v1/tracks?genre=house&limit=20&cursor=${deepGenre}` }]),
     { name: "search 'sunset'", path: "/api/v1/search?type=tracks&q=sunset" },
     { name: "search 'mid'", path: "/api/v1/search?type=tracks&q=mid" },
-    { name: "search 'night dr'", path: "/api/v1/search?type=tracks&q=night%20dr" },
-    { name: "search 'lo'", path: "/api/v1/search?type=tracks&q=lo" }
+    // Two words, the second being typed: its third character is the first to match as a prefix.
+    { name: "search 'night dri'", path: "/api/v1/search?type=tracks&q=night%20dri" },
+    // Two letters match the whole word only (~1k tracks: "Lo-Fi"), not every word starting with them.
+    { name: "search 'lo'", path: "/api/v1/search?type=tracks&q=lo" },
+    // The broadest three-letter prefix of the seed ("track" in a quarter of the descriptions).
+    { name: "search 'tra'", path: "/api/v1/search?type=tracks&q=tra" }
   ]
 }
 
@@ -138,9 +145,11 @@ export const runLibrary = async (admin: Awaited<ReturnType<typeof adminUrl>>) =>
       db.url,
       "select (select count(*) from tracks)::int as tracks, (select count(*) from track_likes)::int as likes, (select count(*) from users)::int as users"
     ))[0]!
-    const list = await scenarios(db.url)
+    const only = new RegExp(process.env["BENCH_LIBRARY_ONLY"] ?? "")
+    const withSql = process.env["BENCH_LIBRARY_SQL"] !== "0"
+    const list = (await scenarios(db.url)).filter((s) => only.test(s.name))
     const captured = await captureStatements(db.url, list.map((s) => s.path))
-    const veza = await start("veza", ["dist/src/main.js"], vezaEnv(db.url, tempDataDir()))
+    const veza = await start("veza", [...vezaNodeArgs(), "dist/src/main.js"], vezaEnv(db.url, tempDataDir()))
     servers.push(veza)
 
     console.log(
@@ -151,10 +160,11 @@ export const runLibrary = async (admin: Awaited<ReturnType<typeof adminUrl>>) =>
     )
     for (const s of list) {
       const statements = captured.get(s.path)!
-      await loadSql(db.url, statements, CONNECTIONS, Math.min(1, WARMUP_S))
-      const bare = await loadSql(db.url, statements, CONNECTIONS, DURATION_S)
+      const skipped = { rps: NaN, p50: NaN, p95: NaN, p99: NaN }
+      if (withSql) await loadSql(db.url, statements, CONNECTIONS, Math.min(1, WARMUP_S))
+      const bare = withSql ? await loadSql(db.url, statements, CONNECTIONS, DURATION_S) : skipped
       // The statements' own service time, without queueing behind each other.
-      const alone = await loadSql(db.url, statements, 1, Math.max(1, DURATION_S / 5))
+      const alone = withSql ? await loadSql(db.url, statements, 1, Math.max(1, DURATION_S / 5)) : skipped
       await load(veza, s.path, CONNECTIONS, WARMUP_S)
       const r = await load(veza, s.path, CONNECTIONS, DURATION_S)
       const f = (n: number, d = 2) => n.toFixed(d).padStart(8)

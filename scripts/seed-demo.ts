@@ -66,6 +66,9 @@ const uuidOf = (label: string) => {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
+/** Every seeded track's ladder (hls_renditions, and its copy on the track). */
+const LADDER_KBPS = [64, 128, 256]
+
 const arr = (words: ReadonlyArray<string>) => `array[${words.map((w) => `'${w.replace(/'/g, "''")}'`).join(",")}]::text[]`
 
 // Word lists: title words are drawn with a skew (earlier words more often), so
@@ -154,7 +157,7 @@ const statements = (n: SeedSizes, passwordHash: string) => {
     ["tracks", `
       insert into tracks (id, creator_id, title, description, artist, album, genre, tags, visibility, is_downloadable, status,
                           original_filename, format_name, file_size, storage_backend, storage_key, duration_ms, codec,
-                          sample_rate, channels, bit_rate, hls_backend, hls_prefix, published_at, created_at, updated_at, deleted_at)
+                          sample_rate, channels, bit_rate, hls_backend, hls_prefix, renditions, published_at, created_at, updated_at, deleted_at)
       select ${tid("i")}, ${uid("c")},
              case when random() < 0.35 then ${cap(title)}
                   when random() < 0.75 then ${cap(title)} || ' ' || ${cap(title)}
@@ -168,7 +171,7 @@ const statements = (n: SeedSizes, passwordHash: string) => {
              i % 10 = 0, 'ready',
              'demo-' || i || '.mp3', 'mp3', 3000000 + (i * 7919) % 9000000, 'local', 'originals/demo/' || i || '.mp3',
              d, 'mp3', 44100, 2, 320000,
-             'local', 'hls/demo/' || i || '/',
+             'local', 'hls/demo/' || i || '/', '${JSON.stringify(LADDER_KBPS.map((k) => ({ bitrate_kbps: k, bandwidth: k * 1100, average_bandwidth: k * 1000, codecs: "mp4a.40.2" })))}'::json,
              at, at, at,
              case when i % 100 = 99 then at + interval '1 day' end
         from (select i, ${creatorOf} as c, (${arr(GENRES)})[1 + floor(${GENRES.length} * power(random(), 1.3))::int] as g,
@@ -183,7 +186,7 @@ const statements = (n: SeedSizes, passwordHash: string) => {
     ["hls_renditions", `
       insert into hls_renditions (track_id, job_id, bitrate_kbps, codecs, bandwidth, average_bandwidth, playlist_path, segment_count)
       select ${tid("i")}, md5('veza-demo-job-' || i)::uuid, k, 'mp4a.40.2', k * 1100, k * 1000, k || 'k/index.m3u8', 30
-        from generate_series(1, ${n.tracks}) i, unnest(array[64, 128, 256]) k`],
+        from generate_series(1, ${n.tracks}) i, unnest(array[${LADDER_KBPS.join(", ")}]) k`],
     ["track_likes", `
       insert into track_likes (user_id, track_id, created_at, updated_at)
       select ${uid("u")}, ${tid("t")}, at, at

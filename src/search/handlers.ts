@@ -2,9 +2,14 @@ import { HttpApiBuilder, type Headers } from "@effect/platform"
 import { Effect } from "effect"
 import { VezaApi } from "../api.js"
 import { Authenticator, withOptionalActor } from "../auth/authentication.js"
+import { encodedJson } from "../platform/encoded-json.js"
 import type { SearchParams } from "./api.js"
 import { SearchRpcs } from "./rpc.js"
+import { SearchResults } from "./schema.js"
 import { Search } from "./service.js"
+
+// Hits are built in their encoded shape (test/platform/encoded-json.test.ts): type-ahead is a hot read.
+const resultsJson = encodedJson(SearchResults)
 
 /** What HTTP and RPC both answer, given the parsed parameters and the request's headers. */
 const SearchOperation = Effect.gen(function* () {
@@ -17,7 +22,7 @@ const SearchOperation = Effect.gen(function* () {
 })
 
 export const SearchHandlers = HttpApiBuilder.group(VezaApi, "search", (handlers) =>
-  Effect.map(SearchOperation, (search) => handlers.handle("search", ({ urlParams, request }) => search(urlParams, request.headers)))
+  Effect.map(SearchOperation, (search) => handlers.handle("search", ({ urlParams, request }) => Effect.map(search(urlParams, request.headers), resultsJson)))
 )
 
 export const SearchRpcHandlers = SearchRpcs.toLayer(

@@ -8,12 +8,13 @@ import { Authenticator, withOptionalActor as withOptionalActorOf } from "../auth
 import { CurrentUser, withActor } from "../auth/current-user.js"
 import { policyUse } from "../auth/policy.js"
 import { ClientInfoReader } from "../platform/client-info.js"
+import { encodedJson } from "../platform/encoded-json.js"
 import { endsWithBody } from "../platform/multipart.js"
 import type { PageParams, TrackListParams } from "./api.js"
 import { TrackLibrary } from "./library.js"
 import { canUpload } from "./policy.js"
 import { TracksRpcs } from "./rpc.js"
-import type { CommentId, NewComment, NewPlay, NewShareLink, ShareToken, TrackId, UpdateTrack } from "./schema.js"
+import { type CommentId, type NewComment, type NewPlay, type NewShareLink, type ShareToken, Track, type TrackId, TrackPage, type UpdateTrack } from "./schema.js"
 import { Tracks } from "./service.js"
 
 const drainBody = (raw: NodeHttp.IncomingMessage) => {
@@ -23,6 +24,10 @@ const drainBody = (raw: NodeHttp.IncomingMessage) => {
 }
 
 type Page = typeof PageParams.Type
+
+// The hottest reads: toTrack builds them in Track's encoded shape (test/platform/encoded-json.test.ts).
+const trackJson = encodedJson(Track)
+const trackPageJson = encodedJson(TrackPage)
 
 /** What HTTP and RPC both answer, given the parsed parameters and the request's headers. */
 const TrackOperations = Effect.gen(function* () {
@@ -89,8 +94,8 @@ export const TracksHandlers = HttpApiBuilder.group(VezaApi, "tracks", (handlers)
           Effect.tapError(() => Effect.sync(() => drainBody(NodeHttpServerRequest.toIncomingMessage(request))))
         )
       )
-      .handle("byId", ({ path, request }) => ops.get(path.id, request.headers))
-      .handle("list", ({ urlParams, request }) => ops.list(urlParams, request.headers))
+      .handle("byId", ({ path, request }) => Effect.map(ops.get(path.id, request.headers), trackJson))
+      .handle("list", ({ urlParams, request }) => Effect.map(ops.list(urlParams, request.headers), trackPageJson))
       .handle("replace", ({ path, payload }) => ops.update(path.id, payload))
       .handle("update", ({ path, payload }) => ops.update(path.id, payload))
       .handle("delete", ({ path }) => ops.remove(path.id))

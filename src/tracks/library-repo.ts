@@ -82,7 +82,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
     const list = (viewer: Actor | undefined, f: TrackFilters, after: Option.Option<TimeCursor>, limit: number) => {
       const cursor = Option.getOrUndefined(after)
       return sql<TrackRow>`
-        ${tracks.selectTracks(viewer?.id)}
+        ${tracks.selectTracks(viewer)}
          where t.deleted_at is null and ${listedFor(viewer)}
            ${f.userId === undefined ? sql`` : sql`and t.creator_id = ${f.userId}`}
            ${f.genre === undefined ? sql`` : sql`and lower(t.genre) = ${f.genre.toLowerCase()}`}
@@ -225,7 +225,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
                to_char(p.played_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as play_cursor_at
           from track_plays p
           join lateral (
-            ${tracks.selectTracks(viewer.id)}
+            ${tracks.selectTracks(viewer)}
              where t.id = p.track_id and t.deleted_at is null
                ${viewer.role === "admin" ? sql`` : sql`and ((t.visibility <> 'private' and t.hidden_at is null) or t.creator_id = ${viewer.id})`}
           ) tr on true

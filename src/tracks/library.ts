@@ -227,7 +227,7 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
         const trackId = yield* repo.sharedTrackId(sha256(token))
         if (Option.isNone(trackId)) return yield* shareNotFound()
         // The link is the permission: the track's visibility does not matter here, a moderator's hide does.
-        const found = yield* tracksRepo.findById(trackId.value, actor?.id)
+        const found = yield* tracksRepo.findById(trackId.value, actor)
         if (Option.isNone(found) || (found.value.hidden_at !== null && !canSee(actor, found.value))) return yield* shareNotFound()
         const track = found.value
         return {

@@ -1,5 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
+import type { Actor } from "../auth/current-user.js"
+import { isAdmin } from "../auth/policy.js"
 import type { UserId } from "../users/schema.js"
 import type { Track, TrackId, TrackStatus, Visibility } from "./schema.js"
 
@@ -35,6 +37,7 @@ export interface TrackRow {
   /** created_at at microsecond precision (a JS Date keeps milliseconds): what list cursors carry. */
   readonly cursor_at: string
   readonly renditions: ReadonlyArray<{ bitrate_kbps: number; bandwidth: number; average_bandwidth: number; codecs: string }>
+  /** The latest transcode; read only for a viewer who owns the track or is an admin (null for others). */
   readonly job: {
     status: "queued" | "running" | "done" | "failed"
     progress: number
@@ -114,24 +117,28 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
 
-    /** Every column a Track needs, `t` being the track; `viewer` decides liked_by_me. */
-    const selectTracks = (viewer: UserId | undefined) => sql`
+    const latestJob = sql`(select json_build_object('status', j.status, 'progress', j.progress, 'attempts', j.attempts,
+                                         'max_attempts', j.max_attempts, 'last_error', j.last_error, 'updated_at', j.updated_at)
+                  from transcode_jobs j where j.track_id = t.id order by j.created_at desc limit 1)`
+
+    /**
+     * Every column a Track needs, `t` being the track; `viewer` decides
+     * liked_by_me and whether the transcode job is read at all (only the
+     * owner's and admins' view shows it: a public list skips a lookup and a
+     * JSON value per row).
+     */
+    const selectTracks = (viewer: Actor | undefined) => sql`
         select t.id, t.creator_id, t.title, t.description, t.artist, t.album, t.genre, t.tags, t.visibility, t.hidden_at,
                t.is_downloadable, t.status, t.duration_ms, t.codec, t.sample_rate, t.channels, t.bit_rate,
                t.file_size::float8 as file_size, t.original_filename, t.waveform, t.published_at, t.created_at, t.updated_at,
                t.like_count, t.comment_count, t.play_count,
-               ${viewer === undefined ? sql`false` : sql`exists (select 1 from track_likes l where l.track_id = t.id and l.user_id = ${viewer})`} as liked_by_me,
+               ${viewer === undefined ? sql`false` : sql`exists (select 1 from track_likes l where l.track_id = t.id and l.user_id = ${viewer.id})`} as liked_by_me,
                to_char(t.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at,
-               coalesce((select json_agg(json_build_object('bitrate_kbps', r.bitrate_kbps, 'bandwidth', r.bandwidth,
-                                          'average_bandwidth', r.average_bandwidth, 'codecs', r.codecs)
-                                  order by r.bitrate_kbps)
-                         from hls_renditions r where r.track_id = t.id), '[]') as renditions,
-               (select json_build_object('status', j.status, 'progress', j.progress, 'attempts', j.attempts,
-                                         'max_attempts', j.max_attempts, 'last_error', j.last_error, 'updated_at', j.updated_at)
-                  from transcode_jobs j where j.track_id = t.id order by j.created_at desc limit 1) as job
+               t.renditions,
+               ${viewer === undefined ? sql`null::json` : isAdmin(viewer) ? latestJob : sql`case when t.creator_id = ${viewer.id} then ${latestJob} end`} as job
           from tracks t`
 
-    const findById = (id: TrackId, viewer?: UserId) =>
+    const findById = (id: TrackId, viewer: Actor | undefined) =>
       sql<TrackRow>`${selectTracks(viewer)} where t.id = ${id} and t.deleted_at is null`.pipe(
         Effect.map((rows) => Option.fromNullable(rows[0]))
       )

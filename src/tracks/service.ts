@@ -165,7 +165,7 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
           )
           yield* signal.notify
           yield* Effect.logInfo("track uploaded").pipe(Effect.annotateLogs({ track_id: id, bytes: file.size, duration_ms: probe.durationMs }))
-          const row = yield* repo.findById(id)
+          const row = yield* repo.findById(id, actor)
           return toTrack(Option.getOrThrow(row), true)
         })
       ).pipe(
@@ -176,7 +176,7 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
 
     /** The track if this caller may see it; a private track of someone else is as missing as a deleted one. */
     const visibleRow = (id: TrackId, actor: Actor | undefined) =>
-      Effect.flatMap(repo.findById(id, actor?.id), (row) =>
+      Effect.flatMap(repo.findById(id, actor), (row) =>
         Option.isSome(row) && canSee(actor, row.value) ? Effect.succeed(row.value) : Effect.fail(notFound())
       )
 
@@ -208,7 +208,7 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
         const queued = yield* repo.requeue(id, config.jobMaxAttempts)
         if (!queued) return yield* Conflict.of("a transcode of this track is already queued or running", "TRANSCODE_IN_PROGRESS")
         yield* signal.notify
-        return toTrack(Option.getOrThrow(yield* repo.findById(id, actor.id)), true)
+        return toTrack(Option.getOrThrow(yield* repo.findById(id, actor)), true)
       }).pipe(sqlErrors)
 
     /**

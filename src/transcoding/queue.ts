@@ -106,9 +106,14 @@ export class JobQueue extends Effect.Service<JobQueue>()("veza/JobQueue", {
               values (${job.track_id}, ${previous.hls_prefix}, now() + ${config.replacedHlsRetentionMs} * interval '1 millisecond')
               on conflict (prefix) do nothing`
           }
+          // The ladder as the API shows it (Rendition's fields, in order), so lists read it with the track.
+          const ladder = [...p.renditions]
+            .sort((a, b) => a.kbps - b.kbps)
+            .map((r) => ({ bitrate_kbps: r.kbps, bandwidth: r.bandwidth, average_bandwidth: r.averageBandwidth, codecs: r.codecs }))
           yield* sql`
             update tracks set status = 'ready', hls_prefix = ${job.output_prefix}, hls_backend = ${p.backend},
-                   waveform = ${JSON.stringify(p.waveform)}::jsonb, published_at = coalesce(published_at, now())
+                   waveform = ${JSON.stringify(p.waveform)}::jsonb, renditions = ${JSON.stringify(ladder)}::json,
+                   published_at = coalesce(published_at, now())
              where id = ${job.track_id}`
           yield* sql`delete from hls_renditions where track_id = ${job.track_id}`
           yield* sql`

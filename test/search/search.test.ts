@@ -82,6 +82,17 @@ describe("track search", () => {
     expect(ids(await search({ q: "nebula morning" }))).toEqual([])
   })
 
+  it("words of one or two characters match whole words only; longer ones match as prefixes", async () => {
+    // "Lo-Fi Morning Café": lo and fi are words of it, mo and ca only beginnings.
+    expect(ids(await search({ q: "lo" }))).toEqual([tracks["lofi"]])
+    expect(ids(await search({ q: "mo" }))).toEqual([])
+    expect(ids(await search({ q: "fi mo" }))).toEqual([])
+    expect(ids(await search({ q: "fi mor" }))).toEqual([tracks["lofi"]])
+    expect(ids(await search({ q: "ne" }))).toEqual([])
+    expect(ids(await search({ q: "ca", type: "tracks" }))).toEqual([])
+    expect(ids(await search({ q: "caf" }))).toEqual([tracks["lofi"]])
+  })
+
   it("private and unlisted tracks are found only by their owner and admins; deleted ones by nobody", async () => {
     const visibleToAll = [tracks["inTitle"], tracks["inArtist"], tracks["inTags"], tracks["inDescription"]]
     expect(ids(await search({ q: "nebula" }, other)).sort()).toEqual([...visibleToAll].sort())
@@ -93,6 +104,16 @@ describe("track search", () => {
     expect(admins.sort()).toEqual([...mine].sort())
     expect(ids(await search({ q: "secret" }))).toEqual([])
     expect(ids(await search({ q: "gone" }, owner))).toEqual([])
+  })
+
+  it("the tracks of a deleted account are found by nobody", async () => {
+    const leaving = await registerUser(server.baseUrl, { account_type: "artist" })
+    await addTrack("leaving", leaving, { title: "Quasar Echo" })
+    await waitForTrack(server.baseUrl, leaving.access_token, tracks["leaving"]!)
+    expect(ids(await search({ q: "quas" }))).toEqual([tracks["leaving"]])
+    await query(db, "update users set deleted_at = now() where id = $1", [leaving.user.id])
+    expect(ids(await search({ q: "quas" }))).toEqual([])
+    expect(ids(await search({ q: "quasar" }, adminUser))).toEqual([])
   })
 
   it("pages with a cursor, without gaps or repeats", async () => {

@@ -1,0 +1,123 @@
+/**
+ * The hot reads that skip their success schema's encode (`encodedJson`:
+ * track get and list, search) must still write exactly the bytes the schema
+ * would. Checked on real rows over HTTP: each body is decoded with the
+ * endpoint's schema (an unknown field is an error), encoded back and
+ * stringified, and must come out byte for byte as it was sent. A field out
+ * of the schema's order, a field the schema does not have, a value in a form
+ * other than its encoding (a date not in `toISOString` form) all fail.
+ */
+import { Schema } from "effect"
+import { beforeAll, describe, expect, it } from "vitest"
+import { DEMO_LOGINS, DEMO_PASSWORD, demoTrackId, demoUserId, migrateDatabase, scaled, seedDemo } from "../../scripts/seed-demo.js"
+import { SearchResults } from "../../src/search/schema.js"
+import { Track, TrackPage } from "../../src/tracks/schema.js"
+import { freshDatabase, query } from "../support/database.js"
+import { http, type RunningServer, startServer } from "../support/server.js"
+
+let url: string
+let server: RunningServer
+const tokens: Record<"artist" | "listener" | "admin", string> = { artist: "", listener: "", admin: "" }
+const artist = demoUserId(1)
+
+beforeAll(async () => {
+  url = await freshDatabase("encoded_json")
+  await migrateDatabase(url)
+  await seedDemo(url, scaled(0.002))
+  // What the seed does not have: the fields a page must carry in every form they take.
+  const own = (await query<{ id: string }>(url, "select id from tracks where creator_id = $1 and deleted_at is null order by created_at desc limit 4", [artist])).map((r) => r.id)
+  expect(own.length).toBe(4)
+  await query(url, `update tracks set waveform = '[0, 0.25, 1, 0.123456789]'::jsonb, title = $2, description = $3 where id = $1`, [
+    own[0],
+    'Café "Noir" \\ </script> \u2028 ☕',
+    "tabs\tand\nnewlines, 🎧"
+  ])
+  await query(url, "update tracks set hidden_at = now() where id = $1", [own[1]])
+  await query(url, "update tracks set status = 'processing', published_at = null, hls_prefix = null, hls_backend = null, renditions = '[]' where id = $1", [own[2]])
+  await query(url, "delete from hls_renditions where track_id = $1", [own[2]])
+  await query(
+    url,
+    `insert into transcode_jobs (track_id, status, attempts, max_attempts, progress, last_error, created_at, updated_at)
+     values ($1, 'failed', 3, 3, 40, 'ffmpeg exited with "1"', now(), now())`,
+    [own[3]]
+  )
+  await query(url, "insert into track_likes (user_id, track_id) values ($1, $2) on conflict do nothing", [demoUserId(2), own[0]])
+  server = await startServer({ DATABASE_URL: url })
+  for (const [who, login] of [["artist", DEMO_LOGINS[0]], ["listener", DEMO_LOGINS[1]], ["admin", DEMO_LOGINS[2]]] as const) {
+    const res = await http<{ access_token: string }>(server.baseUrl, "POST", "/api/v1/auth/login", { body: { email: login.email, password: DEMO_PASSWORD } })
+    expect(res.status, JSON.stringify(res.body)).toBe(200)
+    tokens[who] = res.body.access_token
+  }
+}, 120_000)
+
+/** The body as sent, after checking it is what `schema` would have written; its decoded value. */
+const schemaBytes = async <A, I>(schema: Schema.Schema<A, I>, path: string, who?: keyof typeof tokens) => {
+  const res = await fetch(`${server.baseUrl}${path}`, { headers: who === undefined ? {} : { authorization: `Bearer ${tokens[who]}` } })
+  const text = await res.text()
+  expect(res.status, text).toBe(200)
+  expect(res.headers.get("content-type")).toBe("application/json")
+  const value = Schema.decodeUnknownSync(schema)(JSON.parse(text), { onExcessProperty: "error" })
+  expect(JSON.stringify(Schema.encodeSync(schema)(value))).toBe(text)
+  return value
+}
+
+/** Every page of a list, each checked. */
+const pages = async <A extends { items: ReadonlyArray<unknown>; next_cursor: string | null }, I>(schema: Schema.Schema<A, I>, path: string, who?: keyof typeof tokens) => {
+  const items: Array<A["items"][number]> = []
+  let cursor: string | null = null
+  do {
+    const page: A = await schemaBytes(schema, cursor === null ? path : `${path}&cursor=${encodeURIComponent(cursor)}`, who)
+    items.push(...page.items)
+    cursor = page.next_cursor
+  } while (cursor !== null)
+  return items
+}
+
+describe("hot reads written without the schema encode", () => {
+  it("track lists are byte for byte the TrackPage encoding, for every kind of viewer and row", async () => {
+    const anonymous = await pages(TrackPage, "/api/v1/tracks?limit=100")
+    const listener = await pages(TrackPage, "/api/v1/tracks?limit=100", "listener")
+    const admin = await pages(TrackPage, "/api/v1/tracks?limit=100", "admin")
+    const own = await pages(TrackPage, `/api/v1/tracks?user_id=${artist}&limit=7`, "artist")
+    await pages(TrackPage, "/api/v1/tracks?genre=house&tags=piano,dark&limit=5")
+
+    expect(anonymous.length).toBeGreaterThan(100)
+    expect(anonymous.every((t) => t.transcode === undefined && t.hidden_at === undefined && !t.liked_by_me)).toBe(true)
+    expect(listener.some((t) => t.liked_by_me)).toBe(true)
+    expect(admin.length).toBeGreaterThan(anonymous.length)
+    // The forms a field takes that a public list does not show: the owner's and admins' view.
+    for (const view of [own, admin]) {
+      expect(view.some((t) => t.hidden_at instanceof Date)).toBe(true)
+      expect(view.some((t) => t.transcode?.last_error !== null && t.transcode?.status === "failed")).toBe(true)
+      expect(view.some((t) => t.published_at === null && t.hls_url === null && t.renditions.length === 0)).toBe(true)
+      expect(view.some((t) => t.waveform !== null && t.description?.includes("\n"))).toBe(true)
+      expect(view.some((t) => t.visibility === "private")).toBe(true)
+    }
+  })
+
+  it("a track is byte for byte the Track encoding", async () => {
+    const own = (await pages(TrackPage, `/api/v1/tracks?user_id=${artist}&limit=100`, "artist")).slice(0, 6)
+    for (const t of own) {
+      await schemaBytes(Track, `/api/v1/tracks/${t.id}`, "artist")
+      await schemaBytes(Track, `/api/v1/tracks/${t.id}`, "admin")
+    }
+    const seen = await schemaBytes(Track, `/api/v1/tracks/${demoTrackId(2)}`)
+    expect(seen.transcode).toBeUndefined()
+  })
+
+  it("search results are byte for byte the SearchResults encoding, for each kind of hit", async () => {
+    const firstWord = async (sql: string) => (await query<{ w: string }>(url, sql))[0]!.w
+    const track = await firstWord("select split_part(lower(title), ' ', 1) as w from tracks where visibility = 'public' limit 1")
+    const playlist = await firstWord("select split_part(lower(title), ' ', 1) as w from playlists where visibility = 'public' limit 1")
+    const person = await firstWord("select split_part(lower(display_name), ' ', 1) as w from users where display_name is not null limit 1")
+    const searches = [["tracks", track], ["tracks", track.slice(0, 3)], ["users", "demo"], ["users", person.slice(0, 3)], ["playlists", playlist.slice(0, 3)]] as const
+    for (const [type, q] of searches) {
+      for (const who of [undefined, "admin"] as const) {
+        const hits = await pages(SearchResults, `/api/v1/search?type=${type}&q=${encodeURIComponent(q)}&limit=50`, who)
+        expect(hits.length, `${type} ${q}`).toBeGreaterThan(0)
+        expect(hits.every((h) => h.type === type.slice(0, -1))).toBe(true)
+      }
+    }
+    await schemaBytes(SearchResults, "/api/v1/search?type=tracks&q=%20%2B%2B%20")
+  })
+})
