@@ -555,6 +555,8 @@ export const transcodeArgs = (
 
 /** |sample − 128| for unsigned 8-bit PCM, where silence is 128. */
 const U8_MAGNITUDE = Uint8Array.from({ length: 256 }, (_, b) => Math.abs(b - 128))
+/** The larger magnitude of the two samples in a 16-bit half of a word (64 KB: stays in cache). */
+const PAIR_MAGNITUDE = Uint8Array.from({ length: 65536 }, (_, v) => Math.max(U8_MAGNITUDE[v & 0xff]!, U8_MAGNITUDE[v >>> 8]!))
 
 /**
  * Waveform peaks from raw 8-bit PCM, without keeping the audio: the maxima
@@ -578,13 +580,31 @@ class PeakMeter {
     this.blockSamples = channels
   }
 
-  /** The hot loop: ~26 M samples for five minutes of stereo, one table lookup and compare each. */
+  /**
+   * The hot loop: ~26 M samples for five minutes of stereo, read four at a
+   * time as words (each half looked up as a pair), which takes about half
+   * the time of a loop over bytes. `data` must start on a 4-byte boundary.
+   */
   push(data: Uint8Array, length: number) {
+    const words = new Uint32Array(data.buffer, data.byteOffset, length >>> 2)
     let i = 0
     while (i < length) {
       const end = Math.min(length, i + this.blockSamples - this.inBlock)
       let current = this.current
-      for (let j = i; j < end; j++) {
+      let j = i
+      for (; j < end && (j & 3) !== 0; j++) {
+        const a = U8_MAGNITUDE[data[j]!]!
+        if (a > current) current = a
+      }
+      const wordsEnd = end >>> 2
+      for (let w = j >>> 2; w < wordsEnd; w++) {
+        const word = words[w]!
+        const a = PAIR_MAGNITUDE[word & 0xffff]!
+        const b = PAIR_MAGNITUDE[word >>> 16]!
+        if (a > current) current = a
+        if (b > current) current = b
+      }
+      for (j = Math.max(j, wordsEnd << 2); j < end; j++) {
         const a = U8_MAGNITUDE[data[j]!]!
         if (a > current) current = a
       }
@@ -644,7 +664,8 @@ const PEAKS_READ_BYTES = 256 * 1024
 class PeaksFile {
   private handle: NodeFs.promises.FileHandle | null = null
   private position = 0
-  private readonly buffer = Buffer.allocUnsafe(PEAKS_READ_BYTES)
+  // Its own ArrayBuffer, so it starts on the word boundary the meter needs.
+  private readonly buffer = new Uint8Array(PEAKS_READ_BYTES)
 
   constructor(private readonly path: string, private readonly meter: PeakMeter) {}
 
