@@ -652,7 +652,7 @@ class PeakMeter {
   }
 }
 
-const PEAKS_READ_BYTES = 256 * 1024
+const PEAKS_READ_BYTES = 1024 * 1024
 
 /**
  * Follows the PCM file ffmpeg is writing, feeding the meter through one
