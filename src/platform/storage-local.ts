@@ -223,17 +223,20 @@ const readFolder = (path: string) =>
   NodeFs.promises.readdir(path, { withFileTypes: true }).catch((error: unknown) => (isMissing(error) ? [] : Promise.reject(error)))
 
 /**
- * A concurrent deletePrefix prunes folders that look empty, possibly the one
- * just created for this write; creating it again is enough.
+ * Creates the folder only when the write finds it missing: a transcode puts
+ * ~50 files into each rendition's folder, and a `mkdir` before every one of
+ * them was as many system calls again. A concurrent deletePrefix prunes
+ * folders that look empty, possibly the one just created for this write;
+ * creating it again is enough.
  */
 const inFolder = async <A>(dir: string, create: () => Promise<A>) => {
   for (let attempt = 1; ; attempt++) {
     try {
-      await NodeFs.promises.mkdir(dir, { recursive: true })
       return await create()
     } catch (error) {
       if (attempt >= 3 || errorCode(error) !== "ENOENT") throw error
     }
+    await NodeFs.promises.mkdir(dir, { recursive: true })
   }
 }
 

@@ -1,15 +1,14 @@
 import * as NodeCrypto from "node:crypto"
-import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { Multipart } from "@effect/platform"
-import { NodeSink } from "@effect/platform-node"
-import { Data, Effect, Option, ParseResult, Schema, Stream } from "effect"
+import { Effect, Option, ParseResult, Schema, Stream } from "effect"
 import type { Actor } from "../auth/current-user.js"
 import { policyRequire } from "../auth/policy.js"
 import { StreamLinks } from "../hls/links.js"
 import { BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType } from "../platform/api-errors.js"
 import { AppConfig } from "../platform/config.js"
 import { FFmpeg } from "../platform/ffmpeg.js"
+import { writeFilePart } from "../platform/multipart.js"
 import { sqlErrors } from "../platform/sql-errors.js"
 import { scopedTempDir } from "../platform/temp-dir.js"
 import { Storage } from "../platform/storage.js"
@@ -23,8 +22,6 @@ const UPLOAD_FIELDS = new Set(["title", "visibility"])
 const MAX_FIELD_BYTES = 4096
 /** Room for the form's fields and part headers on top of the file itself. */
 const FORM_OVERHEAD_BYTES = 64 * 1024
-
-class DiskWriteFailed extends Data.TaggedError("DiskWriteFailed")<{ readonly cause: unknown }> {}
 
 const notFound = () => NotFound.of("track not found")
 
@@ -93,16 +90,8 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
               if (part.key !== "file") return yield* BadRequest.of(`unexpected file field "${part.key}"; send the audio as "file"`)
               if (file !== undefined) return yield* BadRequest.of("send exactly one file")
               const path = NodePath.join(dir, "original")
-              let size = 0
-              yield* part.content.pipe(
-                Stream.mapError(multipartFailure),
-                Stream.tap((chunk) => {
-                  size += chunk.length
-                  return size > config.maxUploadBytes ? Effect.fail(tooLarge()) : Effect.void
-                }),
-                Stream.run(NodeSink.fromWritable(() => NodeFs.createWriteStream(path), (cause) => new DiskWriteFailed({ cause }))),
-                Effect.catchTag("DiskWriteFailed", (e) => Effect.die(e))
-              )
+              // The parser enforces the size limit (maxFileSize above) as the bytes arrive.
+              const size = yield* writeFilePart(part, path).pipe(Effect.mapError(multipartFailure))
               file = { path, name: part.name, size }
             })
           )

@@ -251,6 +251,37 @@ describe("transcode", () => {
     )
   })
 
+  it("sees a single-sample click in one channel: its bucket peaks, the rest stays flat", async () => {
+    // Silence with one sample at 0.9 of full scale, written as 16-bit WAV: the
+    // waveform must find it wherever it falls in a block, whatever the channel count.
+    for (const channels of [2, 1]) {
+      const frames = 44_100 * 7
+      const clickFrame = Math.floor((600.5 / PEAK_COUNT) * frames) | 1
+      const pcm = Buffer.alloc(frames * channels * 2)
+      pcm.writeInt16LE(Math.round(0.9 * 32767), (clickFrame * channels + channels - 1) * 2)
+      const header = Buffer.alloc(44)
+      header.write("RIFF", 0, "latin1")
+      header.writeUInt32LE(36 + pcm.length, 4)
+      header.write("WAVEfmt ", 8, "latin1")
+      header.writeUInt32LE(16, 16)
+      header.writeUInt16LE(1, 20)
+      header.writeUInt16LE(channels, 22)
+      header.writeUInt32LE(44_100, 24)
+      header.writeUInt32LE(44_100 * channels * 2, 28)
+      header.writeUInt16LE(channels * 2, 32)
+      header.writeUInt16LE(16, 34)
+      header.write("data", 36, "latin1")
+      header.writeUInt32LE(pcm.length, 40)
+      const click = NodePath.join(work, `click-${channels}ch.wav`)
+      NodeFs.writeFileSync(click, Buffer.concat([header, pcm]))
+      const { result } = await transcode(click, { durationMs: 7000, ladderKbps: [64], sourceChannels: channels })
+      const { peaks, durationMs } = succeeded(result)
+      expect(durationMs).toBe(7000)
+      expect(Math.abs(peaks[600]! - 0.9)).toBeLessThanOrEqual(0.01)
+      expect(peaks.filter((p, i) => i !== 600 && p > 0.001)).toEqual([])
+    }
+  })
+
   it("keeps silence flat", async () => {
     const silence = await generateAudio(work, { kind: "silence", seconds: 5, format: "wav" })
     const { result } = await transcode(silence, { durationMs: 5000, ladderKbps: [64] })
