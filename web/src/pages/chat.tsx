@@ -80,7 +80,7 @@ const Room = ({ roomId, me }: { roomId: string; me: string }) => {
   const lastReadSent = useRef<string | null>(null)
   const action = useAction()
 
-  /** Messages read back carry their reactions: they replace what this page knew of those messages'. */
+  /** Messages read back carry their reactions, which replace what the page knew of them. */
   const seedReactions = useCallback((incoming: ReadonlyArray<ChatMessage>) => {
     const read = incoming.filter((m) => m.reactions !== undefined)
     if (read.length === 0) return
