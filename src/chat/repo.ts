@@ -1,7 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
 import type { UserId } from "../users/schema.js"
-import type { MemberRole, Message, MessageId, Room, RoomId, RoomType } from "./schema.js"
+import type { MemberRole, Message, MessageId, Reaction, Room, RoomId, RoomType } from "./schema.js"
 
 export interface Membership {
   readonly role: MemberRole
@@ -47,6 +47,9 @@ const toMessage = (r: MessageRow): Message => ({
   edited_at: r.edited_at
 })
 
+/** A message read back with its reactions (aggregated by the query, in the same row). */
+const toMessageWithReactions = (r: MessageRow & { readonly reactions: ReadonlyArray<Reaction> }): Message => ({ ...toMessage(r), reactions: r.reactions })
+
 const toRoom = (r: RoomRow): Room => ({ ...r, member_count: Number(r.member_count), last_seq: Number(r.last_seq) })
 
 const MESSAGE_COLUMNS = "id, room_id, seq, sender_id, content, reply_to, created_at, edited_at"
@@ -57,10 +60,23 @@ export interface NewMessage {
   readonly replyTo: MessageId | null
 }
 
+/**
+ * The columns of `chat_messages m` and its reactions, one entry per emoji in
+ * the order each emoji was first used, in the same row: one query for a page,
+ * however many messages have reactions.
+ */
+const MESSAGE_WITH_REACTIONS_COLUMNS = `
+  m.id, m.room_id, m.seq, m.sender_id, m.content, m.reply_to, m.created_at, m.edited_at,
+  coalesce((select json_agg(json_build_object('emoji', g.emoji, 'count', g.count, 'user_ids', g.user_ids) order by g.first_at, g.emoji)
+              from (select r.emoji, count(*)::int as count, array_agg(r.user_id order by r.created_at, r.user_id) as user_ids,
+                           min(r.created_at) as first_at
+                      from chat_reactions r where r.message_id = m.id group by r.emoji) g), '[]') as reactions`
+
 export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const messageColumns = sql.literal(MESSAGE_COLUMNS)
+    const messageWithReactionsColumns = sql.literal(MESSAGE_WITH_REACTIONS_COLUMNS)
 
     /** The room and the viewer's membership (banned or not), in one read. */
     const roomWithMembership = (id: RoomId, viewer: UserId) =>
@@ -242,19 +258,19 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
 
     /** Visible messages before `beforeSeq` (newest first in the query, returned oldest first). */
     const history = (room: RoomId, beforeSeq: number | undefined, limit: number) =>
-      sql<MessageRow>`
-        select ${messageColumns} from chat_messages
-         where room_id = ${room} and deleted_at is null ${beforeSeq === undefined ? sql`` : sql`and seq < ${beforeSeq}`}
-         order by seq desc limit ${limit + 1}`.pipe(
-        Effect.map((rows) => ({ messages: rows.slice(0, limit).reverse().map(toMessage), hasMore: rows.length > limit }))
+      sql<MessageRow & { reactions: ReadonlyArray<Reaction> }>`
+        select ${messageWithReactionsColumns} from chat_messages m
+         where m.room_id = ${room} and m.deleted_at is null ${beforeSeq === undefined ? sql`` : sql`and m.seq < ${beforeSeq}`}
+         order by m.seq desc limit ${limit + 1}`.pipe(
+        Effect.map((rows) => ({ messages: rows.slice(0, limit).reverse().map(toMessageWithReactions), hasMore: rows.length > limit }))
       )
 
     /** Visible messages with from < seq <= to, in order (recovery and gap filling). */
     const between = (room: RoomId, from: number, to: number) =>
-      sql<MessageRow>`
-        select ${messageColumns} from chat_messages
-         where room_id = ${room} and seq > ${from} and seq <= ${to} and deleted_at is null
-         order by seq`.pipe(Effect.map((rows) => rows.map(toMessage)))
+      sql<MessageRow & { reactions: ReadonlyArray<Reaction> }>`
+        select ${messageWithReactionsColumns} from chat_messages m
+         where m.room_id = ${room} and m.seq > ${from} and m.seq <= ${to} and m.deleted_at is null
+         order by m.seq`.pipe(Effect.map((rows) => rows.map(toMessageWithReactions)))
 
     const lastSeq = (room: RoomId) =>
       sql<{ last_seq: string }>`select last_seq from chat_rooms where id = ${room}`.pipe(Effect.map((rows) => Number(rows[0]?.last_seq ?? 0)))

@@ -39,6 +39,14 @@ export const Member = Schema.Struct({
 }).annotations({ identifier: "ChatMember" })
 export type Member = typeof Member.Type
 
+/** One emoji on a message: who put it there, in the order they did. */
+export const Reaction = Schema.Struct({
+  emoji: Schema.String,
+  count: Schema.Int,
+  user_ids: Schema.Array(UserId)
+}).annotations({ identifier: "ChatReaction" })
+export type Reaction = typeof Reaction.Type
+
 /** SPEC §5: how a message travels, in frames and in history. */
 export const Message = Schema.Struct({
   id: MessageId,
@@ -48,7 +56,12 @@ export const Message = Schema.Struct({
   content: Schema.String,
   reply_to: Schema.NullOr(MessageId),
   created_at: Schema.Date,
-  edited_at: Schema.NullOr(Schema.Date)
+  edited_at: Schema.NullOr(Schema.Date),
+  /**
+   * Ordered by first reaction. Present where a message is read back (history,
+   * a `joined` replay); a new message's live frames leave it out, as it has none.
+   */
+  reactions: Schema.optional(Schema.Array(Reaction))
 }).annotations({ identifier: "ChatMessage" })
 export type Message = typeof Message.Type
 

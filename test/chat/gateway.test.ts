@@ -177,6 +177,50 @@ describe("chat gateway: messages", () => {
     expect(await a.request({ type: "edit", message_id: first.id, content: "too late" })).toMatchObject({ type: "error", code: "MESSAGE_NOT_FOUND" })
   })
 
+  it("messages read back carry their reactions (history, REST, a rejoin's replay); live frames of new messages do not", async () => {
+    const { alice, bob, room, a, b } = await pair()
+    const sent = await send(a, room.id, "react to me")
+    expect("reactions" in sent.message).toBe(false)
+    expect("reactions" in (await b.next((f) => f.type === "message")).message).toBe(false)
+    const first = sent.message
+    const second = (await send(b, room.id, "and me")).message
+    const doomed = (await send(a, room.id, "soon gone")).message
+
+    // Sequential requests: each reaction commits before the next, so the order of first use is known.
+    await a.request({ type: "react", message_id: first.id, emoji: "👍" })
+    await b.request({ type: "react", message_id: first.id, emoji: "🔥" })
+    await b.request({ type: "react", message_id: first.id, emoji: "👍" })
+    await a.request({ type: "react", message_id: second.id, emoji: "🎉" })
+    await a.request({ type: "unreact", message_id: second.id, emoji: "🎉" })
+    await b.request({ type: "react", message_id: doomed.id, emoji: "❤️" })
+    await a.request({ type: "delete", message_id: doomed.id })
+    expect(await b.request({ type: "react", message_id: doomed.id, emoji: "👀" })).toMatchObject({ type: "error", code: "MESSAGE_NOT_FOUND" })
+
+    const expected = [
+      { id: first.id, reactions: [{ emoji: "👍", count: 2, user_ids: [alice.user.id, bob.user.id] }, { emoji: "🔥", count: 1, user_ids: [bob.user.id] }] },
+      { id: second.id, reactions: [] }
+    ]
+    const shape = (messages: Array<any>) => messages.map((m) => ({ id: m.id, reactions: m.reactions }))
+
+    expect(shape((await b.request({ type: "history", room_id: room.id })).messages)).toEqual(expected)
+    const rest = await http(server.baseUrl, "GET", `/api/v1/chat/rooms/${room.id}/messages`, { token: bob.access_token })
+    expect(rest.status).toBe(200)
+    expect(shape(rest.body.items)).toEqual(expected)
+    // Paging back reads them too.
+    expect(shape((await b.request({ type: "history", room_id: room.id, before_seq: second.seq })).messages)).toEqual(expected.slice(0, 1))
+
+    const again = await connect(bob.access_token)
+    const joined = await again.request({ type: "join", room_id: room.id, since_seq: 0 })
+    expect(joined).toMatchObject({ recovered: true, last_seq: doomed.seq })
+    expect(shape(joined.messages)).toEqual(expected)
+
+    // A removed reaction is gone from what is read back, the last one of an emoji taking the entry with it.
+    await b.request({ type: "unreact", message_id: first.id, emoji: "🔥" })
+    await a.request({ type: "unreact", message_id: first.id, emoji: "👍" })
+    const after = await http(server.baseUrl, "GET", `/api/v1/chat/rooms/${room.id}/messages`, { token: alice.access_token })
+    expect(shape(after.body.items)).toEqual([{ id: first.id, reactions: [{ emoji: "👍", count: 1, user_ids: [bob.user.id] }] }, expected[1]])
+  })
+
   it("leave stops this connection's events; client_id and reply_to are checked", async () => {
     const { room, a, b } = await pair()
     const other = await createRoom(server.baseUrl, (await registerUser(server.baseUrl)).access_token, { name: "elsewhere" })

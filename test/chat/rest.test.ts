@@ -647,7 +647,8 @@ describe("GET /chat/rooms/:id/messages", () => {
         content: ["one", "two", "three", "four", "five"][i],
         reply_to: null,
         created_at: expect.stringMatching(ISO),
-        edited_at: null
+        edited_at: null,
+        reactions: []
       }))
     )
 

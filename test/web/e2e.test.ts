@@ -39,8 +39,11 @@ const password = "correct horse battery"
 // A word of letters only, unique to this run, so the search prefix is a plain word prefix.
 const title = `Sunrise ${Array.from({ length: 6 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join("")}`
 let trackId = ""
+let moonId = ""
 
 const shot = (page: Page, name: string) => page.screenshot({ path: NodePath.join(SHOTS, `${name}.png`) })
+
+const tokenOf = (page: Page) => page.evaluate(() => JSON.parse((globalThis as any).localStorage.getItem("veza.session")).accessToken as string)
 
 const signUp = async (page: Page, username: string, isCreator: boolean) => {
   await page.goto(`${server.baseUrl}/signup`)
@@ -54,6 +57,13 @@ const signUp = async (page: Page, username: string, isCreator: boolean) => {
 }
 
 // Page functions reach the DOM through `globalThis as any`: this file compiles without the DOM library.
+/** A playlist's stored order of titles, read over the API. */
+const storedOrder = (token: string) => async (playlistUrl: string) => {
+  const res = await http<{ items: Array<{ track: { title: string } }> }>(server.baseUrl, "GET", `/api/v1/playlists/${playlistUrl.split("/playlists/")[1]}/tracks`, { token })
+  expect(res.status, JSON.stringify(res.body)).toBe(200)
+  return res.body.items.map((i) => i.track.title)
+}
+
 const audioTime = (page: Page) => page.evaluate(() => (globalThis as any).document.querySelector("audio").currentTime as number)
 
 beforeAll(async () => {
@@ -167,16 +177,24 @@ describe("the web client, end to end", () => {
     await expect.poll(() => audioTime(listener), { timeout: 10_000 }).toBeGreaterThanOrEqual(position / 1000 - 0.5)
     await listener.getByTestId("player-toggle").click()
     await creator.getByRole("link", { name: /Notifications/ }).click()
-    await creator.getByTestId("notification").filter({ hasText: `${listenerName} commented` }).waitFor()
+    const commented = creator.getByTestId("notification").filter({ hasText: `${listenerName} commented` })
+    await commented.waitFor()
+    // Opening the page reads everything: the badge clears, on the server too, and what was new stays highlighted for this visit.
+    await creator.getByTestId("unread-badge").waitFor({ state: "detached", timeout: 10_000 })
+    expect(await commented.getAttribute("data-unread")).toBe("true")
+    await expect
+      .poll(async () => (await http<{ unread_count: number }>(server.baseUrl, "GET", "/api/v1/notifications?unread=true&limit=1", { token: await tokenOf(creator) })).body.unread_count)
+      .toBe(0)
     await shot(creator, "notifications")
   })
 
   it("the listener adds it to a new playlist, reorders by drag and drop and by keyboard, and duplicates it", async () => {
     // A second, short track by the creator, uploaded through the API to keep the test short.
-    const creatorToken = await creator.evaluate(() => JSON.parse((globalThis as any).localStorage.getItem("veza.session")).accessToken as string)
+    const creatorToken = await tokenOf(creator)
     const moon = await uploadTrack(server.baseUrl, creatorToken, { path: await generateAudio(work, { seconds: 4, format: "mp3", frequency: 660 }) }, { title: "Moonrise" })
     expect(moon.status).toBe(201)
     await waitForTrack(server.baseUrl, creatorToken, moon.body.id)
+    moonId = moon.body.id
 
     await listener.getByRole("link", { name: "Playlists" }).click()
     await listener.getByLabel("New playlist").fill("Road trip")
@@ -197,14 +215,7 @@ describe("the web client, end to end", () => {
     await listener.goto(playlistUrl)
     const entries = listener.getByTestId("playlist-entries").locator("li")
     const order = () => entries.locator("a").allTextContents()
-    const listenerToken = await listener.evaluate(() => JSON.parse((globalThis as any).localStorage.getItem("veza.session")).accessToken as string)
-    const stored = async (url: string) => {
-      const res = await http<{ items: Array<{ track: { title: string } }> }>(server.baseUrl, "GET", `/api/v1/playlists/${url.split("/playlists/")[1]}/tracks`, {
-        token: listenerToken
-      })
-      expect(res.status, JSON.stringify(res.body)).toBe(200)
-      return res.body.items.map((i) => i.track.title)
-    }
+    const stored = storedOrder(await tokenOf(listener))
     await expect.poll(order).toEqual([title, "Moonrise"])
 
     await entries.nth(1).dragTo(entries.nth(0))
@@ -228,7 +239,8 @@ describe("the web client, end to end", () => {
     await listener.goto(`${server.baseUrl}/u/${creatorName}`)
     await listener.getByRole("button", { name: "Follow" }).click()
     await listener.getByRole("button", { name: "Following ✓" }).waitFor()
-    await expect.poll(() => creator.getByTestId("unread-badge").textContent(), { timeout: 10_000 }).toBe("2")
+    // The creator read its notifications when it opened the page: the follow is the one unread.
+    await expect.poll(() => creator.getByTestId("unread-badge").textContent(), { timeout: 10_000 }).toBe("1")
     await listener.getByRole("button", { name: "Message" }).click()
     await listener.waitForURL(/\/chat\/[0-9a-f-]{36}$/)
     await listener.getByTestId("composer").fill("Hi! Loved the track.")
@@ -275,6 +287,18 @@ describe("the web client, end to end", () => {
     await asked.hover()
     await asked.getByRole("button", { name: "Delete" }).click()
     await expect.poll(() => creator.getByTestId("message").filter({ hasText: "Are you there?" }).count(), { timeout: 10_000 }).toBe(0)
+
+    // After a reload, the reaction is still there (read back with the history), and so is the receipt (from the members' read markers).
+    for (const page of [listener, creator]) {
+      await page.reload()
+      await page.locator('[data-testid="connection"][data-state="online"]').waitFor()
+      await page.getByTestId("message").filter({ hasText: "Thank you so much!" }).waitFor()
+    }
+    const missedOn = (page: Page) => page.getByTestId("message").filter({ hasText: "Sent while you were away" })
+    await missedOn(creator).getByRole("button", { name: "👍 1", pressed: true }).waitFor()
+    await missedOn(listener).getByRole("button", { name: "👍 1", pressed: false }).waitFor()
+    await missedOn(listener).getByText("Seen").waitFor()
+    expect(await listener.getByTestId("message").filter({ hasText: "Are you there?" }).count()).toBe(0)
     await shot(creator, "chat")
   })
 
@@ -299,6 +323,66 @@ describe("the web client, end to end", () => {
     await shot(listener, "purchases")
     const [download] = await Promise.all([listener.waitForEvent("download"), listener.getByRole("button", { name: "Download" }).click()])
     expect(download.suggestedFilename()).toBe("sunrise.wav")
+  })
+
+  it("the buyer reviews the product; its page shows the review and the average, to the seller too", async () => {
+    await listener.getByRole("link", { name: `${title} (beat)` }).click()
+    await listener.getByRole("heading", { name: `${title} (beat)` }).waitFor()
+    await listener.getByTestId("rating").filter({ hasText: "no reviews yet" }).waitFor()
+    await listener.getByRole("radio", { name: /4 of 5/ }).check()
+    await listener.getByLabel("Your review (optional)").fill("Punchy drums, clean mix.")
+    await listener.getByRole("button", { name: "Post review" }).click()
+    await listener.getByTestId("review").filter({ hasText: "Punchy drums, clean mix." }).filter({ hasText: listenerName }).waitFor()
+    await listener.getByTestId("rating").filter({ hasText: "★ 4.0 (1 review)" }).waitFor()
+    // One review per buyer: the form is gone.
+    expect(await listener.getByRole("button", { name: "Post review" }).count()).toBe(0)
+    await shot(listener, "product-review")
+
+    await creator.goto(listener.url())
+    await creator.getByTestId("rating").filter({ hasText: "★ 4.0 (1 review)" }).waitFor()
+    await creator.getByTestId("review").filter({ hasText: "Punchy drums, clean mix." }).waitFor()
+    expect(await creator.getByRole("button", { name: "Post review" }).count()).toBe(0)
+  })
+
+  it("the creator invites the listener to edit a playlist; the listener finds it shared, adds and reorders a track; the creator sees it", async () => {
+    await creator.getByRole("link", { name: "Playlists" }).click()
+    await creator.getByLabel("New playlist").fill("Studio picks")
+    await creator.getByLabel("Collaborative").check()
+    await creator.getByRole("button", { name: "Create" }).click()
+    await creator.getByRole("heading", { name: "Studio picks" }).waitFor()
+    const picksUrl = creator.url()
+    await creator.goto(`${server.baseUrl}/tracks/${trackId}`)
+    await creator.getByRole("button", { name: "+ Playlist" }).click()
+    await creator.getByRole("dialog", { name: "Add to playlist" }).getByRole("button", { name: "Studio picks" }).click()
+    await creator.getByText("Added to “Studio picks”.").waitFor()
+    await creator.goto(picksUrl)
+    await creator.getByLabel("Invite by username").fill(listenerName)
+    await creator.getByLabel("Role").selectOption("editor")
+    await creator.getByRole("button", { name: "Invite" }).click()
+    await creator.getByRole("link", { name: `@${listenerName}` }).waitFor()
+
+    // The invitation reaches the listener as a notification that leads to the playlist.
+    await listener.getByRole("link", { name: /Notifications/ }).click()
+    await listener.getByTestId("notification").filter({ hasText: `${creatorName} invited you to the playlist “Studio picks”` }).getByRole("link").click()
+    await listener.getByRole("heading", { name: "Studio picks" }).waitFor()
+    await listener.getByText("you are an editor").waitFor()
+    await listener.getByRole("link", { name: "Playlists" }).click()
+    await listener.locator("h2:text-is('Shared with me') + ul").getByRole("link", { name: "Studio picks" }).waitFor()
+
+    await listener.goto(`${server.baseUrl}/tracks/${moonId}`)
+    await listener.getByRole("button", { name: "+ Playlist" }).click()
+    await listener.getByRole("dialog", { name: "Add to playlist" }).getByRole("button", { name: "Studio picks" }).click()
+    await listener.getByText("Added to “Studio picks”.").waitFor()
+    await listener.goto(picksUrl)
+    const order = (page: Page) => () => page.getByTestId("playlist-entries").locator("li a").allTextContents()
+    await expect.poll(order(listener)).toEqual([title, "Moonrise"])
+    await listener.getByRole("button", { name: "Move Moonrise up" }).click()
+    const stored = storedOrder(await tokenOf(listener))
+    await expect.poll(() => stored(picksUrl)).toEqual(["Moonrise", title])
+
+    await creator.reload()
+    await expect.poll(order(creator)).toEqual(["Moonrise", title])
+    await creator.getByText(/^2 tracks/).waitFor()
   })
 
   it("an expired access token is refreshed silently; the phone-width layout; no console errors", async () => {

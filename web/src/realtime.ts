@@ -18,6 +18,8 @@ export interface ChatMessage {
   readonly reply_to: string | null
   readonly created_at: string
   readonly edited_at: string | null
+  /** On messages read back (history, a rejoin's replay); new messages' live frames have none. */
+  readonly reactions?: ReadonlyArray<{ readonly emoji: string; readonly count: number; readonly user_ids: ReadonlyArray<string> }>
 }
 
 export type Frame = { readonly type: string; readonly ref?: string | number } & Record<string, unknown>

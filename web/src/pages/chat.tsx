@@ -80,14 +80,39 @@ const Room = ({ roomId, me }: { roomId: string; me: string }) => {
   const lastReadSent = useRef<string | null>(null)
   const action = useAction()
 
-  const merge = useCallback((incoming: ReadonlyArray<ChatMessage>) => {
-    if (incoming.length === 0) return
-    setMessages((current) => {
-      const next = new Map(current)
-      for (const m of incoming) next.set(m.seq, m)
-      return next
-    })
+  /** Messages read back carry their reactions, which replace what the page knew of them. */
+  const seedReactions = useCallback((incoming: ReadonlyArray<ChatMessage>) => {
+    const read = incoming.filter((m) => m.reactions !== undefined)
+    if (read.length === 0) return
+    setReactions((r) => ({ ...r, ...Object.fromEntries(read.map((m) => [m.id, Object.fromEntries(m.reactions!.map((x) => [x.emoji, x.user_ids]))])) }))
   }, [])
+
+  const merge = useCallback(
+    (incoming: ReadonlyArray<ChatMessage>) => {
+      if (incoming.length === 0) return
+      setMessages((current) => {
+        const next = new Map(current)
+        for (const m of incoming) next.set(m.seq, m)
+        return next
+      })
+      seedReactions(incoming)
+    },
+    [seedReactions]
+  )
+
+  /** Receipts sent while this page was closed (or the socket down) are in the members' read markers. */
+  const seedReadBy = useCallback(async () => {
+    try {
+      const members = await call((c) => c.chat.members({ path: { id: id<RoomId>(roomId) } }))
+      setReadBy((r) => {
+        const next = { ...r }
+        for (const m of members.items) if (m.user_id !== me) next[m.user_id] = Math.max(next[m.user_id] ?? 0, m.last_read_seq)
+        return next
+      })
+    } catch {
+      // Only "Seen" is missing then; live receipts still arrive.
+    }
+  }, [roomId, me])
 
   const loadLatest = useCallback(async () => {
     setLoading(true)
@@ -97,7 +122,9 @@ const Room = ({ roomId, me }: { roomId: string; me: string }) => {
       const presenceList = (reply["presence"] as Array<{ user_id: string; status: string }> | undefined) ?? []
       setPresence(Object.fromEntries(presenceList.map((p) => [p.user_id, p.status])))
       const history = await realtime.request({ type: "history", room_id: roomId, limit: 50 })
-      setMessages(new Map(((history["messages"] as Array<ChatMessage>) ?? []).map((m) => [m.seq, m])))
+      const latest = (history["messages"] as Array<ChatMessage>) ?? []
+      setMessages(new Map(latest.map((m) => [m.seq, m])))
+      seedReactions(latest)
       setHasMore(Boolean(history["has_more"]))
       stickToBottom.current = true
     } catch (e) {
@@ -105,7 +132,7 @@ const Room = ({ roomId, me }: { roomId: string; me: string }) => {
     } finally {
       setLoading(false)
     }
-  }, [roomId])
+  }, [roomId, seedReactions])
 
   // (Re)load when the room changes or the connection comes back without having loaded.
   const loaded = useRef<string | null>(null)
@@ -157,6 +184,8 @@ const Room = ({ roomId, me }: { roomId: string; me: string }) => {
             if (f["recovered"] === false && (f["messages"] as Array<unknown>).length === 0 && messages.size > 0) void loadLatest()
             else merge((f["messages"] as Array<ChatMessage>) ?? [])
             for (const p of (f["presence"] as Array<{ user_id: string; status: string }> | undefined) ?? []) setPresence((s) => ({ ...s, [p.user_id]: p.status }))
+            // On opening the room and after every reconnect.
+            void seedReadBy()
             return
           case "message_deleted":
             setMessages((current) => {
@@ -185,7 +214,7 @@ const Room = ({ roomId, me }: { roomId: string; me: string }) => {
             return
         }
       }),
-    [roomId, me, merge, loadLatest, messages.size]
+    [roomId, me, merge, loadLatest, seedReadBy, messages.size]
   )
 
   // Typing indicators lapse by themselves.

@@ -75,12 +75,55 @@ export const MarketPage = () => {
   )
 }
 
+/** For a buyer who has not reviewed the product yet (the server checks both again). */
+const ReviewForm = ({ productId, onPosted }: { productId: ProductId; onPosted: () => void }) => {
+  const [rating, setRating] = useState(5)
+  const [comment, setComment] = useState("")
+  const action = useAction()
+  const submit = async (e: FormEvent) => {
+    e.preventDefault()
+    const posted = await action.run(() =>
+      call((c) => c.market.createReview({ path: { id: productId }, payload: { rating, ...(comment.trim() === "" ? {} : { comment: comment.trim() }) } }))
+    )
+    if (posted !== undefined) onPosted()
+  }
+  return (
+    <form onSubmit={submit} className="stack card" aria-label="Your review">
+      <fieldset className="row wrap">
+        <legend>Your rating</legend>
+        {[1, 2, 3, 4, 5].map((n) => (
+          <label key={n} className="inline">
+            <input type="radio" name="rating" value={n} checked={rating === n} onChange={() => setRating(n)} /> {"★".repeat(n)}
+            <span className="sr-only"> {n} of 5</span>
+          </label>
+        ))}
+      </fieldset>
+      <label>
+        Your review (optional)
+        <textarea value={comment} rows={3} maxLength={2000} onChange={(e) => setComment(e.target.value)} />
+      </label>
+      {action.error !== null && <p className="error" role="alert">{action.error}</p>}
+      <button type="submit" className="primary" disabled={action.busy}>
+        Post review
+      </button>
+    </form>
+  )
+}
+
 export const ProductPage = () => {
   const { id: productId = "" } = useParams()
   const { session } = useApp()
   const navigate = useNavigate()
   const product = useAsync(() => call((c) => c.market.getProduct({ path: { id: id<ProductId>(productId) } })), [productId])
   const reviews = useAsync(() => call((c) => c.market.listReviews({ path: { id: id<ProductId>(productId) }, urlParams: { limit: 20 } })), [productId])
+  // Whether the reader bought it, from their latest orders: only buyers may review.
+  const bought = useAsync(
+    async () =>
+      session === null
+        ? false
+        : (await call((c) => c.market.listOrders({ urlParams: { limit: 100 } }))).items.some((o) => o.status === "paid" && o.items.some((i) => i.product_id === productId)),
+    [productId, session?.userId]
+  )
   const [license, setLicense] = useState<string | null>(null)
   const action = useAction()
   useTitle(product.state.status === "ok" ? product.state.value.title : "Product")
@@ -94,7 +137,7 @@ export const ProductPage = () => {
             {typeLabel(p.type)}
             {p.genre !== null && ` · ${p.genre}`}
             {p.bpm !== null && ` · ${p.bpm} BPM`}
-            {p.musical_key !== null && ` · ${p.musical_key}`} · {p.review_count > 0 ? `★ ${p.average_rating.toFixed(1)} (${p.review_count})` : "no reviews yet"}
+            {p.musical_key !== null && ` · ${p.musical_key}`} · <span data-testid="rating">{p.review_count > 0 ? `★ ${p.average_rating.toFixed(1)} (${p.review_count} ${p.review_count === 1 ? "review" : "reviews"})` : "no reviews yet"}</span>
           </p>
           {p.track_id !== null && (
             <p>
@@ -136,20 +179,33 @@ export const ProductPage = () => {
           </form>
           <h2>Reviews</h2>
           <Show state={reviews.state} retry={reviews.reload}>
-            {(page) =>
-              page.items.length === 0 ? (
-                <p className="muted">No reviews yet.</p>
-              ) : (
-                <ul className="comments">
-                  {page.items.map((r) => (
-                    <li key={r.id}>
-                      {"★".repeat(r.rating)} <span className="muted small">{formatDate(r.created_at)}</span>
-                      {r.comment !== null && <p>{r.comment}</p>}
-                    </li>
-                  ))}
-                </ul>
-              )
-            }
+            {(page) => (
+              <>
+                {bought.state.status === "ok" && bought.state.value && !page.items.some((r) => r.user_id === session?.userId) && (
+                  <ReviewForm
+                    productId={p.id}
+                    onPosted={() => {
+                      // The average and count are the product's: read both again.
+                      product.reload()
+                      reviews.reload()
+                    }}
+                  />
+                )}
+                {page.items.length === 0 ? (
+                  <p className="muted">No reviews yet.</p>
+                ) : (
+                  <ul className="comments">
+                    {page.items.map((r) => (
+                      <li key={r.id} data-testid="review">
+                        <span aria-label={`${r.rating} of 5`}>{"★".repeat(r.rating)}</span> <Link to={`/u/${r.username}`}>{r.username}</Link>{" "}
+                        <span className="muted small">{formatDate(r.created_at)}</span>
+                        {r.comment !== null && <p>{r.comment}</p>}
+                      </li>
+                    ))}
+                  </ul>
+                )}
+              </>
+            )}
           </Show>
         </article>
       )}
@@ -260,7 +316,7 @@ const Purchases = () => {
                     {o.items.map((i) => (
                       <li key={i.id} className="row spread">
                         <span>
-                          {i.product_title} <span className="muted small">{i.license_type}</span>
+                          <Link to={`/market/products/${i.product_id}`}>{i.product_title}</Link> <span className="muted small">{i.license_type}</span>
                         </span>
                         {o.status === "paid" && (
                           <button

@@ -1,4 +1,4 @@
-import { useEffect } from "react"
+import { useEffect, useState } from "react"
 import { Link } from "react-router"
 import { call } from "../api.js"
 import { realtime } from "../realtime.js"
@@ -28,7 +28,9 @@ const Notifications = () => {
   useTitle("Notifications")
   const { setUnread } = useApp()
   const list = useAsync(() => call((c) => c.social.notifications({ urlParams: { limit: 50 } })), [])
-  const action = useAction()
+  const markRead = useAction()
+  // What was unread when it was shown stays highlighted for this visit, though the server now has it read.
+  const [fresh, setFresh] = useState<ReadonlySet<string>>(() => new Set())
 
   // New ones arrive live over the socket and go on top.
   useEffect(
@@ -40,25 +42,23 @@ const Notifications = () => {
     [list.reload]
   )
 
+  // Seeing the list reads it, as on Instagram or SoundCloud: the badge clears (also for what arrives while the page is open).
+  const { run } = markRead
+  const page = list.state.status === "ok" ? list.state.value : undefined
+  useEffect(() => {
+    if (page === undefined) return
+    const unread = page.items.filter((n) => !n.read)
+    if (unread.length === 0 && page.unread_count === 0) return
+    setFresh((f) => new Set([...f, ...unread.map((n) => n.id)]))
+    void run(() => call((c) => c.social.readAllNotifications()).then(() => true)).then((ok) => {
+      if (ok) setUnread(() => 0)
+    })
+  }, [page, run, setUnread])
+
   return (
     <section>
-      <div className="row spread">
-        <h1>Notifications</h1>
-        <button
-          type="button"
-          disabled={action.busy}
-          onClick={async () => {
-            const ok = await action.run(() => call((c) => c.social.readAllNotifications()).then(() => true))
-            if (ok) {
-              setUnread(() => 0)
-              list.set((page) => ({ ...page, unread_count: 0, items: page.items.map((n) => ({ ...n, read: true })) }))
-            }
-          }}
-        >
-          Mark all read
-        </button>
-      </div>
-      {action.error !== null && <p className="error" role="alert">{action.error}</p>}
+      <h1>Notifications</h1>
+      {markRead.error !== null && <p className="error" role="alert">Could not mark them as read: {markRead.error}</p>}
       <Show state={list.state} retry={list.reload}>
         {(page) =>
           page.items.length === 0 ? (
@@ -67,22 +67,11 @@ const Notifications = () => {
             <ul className="notifications">
               {page.items.map((n) => {
                 const d = describe(n)
+                const unread = !n.read || fresh.has(n.id)
                 return (
-                  <li key={n.id} className={n.read ? "" : "unread"} data-testid="notification">
-                    {d.link !== undefined ? (
-                      <Link
-                        to={d.link}
-                        onClick={() => {
-                          if (n.read) return
-                          setUnread((c) => Math.max(0, c - 1))
-                          void call((c) => c.social.readNotification({ path: { id: n.id } })).catch(() => {})
-                        }}
-                      >
-                        {d.text}
-                      </Link>
-                    ) : (
-                      <span>{d.text}</span>
-                    )}
+                  <li key={n.id} className={unread ? "unread" : ""} data-testid="notification" data-unread={unread}>
+                    {d.link !== undefined ? <Link to={d.link}>{d.text}</Link> : <span>{d.text}</span>}
+                    {unread && <span className="sr-only"> (new)</span>}
                     <span className="muted small"> · {formatDate(n.created_at)}</span>
                   </li>
                 )

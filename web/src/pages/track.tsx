@@ -137,6 +137,9 @@ const AddToPlaylist = ({ trackId }: { trackId: string }) => {
   )
   const shared = useAsync(() => (open && session !== null ? call((c) => c.playlists.shared({ urlParams: { limit: 100 } })) : Promise.resolve(null)), [open])
   if (session === null) return null
+  // Playlists shared for viewing only would refuse the track.
+  const editable = shared.state.status === "ok" ? (shared.state.value?.items ?? []).filter((p) => p.my_role === "editor") : []
+  const targets = [...(mine.state.status === "ok" ? (mine.state.value?.items ?? []) : []), ...editable]
   const add = async (playlistId: string, title: string) => {
     setDone(null)
     const ok = await action.run(() => call((c) => c.playlists.addTrack({ path: { id: id<PlaylistId>(playlistId) }, payload: { track_id: id<TrackId>(trackId) } })).then(() => true))
@@ -155,14 +158,14 @@ const AddToPlaylist = ({ trackId }: { trackId: string }) => {
             <ErrorBox error={mine.state.error} retry={mine.reload} />
           ) : (
             <ul className="plain">
-              {[...(mine.state.value?.items ?? []), ...(shared.state.status === "ok" ? (shared.state.value?.items ?? []) : [])].map((p) => (
+              {targets.map((p) => (
                 <li key={p.id}>
                   <button type="button" className="link" disabled={action.busy} onClick={() => add(p.id, p.title)}>
                     {p.title}
                   </button>
                 </li>
               ))}
-              {(mine.state.value?.items.length ?? 0) === 0 && (
+              {targets.length === 0 && (
                 <li className="muted small">
                   No playlists yet: <Link to="/playlists">create one</Link>.
                 </li>
