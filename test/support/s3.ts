@@ -13,6 +13,10 @@ export const startS3rver = async (directory: string, bucket = S3_BUCKET, wantedP
   const bin = createRequire(import.meta.url).resolve("s3rver/bin/s3rver.js")
   const args = ["--openssl-legacy-provider", bin, "-d", directory, "-a", "127.0.0.1", "-p", String(wantedPort), "-s", "--configure-bucket", bucket]
   const child = NodeChildProcess.spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
+  // A test file that ends without stopping it (a failed hook, a killed worker) must not leave it running.
+  const killOnExit = () => child.kill("SIGKILL")
+  process.once("exit", killOnExit)
+  child.once("exit", () => process.off("exit", killOnExit))
   let output = ""
   const port = await new Promise<number>((resolve, reject) => {
     const collect = (chunk: Buffer) => {

@@ -59,6 +59,8 @@ describe.each(["local", "s3"] as const)("%s storage", (backend) => {
   let listener: Awaited<ReturnType<typeof registerUser>>
   let song: string
   const storedObjects = (prefix: string) => objects.keys(prefix)
+  let stopS3: (() => Promise<void>) | undefined
+  afterAll(() => stopS3?.())
 
   beforeAll(async () => {
     db = await freshDatabase(`streaming_${backend}`)
@@ -66,7 +68,7 @@ describe.each(["local", "s3"] as const)("%s storage", (backend) => {
     let storageEnv: Record<string, string> = {}
     if (backend === "s3") {
       const s3 = await startS3rver(NodeFs.mkdtempSync(NodePath.join(work, "s3rver-")))
-      afterAll(s3.stop)
+      stopS3 = s3.stop
       storageEnv = s3Env(s3.port)
       objects = s3View(s3.port)
     } else {
