@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
-import { Effect, Option } from "effect"
+import type { SqlError } from "@effect/sql/SqlError"
+import { Effect, Exit, Option, Runtime } from "effect"
 import type { UserId } from "../users/schema.js"
 import type { MemberRole, Message, MessageId, Reaction, Room, RoomId, RoomType } from "./schema.js"
 
@@ -72,9 +73,14 @@ const MESSAGE_WITH_REACTIONS_COLUMNS = `
                            min(r.created_at) as first_at
                       from chat_reactions r where r.message_id = m.id group by r.emoji) g), '[]') as reactions`
 
+/** Store statements running at once before runs wait to share the next one (the pool serves other queries too). */
+const STORE_STATEMENTS_IN_FLIGHT = 4
+const STORE_MAX_RUNS = 64
+
 export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const messageColumns = sql.literal(MESSAGE_COLUMNS)
     const messageWithReactionsColumns = sql.literal(MESSAGE_WITH_REACTIONS_COLUMNS)
 
@@ -196,25 +202,66 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
         Effect.map((rows) => rows.map((r) => r.id))
       )
 
-    /**
-     * Stores a run of messages from one sender to one room, in order, in one
-     * statement (`chat_store_messages`, migration 0012): the room's seq is
-     * bumped once by the number stored, so seqs have no gaps, and the room
-     * row's lock orders concurrent sends (seq order is commit order). A message
-     * is stored only when the sender may post, its reply target is a live
-     * message of the room and no message with its client_id exists; one result
-     * per input, in order: the stored message, or the one stored before under
-     * that client_id, or None (refused). The client_ids of one run must differ.
-     */
-    const insertMessages = (room: RoomId, sender: UserId, inputs: ReadonlyArray<NewMessage>) =>
-      sql<MessageRow & { ord: string; created: boolean }>`
-        select * from chat_store_messages(${room}, ${sender},
-          ${JSON.stringify(inputs.map((i) => ({ client_id: i.clientId, content: i.content, reply_to: i.replyTo })))}::jsonb)`.pipe(
+    type StoredRun = Array<Option.Option<{ readonly message: Message; readonly created: boolean }>>
+    interface WaitingRun {
+      readonly room: RoomId
+      readonly sender: UserId
+      readonly inputs: ReadonlyArray<NewMessage>
+      readonly resume: (stored: Effect.Effect<StoredRun, SqlError>) => void
+    }
+
+    /** The runs in one `chat_store_runs` statement; each run's results in its inputs' order. */
+    const storeRuns = (runs: ReadonlyArray<WaitingRun>) => {
+      const messages = runs.flatMap((run) =>
+        run.inputs.map((i) => ({ room: run.room, sender: run.sender, client_id: i.clientId, content: i.content, reply_to: i.replyTo }))
+      )
+      return sql<MessageRow & { ord: string; created: boolean }>`select * from chat_store_runs(${JSON.stringify(messages)}::jsonb)`.pipe(
         Effect.map((rows) => {
           const byOrd = new Map(rows.map((r) => [Number(r.ord), r]))
-          return inputs.map((_, i) => Option.map(Option.fromNullable(byOrd.get(i + 1)), (r) => ({ message: toMessage(r), created: r.created })))
+          let ord = 0
+          return runs.map((run): StoredRun =>
+            run.inputs.map(() => Option.map(Option.fromNullable(byOrd.get(++ord)), (r) => ({ message: toMessage(r), created: r.created })))
+          )
         })
       )
+    }
+
+    // Group commit: while STORE_STATEMENTS_IN_FLIGHT store statements run, the runs
+    // that arrive wait and then go together in the next one.
+    const waiting: Array<WaitingRun> = []
+    let inFlight = 0
+    const pump = () => {
+      while (inFlight < STORE_STATEMENTS_IN_FLIGHT && waiting.length > 0) {
+        const batch = waiting.splice(0, STORE_MAX_RUNS)
+        inFlight++
+        runFork(
+          Effect.flatMap(Effect.exit(storeRuns(batch)), (exit) =>
+            Effect.sync(() => {
+              inFlight--
+              batch.forEach((run, i) => run.resume(Exit.map(exit, (stored) => stored[i]!)))
+              pump()
+            })
+          )
+        )
+      }
+    }
+
+    /**
+     * Stores a run of messages from one sender to one room, in order: the
+     * room's seq is bumped by the number stored, so seqs have no gaps, and the
+     * room row's lock orders concurrent sends (seq order is commit order). A
+     * message is stored only when the sender may post, its reply target is a
+     * live message of the room and no message with its client_id exists; one
+     * result per input, in order: the stored message, or the one stored before
+     * under that client_id, or None (refused). The client_ids of one run must
+     * differ. Runs of other connections waiting at the same moment share the
+     * statement and its commit (`chat_store_runs`, migration 0013).
+     */
+    const insertMessages = (room: RoomId, sender: UserId, inputs: ReadonlyArray<NewMessage>) =>
+      Effect.async<StoredRun, SqlError>((resume) => {
+        waiting.push({ room, sender, inputs, resume })
+        pump()
+      })
 
     /** Why insertMessages stored nothing (read after the fact; only on the refusal path). */
     const sendRefusal = (room: RoomId, sender: UserId, replyTo: MessageId | null) =>

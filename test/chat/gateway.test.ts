@@ -2,7 +2,7 @@ import WebSocket from "ws"
 import { beforeAll, describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
 import { ChatClient, closeAtEnd, createRoom, newClientId } from "../support/chat.js"
-import { freshDatabase } from "../support/database.js"
+import { freshDatabase, query } from "../support/database.js"
 import { http, type RunningServer, startServer, tempDataDir } from "../support/server.js"
 
 const db = await freshDatabase("chat_gateway")
@@ -145,6 +145,36 @@ describe("chat gateway: messages", () => {
     const seen: Array<unknown> = []
     while (seen.length < stored.length + 1) seen.push((await b.next((f) => f.type === "message")).message)
     expect(seen).toEqual([earlier.message, ...stored])
+  })
+
+  it("stores sends of many connections to many rooms together (group commit), each room's seqs dense and in order", async () => {
+    const users = await Promise.all(Array.from({ length: 6 }, () => registerUser(server.baseUrl)))
+    const rooms = await Promise.all(users.map((u, i) => createRoom(server.baseUrl, u.access_token, { name: `group ${i}` })))
+    const clients = await Promise.all(users.map((u) => connect(u.access_token)))
+    await Promise.all(clients.map((c, i) => c.request({ type: "join", room_id: rooms[i]!.id })))
+    // Every connection sends one message at a time, all connections at once.
+    const acks = await Promise.all(
+      clients.map(async (c, i) => {
+        const mine = []
+        for (let k = 0; k < 8; k++) mine.push(await send(c, rooms[i]!.id, `room ${i} message ${k}`))
+        return mine
+      })
+    )
+    for (const [i, roomAcks] of acks.entries()) {
+      expect(roomAcks.map((a) => a.type)).toEqual(Array(8).fill("ack"))
+      expect(roomAcks.map((a) => a.message.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+      expect(roomAcks.map((a) => a.message.content)).toEqual(Array.from({ length: 8 }, (_, k) => `room ${i} message ${k}`))
+    }
+    // Messages of different rooms committed together were written by one transaction.
+    const [{ transactions, rooms_per_transaction }] = await query<{ transactions: number; rooms_per_transaction: number }>(
+      db,
+      `select count(distinct xmin::text)::int as transactions, max(n)::int as rooms_per_transaction
+         from chat_messages, (select xmin::text as x, count(distinct room_id) as n from chat_messages where room_id = any($1) group by 1) t
+        where room_id = any($1) and xmin::text = t.x`,
+      [rooms.map((r) => r.id)]
+    )
+    expect(transactions).toBeLessThan(48)
+    expect(rooms_per_transaction).toBeGreaterThan(1)
   })
 
   it("replies, edits, deletes, reactions and read receipts reach the room; only the author edits", async () => {
