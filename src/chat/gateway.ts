@@ -182,7 +182,7 @@ class Connection implements HubConnection {
     })
   }
 
-  /** The next client frame already waiting, taken only when `wanted` accepts it (parsed, so it is parsed once). */
+  /** The next client frame already waiting, taken only when `wanted` accepts it (and answers it parsed). */
   takeWaiting<A>(wanted: (text: string) => A | undefined): A | undefined {
     const item = this.inbox[0]
     if (item === undefined || !("text" in item) || this.closing || this.closed) return undefined
@@ -528,7 +528,7 @@ export const ChatGatewayLive = Layer.scoped(
 
     /**
      * The send and the sends for the same room waiting behind it, to be stored
-     * together: at most a quarter of a mailbox (frames and bytes), since the
+     * together: at most an eighth of a mailbox (frames and bytes), since the
      * sender gets an ack and its own message back for each in one turn.
      */
     const runFrames = Math.max(1, Math.min(MAX_SEND_RUN, Math.floor(settings.mailboxFrames / 8)))
@@ -568,7 +568,8 @@ export const ChatGatewayLive = Layer.scoped(
       })
     }
 
-    const handle = (c: Connection, actor: Actor, frame: ClientFrame): Effect.Effect<void, unknown> => {
+    /** Every frame but `send`, which goes in runs (`takeSendRun`, `sendRun`). */
+    const handle = (c: Connection, actor: Actor, frame: Exclude<ClientFrame, SendFrame>): Effect.Effect<void, unknown> => {
       const ref = frame.ref
       switch (frame.type) {
         case "authenticate":
@@ -581,8 +582,6 @@ export const ChatGatewayLive = Layer.scoped(
             yield* unsubscribe(c, frame.room_id)
             reply(c, "left", ref, { room_id: frame.room_id, reason: "left" })
           })
-        case "send":
-          return sendRun(c, actor, [frame])
         case "edit":
           return Effect.map(chat.edit(actor, frame.message_id, frame.content), (message) => reply(c, "message_edited", ref, { message }))
         case "delete":
@@ -726,14 +725,19 @@ export const ChatGatewayLive = Layer.scoped(
       const parsed = parseFrame(next.text)
       if ("problem" in parsed) return Effect.sync(() => fail(c, parsed.problem.ref, parsed.problem.code, parsed.problem.message))
       const frame = parsed.frame
-      const run = frame.type === "send" ? takeSendRun(c, frame, next.text.length) : undefined
-      return (run === undefined ? handle(c, actor, frame) : sendRun(c, actor, run)).pipe(
+      if (frame.type !== "send") return answered(c, handle(c, actor, frame), [frame])
+      const run = takeSendRun(c, frame, next.text.length)
+      return answered(c, sendRun(c, actor, run), run)
+    }
+
+    /** A failure of the frames' work becomes an error frame for each of them. */
+    const answered = (c: Connection, work: Effect.Effect<void, unknown>, frames: ReadonlyArray<ClientFrame>) =>
+      work.pipe(
         // A connection that died mid-transaction fails its ROLLBACK, which @effect/sql
         // turns into a defect: still the database being away, worth an error frame, not the connection.
         Effect.catchAllDefect((defect) => Option.match(unavailableError(defect), { onNone: () => Effect.die(defect), onSome: Effect.fail })),
-        Effect.catchAll((error) => Effect.forEach(run ?? [frame], (f) => reportFailure(c, f.ref)(error), { discard: true }))
+        Effect.catchAll((error) => Effect.forEach(frames, (f) => reportFailure(c, f.ref)(error), { discard: true }))
       )
-    }
 
     /** After the last frame: on shutdown the mailbox is flushed before the 1001; either way the socket is seen closed. */
     const finish = (c: Connection): Effect.Effect<void> =>

@@ -75,6 +75,7 @@ const MESSAGE_WITH_REACTIONS_COLUMNS = `
 
 /** Store statements running at once before runs wait to share the next one (the pool serves other queries too). */
 const STORE_STATEMENTS_IN_FLIGHT = 4
+/** Runs stored by one statement at most (a run is up to 64 messages). */
 const STORE_MAX_RUNS = 64
 
 export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {

@@ -16,7 +16,7 @@ const messageNotFound = () => NotFound.of("message not found", "MESSAGE_NOT_FOUN
 const notMember = () => Forbidden.of("you are not a member of this room", "NOT_A_MEMBER")
 
 /** Why one message of a run was not stored. */
-export type ChatSendError = BadRequest | Forbidden | NotFound | Conflict
+type ChatSendError = BadRequest | Forbidden | NotFound | Conflict
 
 export interface RoomPage {
   readonly items: ReadonlyArray<Room>
