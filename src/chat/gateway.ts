@@ -24,6 +24,7 @@ export const CHAT_TOKEN_PURPOSE = "chat"
 /** Close codes of SPEC §5, and ours for the cases it leaves open. */
 export const CloseCode = {
   goingAway: 1001,
+  internalError: 1011,
   noPong: 4000,
   unauthorized: 4001,
   banned: 4003,
@@ -730,12 +731,15 @@ export const ChatGatewayLive = Layer.scoped(
       return answered(c, sendRun(c, actor, run), run)
     }
 
-    /** A failure of the frames' work becomes an error frame for each of them. */
+    /**
+     * A failure of the frames' work becomes an error frame for each of them,
+     * and the connection goes on, as a server answers 500 and serves the next request.
+     */
     const answered = (c: Connection, work: Effect.Effect<void, unknown>, frames: ReadonlyArray<ClientFrame>) =>
       work.pipe(
         // A connection that died mid-transaction fails its ROLLBACK, which @effect/sql
-        // turns into a defect: still the database being away, worth an error frame, not the connection.
-        Effect.catchAllDefect((defect) => Option.match(unavailableError(defect), { onNone: () => Effect.die(defect), onSome: Effect.fail })),
+        // turns into a defect: still the database being away (DATABASE_UNAVAILABLE), not a bug.
+        Effect.catchAllDefect((defect) => Effect.fail(Option.getOrElse(unavailableError(defect), () => defect))),
         Effect.catchAll((error) => Effect.forEach(frames, (f) => reportFailure(c, f.ref)(error), { discard: true }))
       )
 
@@ -782,7 +786,11 @@ export const ChatGatewayLive = Layer.scoped(
       // Built when the fiber starts, so that the finished admission is not kept beside the running loop.
       const fiber = run(Effect.suspend(() => Effect.flatMap(admit(c), (actor) => (actor === undefined ? finish(c) : serve(c, actor)))))
       fiber.addObserver((exit) => {
-        if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) runFork(Effect.logError("chat connection failed", exit.cause))
+        if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
+          runFork(Effect.logError("chat connection failed", exit.cause))
+          // Nothing reads this socket any more: the client must see it closed, not wait on it.
+          c.close(CloseCode.internalError, "internal error")
+        }
         run(Effect.uninterruptible(release(c)))
       })
     }

@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Effect, Exit, Option, Runtime } from "effect"
+import { Cause, Effect, Exit, Option, Runtime } from "effect"
+import { unavailableError } from "../platform/sql-errors.js"
 import type { UserId } from "../users/schema.js"
 import type { MemberRole, Message, MessageId, Reaction, Room, RoomId, RoomType } from "./schema.js"
 
@@ -231,20 +232,23 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
     // that arrive wait and then go together in the next one.
     const waiting: Array<WaitingRun> = []
     let inFlight = 0
-    const pump = () => {
-      while (inFlight < STORE_STATEMENTS_IN_FLIGHT && waiting.length > 0) {
-        const batch = waiting.splice(0, STORE_MAX_RUNS)
-        inFlight++
-        runFork(
-          Effect.flatMap(Effect.exit(storeRuns(batch)), (exit) =>
-            Effect.sync(() => {
-              inFlight--
-              batch.forEach((run, i) => run.resume(Exit.map(exit, (stored) => stored[i]!)))
-              pump()
-            })
-          )
+    const dispatch = (batch: ReadonlyArray<WaitingRun>) => {
+      inFlight++
+      runFork(
+        Effect.flatMap(Effect.exit(storeRuns(batch)), (exit) =>
+          Effect.sync(() => {
+            inFlight--
+            if (Exit.isFailure(exit) && batch.length > 1 && Option.isNone(Option.flatMap(Cause.failureOption(exit.cause), unavailableError))) {
+              // One run's failure (a bug, a constraint) must not fail the other senders' runs: each goes again alone.
+              for (const run of batch) dispatch([run])
+            } else batch.forEach((run, i) => run.resume(Exit.map(exit, (stored) => stored[i]!)))
+            pump()
+          })
         )
-      }
+      )
+    }
+    const pump = () => {
+      while (inFlight < STORE_STATEMENTS_IN_FLIGHT && waiting.length > 0) dispatch(waiting.splice(0, STORE_MAX_RUNS))
     }
 
     /**

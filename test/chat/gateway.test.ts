@@ -1,3 +1,4 @@
+import pg from "pg"
 import WebSocket from "ws"
 import { beforeAll, describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
@@ -175,6 +176,51 @@ describe("chat gateway: messages", () => {
     )
     expect(transactions).toBeLessThan(48)
     expect(rooms_per_transaction).toBeGreaterThan(1)
+  })
+
+  it("a run the database refuses fails alone: the runs that shared its statement are stored, its sender gets an error and goes on", async () => {
+    const users = await Promise.all(Array.from({ length: 9 }, () => registerUser(server.baseUrl)))
+    const rooms = await Promise.all(users.slice(0, 5).map((u, i) => createRoom(server.baseUrl, u.access_token, { name: `shared ${i}` })))
+    const locked = await createRoom(server.baseUrl, users[0]!.access_token, { name: "locked" })
+    const all = await Promise.all(users.map((u) => connect(u.access_token)))
+    // A connection handles its frames in turn, so the blocked sends come from connections of their own.
+    const [clients, blockers] = [all.slice(0, 5), all.slice(5)]
+    await Promise.all(clients.map((c, i) => c.request({ type: "join", room_id: rooms[i]!.id })))
+    await Promise.all(blockers.map((c) => c.request({ type: "join", room_id: locked.id })))
+    // A fault only the database knows of, standing in for any statement that fails.
+    await query(db, `create function poison() returns trigger language plpgsql as $$
+                     begin if new.content = 'poison' then raise exception 'poisoned'; end if; return new; end $$;
+                     create trigger poison before insert on chat_messages for each row execute function poison()`)
+    const lock = new pg.Client({ connectionString: db })
+    await lock.connect()
+    try {
+      // The four store statements a node runs at once wait on a locked room, so the next runs queue for one statement together.
+      await lock.query("begin")
+      await lock.query("select 1 from chat_rooms where id = $1 for update", [locked.id])
+      const blocked = blockers.map((c, i) => send(c, locked.id, `blocked ${i}`))
+      await expect.poll(async () => (await query<{ n: number }>(db, "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"))[0]!.n).toBe(4)
+      const shared = clients.map((c, i) => send(c, rooms[i]!.id, i === 2 ? "poison" : `shared ${i}`))
+      await new Promise((r) => setTimeout(r, 200))
+      await lock.query("commit")
+      expect((await Promise.all(blocked)).map((r) => r.type)).toEqual(["ack", "ack", "ack", "ack"])
+      const replies = await Promise.all(shared)
+      expect(replies.map((r) => r.type)).toEqual(["ack", "ack", "error", "ack", "ack"])
+      expect(replies[2]).toMatchObject({ code: "INTERNAL_ERROR" })
+      expect(replies.filter((r) => r.type === "ack").map((r) => [r.message.content, r.message.seq])).toEqual([["shared 0", 1], ["shared 1", 1], ["shared 3", 1], ["shared 4", 1]])
+      expect(await clients[2]!.request({ type: "ping" })).toMatchObject({ type: "pong" })
+      expect(await send(clients[2]!, rooms[2]!.id, "after the fault")).toMatchObject({ type: "ack", message: { seq: 1 } })
+    } finally {
+      await lock.end()
+      await query(db, "drop trigger poison on chat_messages; drop function poison()")
+    }
+  })
+
+  it("refuses text that cannot be stored as sent (a lone surrogate) as invalid, and goes on", async () => {
+    const { room, a } = await pair()
+    for (const content of ["\uDFFF\uD800", "a\uD800b", "\uDC00"]) {
+      expect(await send(a, room.id, content)).toMatchObject({ type: "error", code: "VALIDATION_ERROR" })
+    }
+    expect(await send(a, room.id, "👩‍👩‍👧‍👦 pairs are fine")).toMatchObject({ type: "ack", message: { content: "👩‍👩‍👧‍👦 pairs are fine", seq: 1 } })
   })
 
   it("replies, edits, deletes, reactions and read receipts reach the room; only the author edits", async () => {

@@ -149,7 +149,8 @@ describe("POST /chat/rooms", () => {
     ["type dm (DMs are opened, not created)", { name: "dm", type: "dm" }],
     ["an unknown type", { name: "r", type: "secret" }],
     ["a description over 1000 characters", { name: "r", description: "d".repeat(1001) }],
-    ["a NUL in the description", { name: "r", description: "a\u0000b" }]
+    ["a NUL in the description", { name: "r", description: "a\u0000b" }],
+    ["a lone surrogate in the name", { name: "\uDE00 room" }]
   ])("refuses %s with 400 VALIDATION_ERROR and stores nothing", async (_, body) => {
     const alice = await user()
     const res = await api("POST", "/chat/rooms", alice, body)

@@ -81,7 +81,8 @@ describe("updating a profile", () => {
     [{ display_name: 12 }, "display_name"],
     [{ language: "english" }, "language"],
     [{ bio: "nul\u0000byte" }, "bio"],
-    [{ timezone: "UTC\u0000" }, "timezone"]
+    [{ timezone: "UTC\u0000" }, "timezone"],
+    [{ bio: "a lone \uD83D surrogate" }, "bio"]
   ])("rejects %j with a 400 naming %s", async (body, field) => {
     const s = await registerUser(server.baseUrl)
     const res = await http(server.baseUrl, "PUT", `/api/v1/users/${s.user.id}`, { token: s.access_token, body })
