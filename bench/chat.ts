@@ -74,14 +74,20 @@ const clampClients = (wanted: number, what: string) => {
 }
 
 /** CPU time of every process called `postgres` on this machine (other databases' work included) (the database the servers use), in µs. */
+/** With several PostgreSQL servers on the machine, BENCH_POSTGRES_PID (a postmaster's pid) counts only that one. */
+const POSTMASTER = process.env["BENCH_POSTGRES_PID"]
+
 const postgresCpuMicros = () => {
   let total = 0
   for (const entry of NodeFs.readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue
     try {
       const stat = NodeFs.readFileSync(`/proc/${entry}/stat`, "utf8")
+      const close = stat.indexOf(")")
+      const parent = stat.slice(close + 2).split(" ")[1]
+      if (POSTMASTER !== undefined && entry !== POSTMASTER && parent !== POSTMASTER) continue
       // Own time plus reaped children's: backends that exit meanwhile move into the postmaster's cutime.
-      if (stat.slice(stat.indexOf("(") + 1, stat.indexOf(")")) === "postgres") total += cpuMicros(Number(entry)) + childrenCpuMicros(Number(entry))
+      if (stat.slice(stat.indexOf("(") + 1, close) === "postgres") total += cpuMicros(Number(entry)) + childrenCpuMicros(Number(entry))
     } catch {
       // gone meanwhile
     }

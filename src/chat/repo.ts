@@ -214,10 +214,18 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
 
     /** The runs in one `chat_store_runs` statement; each run's results in its inputs' order. */
     const storeRuns = (runs: ReadonlyArray<WaitingRun>) => {
-      const messages = runs.flatMap((run) =>
-        run.inputs.map((i) => ({ room: run.room, sender: run.sender, client_id: i.clientId, content: i.content, reply_to: i.replyTo }))
-      )
-      return sql<MessageRow & { ord: string; created: boolean }>`select * from chat_store_runs(${JSON.stringify(messages)}::jsonb)`.pipe(
+      const [rooms, senders, clientIds, contents, replyTo]: [Array<RoomId>, Array<UserId>, Array<string>, Array<string>, Array<MessageId | null>] = [[], [], [], [], []]
+      for (const run of runs) {
+        for (const input of run.inputs) {
+          rooms.push(run.room)
+          senders.push(run.sender)
+          clientIds.push(input.clientId)
+          contents.push(input.content)
+          replyTo.push(input.replyTo)
+        }
+      }
+      return sql<MessageRow & { ord: string; created: boolean }>`
+        select * from chat_store_runs(${rooms}::uuid[], ${senders}::uuid[], ${clientIds}::text[], ${contents}::text[], ${replyTo}::uuid[])`.pipe(
         Effect.map((rows) => {
           const byOrd = new Map(rows.map((r) => [Number(r.ord), r]))
           let ord = 0
@@ -260,7 +268,7 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
      * result per input, in order: the stored message, or the one stored before
      * under that client_id, or None (refused). The client_ids of one run must
      * differ. Runs of other connections waiting at the same moment share the
-     * statement and its commit (`chat_store_runs`, migration 0013).
+     * statement and its commit (`chat_store_runs`, migrations 0013 and 0014).
      */
     const insertMessages = (room: RoomId, sender: UserId, inputs: ReadonlyArray<NewMessage>) =>
       Effect.async<StoredRun, SqlError>((resume) => {
