@@ -19,7 +19,8 @@ const chatConfig = Config.all({
     Config.validate({ message: "CHAT_MAX_FRAME_BYTES must be between 1024 and 1048576", validation: (n) => n >= 1024 && n <= 1_048_576 })
   ),
   typingTimeoutMs: positiveInt("CHAT_TYPING_TIMEOUT_MS", 6_000),
-  tokenTtlSeconds: positiveInt("CHAT_TOKEN_TTL_SECONDS", 60)
+  tokenTtlSeconds: positiveInt("CHAT_TOKEN_TTL_SECONDS", 60),
+  storeStatements: positiveInt("CHAT_STORE_STATEMENTS", 4)
 })
 
 export type ChatSettings = Config.Config.Success<typeof chatConfig>

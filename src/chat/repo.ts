@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Cause, Effect, Exit, Option, Runtime } from "effect"
 import { unavailableError } from "../platform/sql-errors.js"
+import { ChatConfig } from "./config.js"
 import type { UserId } from "../users/schema.js"
 import type { MemberRole, Message, MessageId, Reaction, Room, RoomId, RoomType } from "./schema.js"
 
@@ -74,14 +75,14 @@ const MESSAGE_WITH_REACTIONS_COLUMNS = `
                            min(r.created_at) as first_at
                       from chat_reactions r where r.message_id = m.id group by r.emoji) g), '[]') as reactions`
 
-/** Store statements running at once before runs wait to share the next one (the pool serves other queries too). */
-const STORE_STATEMENTS_IN_FLIGHT = 4
 /** Runs stored by one statement at most (a run is up to 64 messages). */
 const STORE_MAX_RUNS = 64
 
 export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    // Store statements running at once before runs wait to share the next one (the pool serves other queries too).
+    const { storeStatements } = yield* ChatConfig
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     const messageColumns = sql.literal(MESSAGE_COLUMNS)
     const messageWithReactionsColumns = sql.literal(MESSAGE_WITH_REACTIONS_COLUMNS)
@@ -236,7 +237,7 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
       )
     }
 
-    // Group commit: while STORE_STATEMENTS_IN_FLIGHT store statements run, the runs
+    // Group commit: while `storeStatements` store statements run, the runs
     // that arrive wait and then go together in the next one.
     const waiting: Array<WaitingRun> = []
     let inFlight = 0
@@ -256,7 +257,7 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
       )
     }
     const pump = () => {
-      while (inFlight < STORE_STATEMENTS_IN_FLIGHT && waiting.length > 0) dispatch(waiting.splice(0, STORE_MAX_RUNS))
+      while (inFlight < storeStatements && waiting.length > 0) dispatch(waiting.splice(0, STORE_MAX_RUNS))
     }
 
     /**

@@ -38,6 +38,34 @@ const pair = async () => {
 const send = (client: ChatClient, room: string, content: string, extra: Record<string, unknown> = {}) =>
   client.request({ type: "send", room_id: room, client_id: newClientId(), content, ...extra })
 
+/**
+ * Holds the node's four store statements (CHAT_STORE_STATEMENTS) on a locked
+ * room while `queue` sends what must then wait and go together in the next
+ * statement; the lock is let go 200 ms later. The blocked sends come from
+ * connections of their own, as a connection handles its frames in turn.
+ */
+const withStoreSlotsHeld = async <A>(queue: () => A) => {
+  const users = await Promise.all(Array.from({ length: 4 }, () => registerUser(server.baseUrl)))
+  const locked = await createRoom(server.baseUrl, users[0]!.access_token, { name: "locked" })
+  const blockers = await Promise.all(users.map((u) => connect(u.access_token)))
+  await Promise.all(blockers.map((c) => c.request({ type: "join", room_id: locked.id })))
+  const lock = new pg.Client({ connectionString: db })
+  await lock.connect()
+  try {
+    await lock.query("begin")
+    await lock.query("select 1 from chat_rooms where id = $1 for update", [locked.id])
+    const blocked = blockers.map((c, i) => send(c, locked.id, `blocked ${i}`))
+    await expect.poll(async () => (await query<{ n: number }>(db, "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"))[0]!.n).toBe(4)
+    const queued = queue()
+    await new Promise((r) => setTimeout(r, 200))
+    await lock.query("commit")
+    expect((await Promise.all(blocked)).map((r) => r.type)).toEqual(["ack", "ack", "ack", "ack"])
+    return queued
+  } finally {
+    await lock.end()
+  }
+}
+
 describe("chat gateway: authentication", () => {
   it("accepts a bearer header, a ?token= access or chat token, or an authenticate frame", async () => {
     const user = await registerUser(server.baseUrl)
@@ -153,13 +181,16 @@ describe("chat gateway: messages", () => {
     const rooms = await Promise.all(users.map((u, i) => createRoom(server.baseUrl, u.access_token, { name: `group ${i}` })))
     const clients = await Promise.all(users.map((u) => connect(u.access_token)))
     await Promise.all(clients.map((c, i) => c.request({ type: "join", room_id: rooms[i]!.id })))
-    // Every connection sends one message at a time, all connections at once.
+    // Every connection sends one message at a time, all connections at once; the first round
+    // certainly waits for one statement together, the later ones as they happen to meet.
     const acks = await Promise.all(
-      clients.map(async (c, i) => {
-        const mine = []
-        for (let k = 0; k < 8; k++) mine.push(await send(c, rooms[i]!.id, `room ${i} message ${k}`))
-        return mine
-      })
+      await withStoreSlotsHeld(() =>
+        clients.map(async (c, i) => {
+          const mine = []
+          for (let k = 0; k < 8; k++) mine.push(await send(c, rooms[i]!.id, `room ${i} message ${k}`))
+          return mine
+        })
+      )
     )
     for (const [i, roomAcks] of acks.entries()) {
       expect(roomAcks.map((a) => a.type)).toEqual(Array(8).fill("ack"))
@@ -179,30 +210,16 @@ describe("chat gateway: messages", () => {
   })
 
   it("a run the database refuses fails alone: the runs that shared its statement are stored, its sender gets an error and goes on", async () => {
-    const users = await Promise.all(Array.from({ length: 9 }, () => registerUser(server.baseUrl)))
-    const rooms = await Promise.all(users.slice(0, 5).map((u, i) => createRoom(server.baseUrl, u.access_token, { name: `shared ${i}` })))
-    const locked = await createRoom(server.baseUrl, users[0]!.access_token, { name: "locked" })
-    const all = await Promise.all(users.map((u) => connect(u.access_token)))
-    // A connection handles its frames in turn, so the blocked sends come from connections of their own.
-    const [clients, blockers] = [all.slice(0, 5), all.slice(5)]
+    const users = await Promise.all(Array.from({ length: 5 }, () => registerUser(server.baseUrl)))
+    const rooms = await Promise.all(users.map((u, i) => createRoom(server.baseUrl, u.access_token, { name: `shared ${i}` })))
+    const clients = await Promise.all(users.map((u) => connect(u.access_token)))
     await Promise.all(clients.map((c, i) => c.request({ type: "join", room_id: rooms[i]!.id })))
-    await Promise.all(blockers.map((c) => c.request({ type: "join", room_id: locked.id })))
     // A fault only the database knows of, standing in for any statement that fails.
     await query(db, `create function poison() returns trigger language plpgsql as $$
                      begin if new.content = 'poison' then raise exception 'poisoned'; end if; return new; end $$;
                      create trigger poison before insert on chat_messages for each row execute function poison()`)
-    const lock = new pg.Client({ connectionString: db })
-    await lock.connect()
     try {
-      // The four store statements a node runs at once wait on a locked room, so the next runs queue for one statement together.
-      await lock.query("begin")
-      await lock.query("select 1 from chat_rooms where id = $1 for update", [locked.id])
-      const blocked = blockers.map((c, i) => send(c, locked.id, `blocked ${i}`))
-      await expect.poll(async () => (await query<{ n: number }>(db, "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"))[0]!.n).toBe(4)
-      const shared = clients.map((c, i) => send(c, rooms[i]!.id, i === 2 ? "poison" : `shared ${i}`))
-      await new Promise((r) => setTimeout(r, 200))
-      await lock.query("commit")
-      expect((await Promise.all(blocked)).map((r) => r.type)).toEqual(["ack", "ack", "ack", "ack"])
+      const shared = await withStoreSlotsHeld(() => clients.map((c, i) => send(c, rooms[i]!.id, i === 2 ? "poison" : `shared ${i}`)))
       const replies = await Promise.all(shared)
       expect(replies.map((r) => r.type)).toEqual(["ack", "ack", "error", "ack", "ack"])
       expect(replies[2]).toMatchObject({ code: "INTERNAL_ERROR" })
@@ -210,7 +227,6 @@ describe("chat gateway: messages", () => {
       expect(await clients[2]!.request({ type: "ping" })).toMatchObject({ type: "pong" })
       expect(await send(clients[2]!, rooms[2]!.id, "after the fault")).toMatchObject({ type: "ack", message: { seq: 1 } })
     } finally {
-      await lock.end()
       await query(db, "drop trigger poison on chat_messages; drop function poison()")
     }
   })
