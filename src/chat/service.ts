@@ -215,16 +215,24 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
      * recipient gets the run in one write. One result per input: the message
      * (`created` false when its client_id was stored before), or why not.
      */
+    /**
+     * Another connection stored one of these client_ids meanwhile: run again, and it is
+     * found as stored. A catch rather than `Effect.retry`, which builds a schedule for every send.
+     */
+    const storeRetryingRaces = (room: RoomId, sender: UserId, inputs: ReadonlyArray<NewMessage>, retries = 2): ReturnType<typeof repo.insertMessages> =>
+      Effect.catchIf(
+        repo.insertMessages(room, sender, inputs),
+        (e) => retries > 0 && Option.isSome(uniqueViolation(e)),
+        () => storeRetryingRaces(room, sender, inputs, retries - 1)
+      )
+
     const sendMany = (actor: Actor, room: RoomId, inputs: ReadonlyArray<NewMessage>) =>
       Effect.gen(function* () {
         const peer = yield* dmPeerOf(room, actor.id)
         if (Option.isSome(peer) && (yield* blocks.isBlocked(actor.id, peer.value))) {
           return yield* Forbidden.of("you cannot message this user", "BLOCKED")
         }
-        const stored = yield* repo.insertMessages(room, actor.id, inputs).pipe(
-          // Another connection stored one of these client_ids meanwhile: run again, and it is found as stored.
-          Effect.retry({ times: 2, while: (e) => e._tag === "SqlError" && Option.isSome(uniqueViolation(e)) })
-        )
+        const stored = yield* storeRetryingRaces(room, actor.id, inputs)
         const refused = inputs.filter((_, i) => Option.isNone(stored[i]!))
         const refusal = refused.length === 0 ? undefined : yield* refusalOf(actor, room, refused)
         const results: Array<Either.Either<{ readonly message: Message; readonly created: boolean }, ChatSendError>> = []

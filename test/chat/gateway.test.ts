@@ -209,6 +209,32 @@ describe("chat gateway: messages", () => {
     expect(rooms_per_transaction).toBeGreaterThan(1)
   })
 
+  it("a client_id sent from two connections at once is stored once: to one room both get the message, to two rooms the second is refused", async () => {
+    const { room, a, alice } = await pair()
+    const other = await createRoom(server.baseUrl, alice.access_token, { name: "other" })
+    const a2 = await connect(alice.access_token)
+    await a2.request({ type: "join", room_id: room.id })
+    await a2.request({ type: "join", room_id: other.id })
+    const sameRoom = Array.from({ length: 20 }, () => newClientId())
+    const sameReplies = await Promise.all(sameRoom.flatMap((clientId) => [a, a2].map((c) => c.request({ type: "send", room_id: room.id, client_id: clientId, content: `once ${clientId}` }))))
+    for (let i = 0; i < sameRoom.length; i++) {
+      const [first, second] = [sameReplies[2 * i]!, sameReplies[2 * i + 1]!]
+      expect([first.type, second.type]).toEqual(["ack", "ack"])
+      expect(second.message).toEqual(first.message)
+    }
+    const twoRooms = Array.from({ length: 20 }, () => newClientId())
+    const twoReplies = await Promise.all(
+      twoRooms.flatMap((clientId) => [a.request({ type: "send", room_id: room.id, client_id: clientId, content: "here?" }), a2.request({ type: "send", room_id: other.id, client_id: clientId, content: "there?" })])
+    )
+    for (let i = 0; i < twoRooms.length; i++) {
+      const pairReplies = [twoReplies[2 * i]!, twoReplies[2 * i + 1]!]
+      expect(pairReplies.filter((r) => r.type === "ack")).toHaveLength(1)
+      expect(pairReplies.find((r) => r.type !== "ack")).toMatchObject({ type: "error", code: "CLIENT_ID_REUSED" })
+    }
+    const [{ n }] = await query<{ n: number }>(db, "select count(*)::int as n from chat_messages where sender_id = $1", [alice.user.id])
+    expect(n).toBe(40)
+  })
+
   it("a run the database refuses fails alone: the runs that shared its statement are stored, its sender gets an error and goes on", async () => {
     const users = await Promise.all(Array.from({ length: 5 }, () => registerUser(server.baseUrl)))
     const rooms = await Promise.all(users.map((u, i) => createRoom(server.baseUrl, u.access_token, { name: `shared ${i}` })))
