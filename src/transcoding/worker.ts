@@ -279,11 +279,14 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
       // Once per job: when FFmpeg exits, or when the job ends without getting that far.
       let transcoding = true
       // A freed slot wakes the claimer: it is filled now, not at the next poll.
-      const transcoded = Effect.suspend(() => {
-        if (!transcoding) return Effect.void
-        transcoding = false
-        return Effect.zipRight(slots.release(1), signal.notify)
-      })
+      // Uninterruptible: once marked freed, the permit must really go back.
+      const transcoded = Effect.uninterruptible(
+        Effect.suspend(() => {
+          if (!transcoding) return Effect.void
+          transcoding = false
+          return Effect.zipRight(slots.release(1), signal.notify)
+        })
+      )
       yield* FiberSet.run(jobs, runJob(claimed.value, transcoded).pipe(Effect.ensuring(Effect.zipRight(transcoded, held.release(1)))))
       return true
     })
