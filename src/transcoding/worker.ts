@@ -28,8 +28,13 @@ const PROGRESS_INTERVAL_MS = 1000
 
 /**
  * The transcode pool of a process with the stream role: a claimer fiber takes
- * jobs from the shared queue while a slot is free, and each job is a fiber in
- * a FiberSet owning its FFmpeg process. Shutdown (the layer's finalizer)
+ * jobs from the shared queue while an FFmpeg slot is free, and each job is a
+ * fiber in a FiberSet owning its FFmpeg process. A job gives its slot back as
+ * soon as FFmpeg has exited, so the next job's FFmpeg runs while this one
+ * stores its files and publishes: the cores never wait on storage or the
+ * database between two transcodes. At most twice TRANSCODE_CONCURRENCY jobs
+ * are held at once (slow storage cannot make finished transcodes pile up).
+ * Shutdown (the layer's finalizer)
  * stops claiming at once, lets running jobs finish within SHUTDOWN_GRACE_MS,
  * then interrupts the rest: FFmpeg is killed, the unpublished prefix deleted
  * and the job handed back to the queue.
@@ -100,8 +105,11 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
         yield* storage.put(`${job.output_prefix}/master.m3u8`, master, { contentType: contentType("master.m3u8") })
       })
 
-    /** Transcodes and stores every file of the attempt; what is left to publish is returned. */
-    const produce = (job: ClaimedJob) =>
+    /**
+     * Transcodes and stores every file of the attempt; what is left to publish
+     * is returned. `transcoded` runs once FFmpeg has exited.
+     */
+    const produce = (job: ClaimedJob, transcoded: Effect.Effect<void>) =>
       Effect.scoped(
         Effect.gen(function* () {
           if (job.stale_prefix !== null) yield* storage.deletePrefix(job.stale_prefix)
@@ -135,6 +143,7 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
                 }
               })
           })
+          yield* transcoded
           yield* upload(job, outDir, result)
           return result
         })
@@ -165,7 +174,7 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
         Effect.ignoreLogged
       )
 
-    const runJob = (job: ClaimedJob) => {
+    const runJob = (job: ClaimedJob, transcoded: Effect.Effect<void>) => {
       // Once set, the attempt's prefix is what listeners are served: never delete it.
       let published = false
       return Effect.gen(function* () {
@@ -184,7 +193,7 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
           Effect.gen(function* () {
             // The lease keeper guards the long work only: once publish has
             // committed, a renewal that finds the lease gone is no loss.
-            const result = yield* Effect.raceFirst(produce(job), keepLease(job))
+            const result = yield* Effect.raceFirst(produce(job, transcoded), keepLease(job))
             const done = yield* queue.publish(job, owner, publicationOf(result)).pipe(
               Effect.tap((ok) => {
                 published = ok
@@ -231,7 +240,10 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
     }
 
     const jobs = yield* FiberSet.make<void, never>()
+    /** FFmpeg processes running, or about to: a job holds one from its claim until FFmpeg exits. */
     const slots = yield* Effect.makeSemaphore(config.transcodeConcurrency)
+    /** Jobs held, from claim to the end of their publish. */
+    const held = yield* Effect.makeSemaphore(2 * config.transcodeConcurrency)
 
     // Runs before the FiberSet's own finalizer (which interrupts what is left).
     yield* Effect.addFinalizer(() =>
@@ -253,6 +265,7 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
 
     const claimOne = Effect.gen(function* () {
       yield* slots.take(1)
+      yield* held.take(1)
       const claimed = readiness.isDraining()
         ? Option.none<ClaimedJob>()
         : yield* queue.claim(owner).pipe(
@@ -260,11 +273,21 @@ export const TranscodeWorkersLive = Layer.scopedDiscard(
             Effect.orElseSucceed(() => Option.none<ClaimedJob>())
           )
       if (Option.isNone(claimed)) {
-        yield* slots.release(1)
+        yield* Effect.zipRight(held.release(1), slots.release(1))
         return false
       }
-      // A finished job wakes the claimer: the free slot is filled now, not at the next poll.
-      yield* FiberSet.run(jobs, runJob(claimed.value).pipe(Effect.ensuring(Effect.zipRight(slots.release(1), signal.notify))))
+      // Once per job: when FFmpeg exits, or when the job ends without getting that far.
+      let transcoding = true
+      // A freed slot wakes the claimer: it is filled now, not at the next poll.
+      // Uninterruptible: once marked freed, the permit must really go back.
+      const transcoded = Effect.uninterruptible(
+        Effect.suspend(() => {
+          if (!transcoding) return Effect.void
+          transcoding = false
+          return Effect.zipRight(slots.release(1), signal.notify)
+        })
+      )
+      yield* FiberSet.run(jobs, runJob(claimed.value, transcoded).pipe(Effect.ensuring(Effect.zipRight(transcoded, held.release(1)))))
       return true
     })
 

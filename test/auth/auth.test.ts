@@ -170,6 +170,24 @@ describe("tokens", () => {
     }
   })
 
+  it("refuses a token once it expires, although it was accepted (and remembered as verified) before", async () => {
+    const s = await registerUser(server.baseUrl)
+    const exp = Math.floor(Date.now() / 1000) + 2
+    const token = await new Jose.SignJWT({ role: "user", token_version: 0 })
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject(s.user.id)
+      .setIssuer("veza-api")
+      .setAudience("veza-app")
+      .setExpirationTime(exp)
+      .sign(new TextEncoder().encode(JWT_SECRET))
+    expect((await api("GET", "/api/v1/auth/me", { token })).status).toBe(200)
+    expect((await api("GET", "/api/v1/auth/me", { token })).status).toBe(200)
+    while (Date.now() < exp * 1000 + 50) await new Promise((r) => setTimeout(r, 100))
+    const res = await api("GET", "/api/v1/auth/me", { token })
+    expect(res.status).toBe(401)
+    expect(res.body.error.code).toBe("INVALID_TOKEN")
+  })
+
   it("rotates refresh tokens, and re-use of a rotated one revokes the whole family", async () => {
     const s = await registerUser(server.baseUrl)
     const first = await api("POST", "/api/v1/auth/refresh", { body: { refresh_token: s.refresh_token } })
