@@ -79,6 +79,25 @@ describe("anonymous reads are cached", () => {
   })
 })
 
+describe("a cached answer", () => {
+  it("is the uncached answer byte for byte, headers included", async () => {
+    const track = await newTrack({ title: "Mirror Pool" })
+    const raw = async (path: string) => {
+      const res = await fetch(`${server.baseUrl}/api/v1${path}`)
+      return { status: res.status, type: res.headers.get("content-type"), length: res.headers.get("content-length"), body: await res.text() }
+    }
+    for (const path of [`/tracks/${track.id}`, `/tracks?user_id=${owner.user.id}&limit=5`, "/search?q=mirror"]) {
+      const first = await raw(path)
+      expect(first.status).toBe(200)
+      expect(await raw(path)).toEqual(first)
+      // With a token the answer is built afresh: the same bytes for what an anonymous caller may see too.
+      const fresh = await fetch(`${server.baseUrl}/api/v1${path}`, { headers: { authorization: `Bearer ${listener.access_token}` } })
+      expect(await fresh.text()).toBe(first.body)
+    }
+    await api("DELETE", `/tracks/${track.id}`, owner)
+  })
+})
+
 describe("writes on this node reach the next anonymous read", () => {
   let track: any
   const byOwner = () => `/tracks?user_id=${owner.user.id}`
