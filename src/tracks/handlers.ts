@@ -25,7 +25,6 @@ const drainBody = (raw: NodeHttp.IncomingMessage) => {
 
 type Page = typeof PageParams.Type
 
-
 /** What HTTP and RPC both answer, given the parsed parameters and the request's headers. */
 const TrackOperations = Effect.gen(function* () {
   const tracks = yield* Tracks
