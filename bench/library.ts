@@ -8,6 +8,10 @@
  *   BENCH_SEED_SCALE=0.1     seed a tenth of the full size (default 1: 100k tracks, 1M likes)
  *   BENCH_LIBRARY_ONLY=list  only the requests whose name matches this regular expression
  *   BENCH_LIBRARY_SQL=0      skip the bare-SQL runs (server figures only, e.g. for an A/B of server CPU)
+ *   BENCH_LIBRARY_CACHE=both each request against a server without the anonymous-read cache
+ *                            (PUBLIC_READ_CACHE_MS=0: every request does the full work) and one with
+ *                            it (the default 1 s: a repeated request is mostly a cache hit); `off` or
+ *                            `on` runs only one of them
  *   BENCH_DURATION / BENCH_WARMUP   seconds per run, as for the other scenarios
  *   BENCH_VEZA_NODE_ARGS     node flags for the measured server (e.g. --cpu-prof), as for the other scenarios
  */
@@ -148,15 +152,24 @@ export const runLibrary = async (admin: Awaited<ReturnType<typeof adminUrl>>) =>
     const only = new RegExp(process.env["BENCH_LIBRARY_ONLY"] ?? "")
     const withSql = process.env["BENCH_LIBRARY_SQL"] !== "0"
     const list = (await scenarios(db.url)).filter((s) => only.test(s.name))
+    const cacheMode = process.env["BENCH_LIBRARY_CACHE"] ?? "both"
+    if (!["both", "on", "off"].includes(cacheMode)) throw new Error("BENCH_LIBRARY_CACHE is both, on or off")
     const captured = await captureStatements(db.url, list.map((s) => s.path))
-    const veza = await start("veza", [...vezaNodeArgs(), "dist/src/main.js"], vezaEnv(db.url, tempDataDir()))
-    servers.push(veza)
+    // The uncached server is the honest cost of a request; the cached one, what a hot anonymous read costs.
+    const variants: Array<{ label: string; server: Server }> = []
+    if (cacheMode !== "on") {
+      variants.push({ label: "", server: await start("veza (no cache)", [...vezaNodeArgs(), "dist/src/main.js"], vezaEnv(db.url, tempDataDir(), { PUBLIC_READ_CACHE_MS: "0" })) })
+    }
+    if (cacheMode !== "off") {
+      variants.push({ label: " cached", server: await start("veza (cached)", [...vezaNodeArgs(), "dist/src/main.js"], vezaEnv(db.url, tempDataDir(), { PUBLIC_READ_CACHE_MS: "1000" })) })
+    }
+    servers.push(...variants.map((v) => v.server))
 
     console.log(
-      `Library on ${counts.tracks} tracks, ${counts.users} users, ${counts.likes} likes — ${CONNECTIONS} connections, ${DURATION_S}s per run after ${WARMUP_S}s warm-up, ${NodeOs.cpus().length} cores; SQL = the statements the server ran, replayed with pg`
+      `Library on ${counts.tracks} tracks, ${counts.users} users, ${counts.likes} likes — ${CONNECTIONS} connections, ${DURATION_S}s per run after ${WARMUP_S}s warm-up, ${NodeOs.cpus().length} cores; SQL = the statements the server ran, replayed with pg; rows without "cached" run with the anonymous-read cache off (PUBLIC_READ_CACHE_MS=0), "cached" rows with it on (1000 ms, the same request repeated: mostly hits)`
     )
     console.log(
-      `${"request".padEnd(20)}${"req/s".padStart(7)}${"p50 ms".padStart(8)}${"p95 ms".padStart(8)}${"p99 ms".padStart(8)}${"CPU µs".padStart(8)}${"non2xx".padStart(7)} |${"SQL r/s".padStart(8)}${"p50 ms".padStart(8)}${"p95 ms".padStart(8)}${"p99 ms".padStart(8)}${"1-conn p50".padStart(11)} | p95 ratio`
+      `${"request".padEnd(27)}${"req/s".padStart(7)}${"p50 ms".padStart(8)}${"p95 ms".padStart(8)}${"p99 ms".padStart(8)}${"CPU µs".padStart(8)}${"non2xx".padStart(7)} |${"SQL r/s".padStart(8)}${"p50 ms".padStart(8)}${"p95 ms".padStart(8)}${"p99 ms".padStart(8)}${"1-conn p50".padStart(11)} | p95 ratio`
     )
     for (const s of list) {
       const statements = captured.get(s.path)!
@@ -165,12 +178,14 @@ export const runLibrary = async (admin: Awaited<ReturnType<typeof adminUrl>>) =>
       const bare = withSql ? await loadSql(db.url, statements, CONNECTIONS, DURATION_S) : skipped
       // The statements' own service time, without queueing behind each other.
       const alone = withSql ? await loadSql(db.url, statements, 1, Math.max(1, DURATION_S / 5)) : skipped
-      await load(veza, s.path, CONNECTIONS, WARMUP_S)
-      const r = await load(veza, s.path, CONNECTIONS, DURATION_S)
-      const f = (n: number, d = 2) => n.toFixed(d).padStart(8)
-      console.log(
-        `${s.name.padEnd(20)}${r.rps.toFixed(0).padStart(7)}${f(r.p50)}${f(r.p95)}${f(r.p99)}${f(r.cpuUsPerReq, 0)}${String(r.non2xx).padStart(7)} |${bare.rps.toFixed(0).padStart(8)}${f(bare.p50)}${f(bare.p95)}${f(bare.p99)}${alone.p50.toFixed(2).padStart(11)} | ${(r.p95 / bare.p95).toFixed(2)}x${r.p95 < 10 ? "" : " (goal: < 10 ms)"}`
-      )
+      for (const { label, server } of variants) {
+        await load(server, s.path, CONNECTIONS, WARMUP_S)
+        const r = await load(server, s.path, CONNECTIONS, DURATION_S)
+        const f = (n: number, d = 2) => n.toFixed(d).padStart(8)
+        console.log(
+          `${(s.name + label).padEnd(27)}${r.rps.toFixed(0).padStart(7)}${f(r.p50)}${f(r.p95)}${f(r.p99)}${f(r.cpuUsPerReq, 0)}${String(r.non2xx).padStart(7)} |${bare.rps.toFixed(0).padStart(8)}${f(bare.p50)}${f(bare.p95)}${f(bare.p99)}${alone.p50.toFixed(2).padStart(11)} | ${(r.p95 / bare.p95).toFixed(2)}x${r.p95 < 10 ? "" : " (goal: < 10 ms)"}`
+        )
+      }
     }
   } finally {
     await Promise.all(servers.map(stop))

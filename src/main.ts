@@ -19,6 +19,7 @@ import { AuthHandlers, AuthRpcHandlers, RpcAuthenticationLive } from "./auth/han
 import { Auth } from "./auth/service.js"
 import { ClientInfoReader } from "./platform/client-info.js"
 import { AppConfig, logLevelConfig, type Role } from "./platform/config.js"
+import { PublicReadCache } from "./platform/public-read-cache.js"
 import { DatabaseLive } from "./platform/database.js"
 import { FastRoutes, HttpServerLive, type WebSocketEndpoint, WebSocketRoutes } from "./platform/http-server.js"
 import { makeWebSocketUpgrade } from "./platform/websocket-upgrade.js"
@@ -107,6 +108,7 @@ const DomainLive = Layer.mergeAll(Market.Default.pipe(Layer.provide(SandboxPayme
       TranscodeSignal.Default,
       StreamingConfig.Default,
       TrackLibraryConfig.Default,
+      PublicReadCache.Default,
       ChatConfig.Default,
       ChatBusLive
     )

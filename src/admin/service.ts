@@ -6,6 +6,7 @@ import { Auth } from "../auth/service.js"
 import { Chat } from "../chat/service.js"
 import { MessageId } from "../chat/schema.js"
 import { BadRequest, Conflict, NotFound, Unprocessable } from "../platform/api-errors.js"
+import { PublicReadCache } from "../platform/public-read-cache.js"
 import type { ClientInfo } from "../platform/client-info.js"
 import { decodeTimeCursor, encodeTimeCursor, pageOf } from "../platform/cursor.js"
 import { sqlErrors } from "../platform/sql-errors.js"
@@ -57,6 +58,9 @@ export class Admin extends Effect.Service<Admin>()("veza/Admin", {
   effect: Effect.gen(function* () {
     const repo = yield* AdminRepo
     const audit = yield* AuditLog
+    // The library drops the anonymous-read cache as it hides or deletes, but here that runs inside this service's
+    // transaction: a read between then and the commit could store the state before. Dropped again once committed.
+    const { invalidate } = yield* PublicReadCache
     const auth = yield* Auth
     const users = yield* Users
     const tracks = yield* Tracks
@@ -163,6 +167,7 @@ export class Admin extends Effect.Service<Admin>()("veza/Admin", {
           Effect.flatMap(apply(admin, req), (metadata) => repo.withTransaction(record(admin, client, req, metadata)))
         : repo.withTransaction(Effect.flatMap(apply(admin, req), (metadata) => record(admin, client, req, metadata)))
       ).pipe(
+        Effect.tap(() => invalidate),
         // Open chat connections were authenticated before the ban: close them once it has committed.
         Effect.tap(() => (req.action === "ban_user" ? chat.disconnectUser(UserId.make(req.targetId), "banned") : Effect.void)),
         sqlErrors,
@@ -208,6 +213,7 @@ export class Admin extends Effect.Service<Admin>()("veza/Admin", {
           })
         )
         .pipe(
+          Effect.tap(() => invalidate),
           Effect.tap(({ banned }) => (banned === null ? Effect.void : chat.disconnectUser(UserId.make(banned), "banned"))),
           Effect.map(({ report }) => report),
           sqlErrors,

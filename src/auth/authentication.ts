@@ -59,6 +59,9 @@ export const optionalActor = (authenticator: Authenticator, headers: Readonly<Re
   return token === undefined ? Effect.fail(rejected()) : authenticator.authenticate(token)
 }
 
+/** Whether optionalActor runs this call anonymously: then every caller gets the same answer. */
+export const isAnonymous = (headers: Readonly<Record<string, string | undefined>>) => headers["authorization"] === undefined
+
 /** The token of an `Authorization: Bearer <token>` header, if that is what it is. */
 export const bearerToken = (authorization: string | undefined) => {
   const match = authorization === undefined ? null : /^Bearer\s+(\S+)$/i.exec(authorization)

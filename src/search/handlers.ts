@@ -1,15 +1,12 @@
 import { HttpApiBuilder, type Headers } from "@effect/platform"
 import { Effect } from "effect"
 import { VezaApi } from "../api.js"
-import { Authenticator, withOptionalActor } from "../auth/authentication.js"
-import { encodedJson } from "../platform/encoded-json.js"
+import { Authenticator, isAnonymous, withOptionalActor } from "../auth/authentication.js"
+import { PublicReadCache } from "../platform/public-read-cache.js"
 import type { SearchParams } from "./api.js"
 import { SearchRpcs } from "./rpc.js"
 import { SearchResults } from "./schema.js"
 import { Search } from "./service.js"
-
-// Hits are built in their encoded shape (test/platform/encoded-json.test.ts): type-ahead is a hot read.
-const resultsJson = encodedJson(SearchResults)
 
 /** What HTTP and RPC both answer, given the parsed parameters and the request's headers. */
 const SearchOperation = Effect.gen(function* () {
@@ -22,7 +19,19 @@ const SearchOperation = Effect.gen(function* () {
 })
 
 export const SearchHandlers = HttpApiBuilder.group(VezaApi, "search", (handlers) =>
-  Effect.map(SearchOperation, (search) => handlers.handle("search", ({ urlParams, request }) => Effect.map(search(urlParams, request.headers), resultsJson)))
+  Effect.gen(function* () {
+    const search = yield* SearchOperation
+    // Hits are built in their encoded shape (test/platform/encoded-json.test.ts): type-ahead is a hot read.
+    const resultsJson = (yield* PublicReadCache).json(SearchResults)
+    return handlers.handle("search", ({ urlParams, request }) =>
+      resultsJson(
+        // User and playlist hits carry counters that follows and playlist edits move: only track searches are kept.
+        isAnonymous(request.headers) && (urlParams.type ?? "tracks") === "tracks",
+        `search ${JSON.stringify(urlParams)}`,
+        search(urlParams, request.headers)
+      )
+    )
+  })
 )
 
 export const SearchRpcHandlers = SearchRpcs.toLayer(

@@ -4,11 +4,11 @@ import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect } from "effect"
 import type { Headers } from "@effect/platform"
 import { VezaApi } from "../api.js"
-import { Authenticator, withOptionalActor as withOptionalActorOf } from "../auth/authentication.js"
+import { Authenticator, isAnonymous, withOptionalActor as withOptionalActorOf } from "../auth/authentication.js"
 import { CurrentUser, withActor } from "../auth/current-user.js"
 import { policyUse } from "../auth/policy.js"
 import { ClientInfoReader } from "../platform/client-info.js"
-import { encodedJson } from "../platform/encoded-json.js"
+import { PublicReadCache } from "../platform/public-read-cache.js"
 import { endsWithBody } from "../platform/multipart.js"
 import type { PageParams, TrackListParams } from "./api.js"
 import { TrackLibrary } from "./library.js"
@@ -24,10 +24,6 @@ const drainBody = (raw: NodeHttp.IncomingMessage) => {
 }
 
 type Page = typeof PageParams.Type
-
-// The hottest reads: toTrack builds them in Track's encoded shape (test/platform/encoded-json.test.ts).
-const trackJson = encodedJson(Track)
-const trackPageJson = encodedJson(TrackPage)
 
 /** What HTTP and RPC both answer, given the parsed parameters and the request's headers. */
 const TrackOperations = Effect.gen(function* () {
@@ -81,6 +77,10 @@ export const TracksHandlers = HttpApiBuilder.group(VezaApi, "tracks", (handlers)
   Effect.gen(function* () {
     const tracks = yield* Tracks
     const ops = yield* TrackOperations
+    const cache = yield* PublicReadCache
+    // The hottest reads: toTrack builds them in Track's encoded shape (test/platform/encoded-json.test.ts).
+    const trackJson = cache.json(Track)
+    const trackPageJson = cache.json(TrackPage)
     return handlers
       .handle("upload", ({ payload, request }) =>
         // The role is checked before a byte of the body is read.
@@ -94,8 +94,10 @@ export const TracksHandlers = HttpApiBuilder.group(VezaApi, "tracks", (handlers)
           Effect.tapError(() => Effect.sync(() => drainBody(NodeHttpServerRequest.toIncomingMessage(request))))
         )
       )
-      .handle("byId", ({ path, request }) => Effect.map(ops.get(path.id, request.headers), trackJson))
-      .handle("list", ({ urlParams, request }) => Effect.map(ops.list(urlParams, request.headers), trackPageJson))
+      .handle("byId", ({ path, request }) => trackJson(isAnonymous(request.headers), `track ${path.id}`, ops.get(path.id, request.headers)))
+      .handle("list", ({ urlParams, request }) =>
+        trackPageJson(isAnonymous(request.headers), `tracks ${JSON.stringify(urlParams)}`, ops.list(urlParams, request.headers))
+      )
       .handle("replace", ({ path, payload }) => ops.update(path.id, payload))
       .handle("update", ({ path, payload }) => ops.update(path.id, payload))
       .handle("delete", ({ path }) => ops.remove(path.id))

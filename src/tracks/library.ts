@@ -5,6 +5,7 @@ import { Effect, Option, Redacted } from "effect"
 import type { Actor } from "../auth/current-user.js"
 import { Forbidden, NotFound, Unprocessable } from "../platform/api-errors.js"
 import { AppConfig } from "../platform/config.js"
+import { PublicReadCache } from "../platform/public-read-cache.js"
 import { decodeTimeCursor, encodeTimeCursor, pageOf, type TimeCursor } from "../platform/cursor.js"
 import { sqlErrors } from "../platform/sql-errors.js"
 import { TrackLibraryConfig } from "./config.js"
@@ -49,6 +50,8 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
     const downloads = yield* TrackDownloadLinks
     const notifications = yield* Notifications
     const blocks = yield* Blocks
+    // Anonymous answers hold each track's fields and its like and comment counts: every write to them drops the cache.
+    const { invalidate } = yield* PublicReadCache
     // Anonymous listeners are told apart by address, kept only as a keyed hash.
     const listenerKeyring = NodeCrypto.createHmac("sha256", Redacted.value(app.jwtSecret)).update("veza/listeners/v1").digest()
     const anonymousKey = (ip: string) => `anon:${NodeCrypto.createHmac("sha256", listenerKeyring).update(ip).digest("base64url")}`
@@ -68,6 +71,7 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
       Effect.gen(function* () {
         yield* owned(id, actor, "edit it")
         yield* repo.update(id, patch)
+        yield* invalidate
         return yield* tracks.get(id, actor)
       }).pipe(sqlErrors)
 
@@ -75,6 +79,7 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
       Effect.gen(function* () {
         yield* owned(id, actor, "delete it")
         if (!(yield* repo.softDelete(id))) return yield* NotFound.of("track not found")
+        yield* invalidate
         yield* Effect.logInfo("track deleted").pipe(Effect.annotateLogs({ track_id: id, by: actor.id }))
       }).pipe(sqlErrors)
 
@@ -83,7 +88,7 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
       Effect.gen(function* () {
         if (!isAdmin(actor)) return yield* Forbidden.of("only admins may hide tracks")
         yield* tracks.visibleRow(id, actor)
-        return yield* repo.setHidden(id, hidden)
+        return yield* repo.setHidden(id, hidden).pipe(Effect.tap(invalidate))
       }).pipe(sqlErrors)
 
     /** A comment by id alone (reports and moderation name no track), when the actor may see its track. */
@@ -98,8 +103,9 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
     const setLike = (id: TrackId, actor: Actor, liked: boolean) =>
       Effect.gen(function* () {
         const track = yield* tracks.visibleRow(id, actor)
-        if (!liked) return { track_id: id, liked, like_count: yield* repo.unlike(id, actor.id) }
+        if (!liked) return { track_id: id, liked, like_count: yield* repo.unlike(id, actor.id).pipe(Effect.tap(invalidate)) }
         const { count, added } = yield* repo.like(id, actor.id)
+        yield* invalidate
         if (added) yield* notifications.notify(track.creator_id, "like", actor.id, { track_id: id })
         return { track_id: id, liked, like_count: count }
       }).pipe(sqlErrors)
@@ -130,6 +136,7 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
         }
         const inserted = yield* repo.insertComment({ track: id, user: actor.id, parent: parentId, positionMs, content: input.content })
         if (Option.isNone(inserted)) return yield* Unprocessable.of("parent_id is not a comment on this track", "INVALID_PARENT")
+        yield* invalidate
         const comment = Option.getOrThrow(yield* repo.commentById(inserted.value))
         const about = { track_id: id, comment_id: comment.id }
         yield* notifications.notify(track.creator_id, "comment", actor.id, about)
@@ -170,6 +177,7 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
         const { comment, track } = yield* commentOn(id, commentId, actor)
         if (!canDeleteComment(actor, comment, track)) return yield* Forbidden.of("you can only delete your own comments, or comments on your tracks")
         if (!(yield* repo.deleteComment(commentId))) return yield* commentNotFound()
+        yield* invalidate
       }).pipe(sqlErrors)
 
     const play = (id: TrackId, actor: Actor | undefined, clientIp: string, input: { played_ms?: number | null | undefined; source?: string | null | undefined }) =>

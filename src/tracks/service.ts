@@ -9,6 +9,7 @@ import { BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, Unprocessab
 import { AppConfig } from "../platform/config.js"
 import { FFmpeg } from "../platform/ffmpeg.js"
 import { writeFilePart } from "../platform/multipart.js"
+import { PublicReadCache } from "../platform/public-read-cache.js"
 import { sqlErrors } from "../platform/sql-errors.js"
 import { scopedTempDir } from "../platform/temp-dir.js"
 import { Storage } from "../platform/storage.js"
@@ -49,6 +50,8 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
     const ffmpeg = yield* FFmpeg
     const links = yield* StreamLinks
     const signal = yield* TranscodeSignal
+    // A new upload is `processing` and unknown before: no anonymous answer held it. A retranscode can change its status.
+    const { invalidate } = yield* PublicReadCache
     const uploadsDir = NodePath.join(app.dataDir, "tmp", "uploads")
 
     const tooLarge = () => PayloadTooLarge.of(`the file exceeds the upload limit of ${config.maxUploadBytes} bytes`)
@@ -196,6 +199,7 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
         if (!ownsOrAdmin(actor, row.creator_id)) return yield* Forbidden.of("only the track's owner or an admin may transcode it again")
         const queued = yield* repo.requeue(id, config.jobMaxAttempts)
         if (!queued) return yield* Conflict.of("a transcode of this track is already queued or running", "TRANSCODE_IN_PROGRESS")
+        yield* invalidate
         yield* signal.notify
         return toTrack(Option.getOrThrow(yield* repo.findById(id, actor)), true)
       }).pipe(sqlErrors)

@@ -1,5 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
+import { PublicReadCache } from "../platform/public-read-cache.js"
 import { StreamingConfig } from "../tracks/config.js"
 
 /** A job this worker holds the lease of, with what it needs to run. */
@@ -45,6 +46,8 @@ export class JobQueue extends Effect.Service<JobQueue>()("veza/JobQueue", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     const config = yield* StreamingConfig
+    // A publication lists the track; a final failure changes its status. Workers on other nodes reach this node's cache by its TTL.
+    const { invalidate } = yield* PublicReadCache
 
     const claim = (owner: string) =>
       sql<ClaimedJob>`
@@ -131,7 +134,7 @@ export class JobQueue extends Effect.Service<JobQueue>()("veza/JobQueue", {
             )}`
           return true
         })
-      )
+      ).pipe(Effect.tap((published) => (published ? invalidate : Effect.void)))
 
     /**
      * Deletes replaced prefixes that are due, a few at a time. Each row stays
@@ -186,7 +189,7 @@ export class JobQueue extends Effect.Service<JobQueue>()("veza/JobQueue", {
           }
           return Option.fromNullable(rows[0]?.status)
         })
-      )
+      ).pipe(Effect.tap((status) => (Option.contains(status, "failed") ? invalidate : Effect.void)))
 
     /** Shutdown: the job goes back to the queue as if never claimed; the attempt does not count. */
     const release = (job: ClaimedJob, owner: string) =>

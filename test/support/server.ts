@@ -67,6 +67,9 @@ export const startServer = (env: Record<string, string>): Promise<RunningServer>
         PORT: "0",
         DATA_DIR: tempDataDir(),
         LOG_LEVEL: "info",
+        // Tests change rows behind the server's back (a deleted account, a hidden track) and read at once:
+        // the anonymous-read cache would answer for up to its TTL. test/tracks/public-read-cache.test.ts runs with it.
+        PUBLIC_READ_CACHE_MS: "0",
         ...env
       }
     })
