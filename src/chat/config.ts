@@ -20,7 +20,7 @@ const chatConfig = Config.all({
   ),
   typingTimeoutMs: positiveInt("CHAT_TYPING_TIMEOUT_MS", 6_000),
   tokenTtlSeconds: positiveInt("CHAT_TOKEN_TTL_SECONDS", 60),
-  storeStatements: positiveInt("CHAT_STORE_STATEMENTS", 4)
+  storeStatements: positiveInt("CHAT_STORE_STATEMENTS", 2)
 })
 
 export type ChatSettings = Config.Config.Success<typeof chatConfig>

@@ -7,6 +7,8 @@ import { freshDatabase, query } from "../support/database.js"
 import { http, type RunningServer, startServer, tempDataDir } from "../support/server.js"
 
 const db = await freshDatabase("chat_gateway")
+/** Store statements run at once (the tests that need sends to share one hold them all). */
+const STORE_STATEMENTS = 3
 let server: RunningServer
 const track = closeAtEnd()
 const connect = async (token: string, base = server.baseUrl) => track(await ChatClient.connect(base, token))
@@ -19,7 +21,8 @@ beforeAll(async () => {
     CHAT_RATE_BURST: "400",
     CHAT_AUTH_TIMEOUT_MS: "500",
     CHAT_TYPING_TIMEOUT_MS: "400",
-    CHAT_RECOVERY_WINDOW: "5"
+    CHAT_RECOVERY_WINDOW: "5",
+    CHAT_STORE_STATEMENTS: String(STORE_STATEMENTS)
   })
 })
 
@@ -39,13 +42,13 @@ const send = (client: ChatClient, room: string, content: string, extra: Record<s
   client.request({ type: "send", room_id: room, client_id: newClientId(), content, ...extra })
 
 /**
- * Holds the node's four store statements (CHAT_STORE_STATEMENTS) on a locked
+ * Holds the node's store statements (CHAT_STORE_STATEMENTS) on a locked
  * room while `queue` sends what must then wait and go together in the next
  * statement; the lock is let go 200 ms later. The blocked sends come from
  * connections of their own, as a connection handles its frames in turn.
  */
 const withStoreSlotsHeld = async <A>(queue: () => A) => {
-  const users = await Promise.all(Array.from({ length: 4 }, () => registerUser(server.baseUrl)))
+  const users = await Promise.all(Array.from({ length: STORE_STATEMENTS }, () => registerUser(server.baseUrl)))
   const locked = await createRoom(server.baseUrl, users[0]!.access_token, { name: "locked" })
   const blockers = await Promise.all(users.map((u) => connect(u.access_token)))
   await Promise.all(blockers.map((c) => c.request({ type: "join", room_id: locked.id })))
@@ -55,11 +58,11 @@ const withStoreSlotsHeld = async <A>(queue: () => A) => {
     await lock.query("begin")
     await lock.query("select 1 from chat_rooms where id = $1 for update", [locked.id])
     const blocked = blockers.map((c, i) => send(c, locked.id, `blocked ${i}`))
-    await expect.poll(async () => (await query<{ n: number }>(db, "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"))[0]!.n).toBe(4)
+    await expect.poll(async () => (await query<{ n: number }>(db, "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"))[0]!.n).toBe(STORE_STATEMENTS)
     const queued = queue()
     await new Promise((r) => setTimeout(r, 200))
     await lock.query("commit")
-    expect((await Promise.all(blocked)).map((r) => r.type)).toEqual(["ack", "ack", "ack", "ack"])
+    expect((await Promise.all(blocked)).map((r) => r.type)).toEqual(Array(STORE_STATEMENTS).fill("ack"))
     return queued
   } finally {
     await lock.end()
