@@ -327,18 +327,20 @@ describe("checkout", () => {
     const exclusive = { product_id: p.id, license_id: licenseOf(p, "exclusive").id }
     // What a checkout leaves behind when its process dies before the payment settles: a pending order holding the licence.
     const stuck = await listener()
+    // One statement: the sweeper must not find the order before it holds the licence.
     const [stale] = await query<{ id: string }>(
       db,
-      `insert into orders (buyer_id, total_cents, currency, idempotency_key, request_digest, created_at)
-       values ($1, 49900, 'EUR', 'stuck', repeat('0', 64), now() - interval '2 minutes') returning id`,
-      [stuck.user.id]
+      `with stale as (insert into orders (buyer_id, total_cents, currency, idempotency_key, request_digest, created_at)
+                      values ($1, 49900, 'EUR', 'stuck', repeat('0', 64), now() - interval '2 minutes') returning id),
+            held as (update product_licenses set exclusive_order_id = (select id from stale) where id = $2)
+       select id from stale`,
+      [stuck.user.id, exclusive.license_id]
     )
     const [recent] = await query<{ id: string }>(
       db,
       `insert into orders (buyer_id, total_cents, currency, idempotency_key, request_digest) values ($1, 100, 'EUR', 'fresh', repeat('0', 64)) returning id`,
       [stuck.user.id]
     )
-    await query(db, "update product_licenses set exclusive_order_id = $1 where id = $2", [stale!.id, exclusive.license_id])
     await expect.poll(async () => (await query(db, "select status::text from orders where id = $1", [stale!.id]))[0]!["status"], { timeout: 10_000 }).toBe("failed")
     // A pending order younger than the TTL is left alone.
     expect((await query(db, "select status::text from orders where id = $1", [recent!.id]))[0]!["status"]).toBe("pending")

@@ -518,9 +518,10 @@ describe("delete", () => {
 
   it("a failed removal stays queued and is retried", async () => {
     const track = await newTrack(owner)
-    // Storage refuses the key: the row records the failure and stays for a later sweep.
+    // Storage refuses the key: the row records the failure and stays for a later sweep. The key is
+    // spoilt before the removal is queued, so the sweep cannot take the row while it is still good.
+    await query(db, "update tracks set storage_key = '../escape' where id = $1", [track.id])
     expect((await api("DELETE", `/tracks/${track.id}`, owner)).status).toBe(204)
-    await query(db, "update track_storage_purges set original_key = '../escape' where track_id = $1", [track.id])
     await waitUntil(
       "the failure to be recorded",
       async () => (await query<any>(db, "select attempts from track_storage_purges where track_id = $1", [track.id]))[0]?.attempts >= 1,
