@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
 import { ChatClient, closeAtEnd } from "../support/chat.js"
 import { freshDatabase } from "../support/database.js"
-import { startServer, tempDataDir, waitUntil } from "../support/server.js"
+import { type RunningServer, startServer, tempDataDir, waitUntil } from "../support/server.js"
 
 const db = await freshDatabase("chat_limits")
 const track = closeAtEnd()
@@ -94,15 +94,17 @@ const ownRedis = async () => {
 describe("chat limits when Redis goes away", () => {
   it("fail open to the node's own cap and bucket: chat goes on", async () => {
     const redis = await ownRedis()
-    const node = await startServer({
-      DATABASE_URL: db,
-      DATA_DIR: tempDataDir(),
-      REDIS_URL: redis.url,
-      CHAT_MAX_CONNS_PER_USER: "2",
-      CHAT_RATE_PER_SEC: "1",
-      CHAT_RATE_BURST: "4"
-    })
+    let node: RunningServer | undefined
     try {
+      // Inside the try: a server that fails to start must not leave this Redis running.
+      node = await startServer({
+        DATABASE_URL: db,
+        DATA_DIR: tempDataDir(),
+        REDIS_URL: redis.url,
+        CHAT_MAX_CONNS_PER_USER: "2",
+        CHAT_RATE_PER_SEC: "1",
+        CHAT_RATE_BURST: "4"
+      })
       const user = await registerUser(node.baseUrl)
       const first = track(await ChatClient.connect(node.baseUrl, user.access_token))
       expect((await first.request({ type: "ping" })).type).toBe("pong")
@@ -119,7 +121,7 @@ describe("chat limits when Redis goes away", () => {
       expect(replies[0]!.type).toBe("pong")
       expect(replies.filter((f) => f.type === "error" && f.code === "RATE_LIMITED").length).toBeGreaterThanOrEqual(2)
     } finally {
-      await node.stop()
+      await node?.stop()
       await redis.stop()
     }
   }, 60_000)
