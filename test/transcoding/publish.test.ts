@@ -6,7 +6,7 @@ import { registerUser } from "../support/accounts.js"
 import { generateAudio } from "../support/audio.js"
 import { freshDatabase, query } from "../support/database.js"
 import { filesUnder, processesMentioning } from "../chaos/support.js"
-import { startServer, tempDataDir, waitUntil } from "../support/server.js"
+import { type RunningServer, startServer, tempDataDir, waitUntil } from "../support/server.js"
 import { crawlHls, uploadTrack, waitForTrack } from "../support/tracks.js"
 
 const db = await freshDatabase("transcode_publish")
@@ -44,22 +44,28 @@ const publishedFilesServe = async (baseUrl: string, hlsUrl: string) => {
   expect([...crawl.statuses].filter(([, status]) => status !== 200)).toEqual([])
 }
 
+/** Three uploads one after another, each then transcoded once and serving its files; their ids in upload order. */
+const threeTracksPublished = async (server: RunningServer, title: string) => {
+  const creator = await registerUser(server.baseUrl, { account_type: "creator" })
+  const ids: Array<string> = []
+  for (let i = 0; i < 3; i++) {
+    const up = await uploadTrack(server.baseUrl, creator.access_token, { path: song }, { title: `${title} ${i}` })
+    expect(up.status).toBe(201)
+    ids.push(up.body.id)
+  }
+  for (const id of ids) {
+    const ready = await waitForTrack(server.baseUrl, creator.access_token, id, undefined, 60_000)
+    expect(ready.transcode).toMatchObject({ status: "done", attempts: 1 })
+    await publishedFilesServe(server.baseUrl, ready.hls_url)
+  }
+  return ids
+}
+
 describe("publishing a transcode", () => {
   it("stays published when lease renewals meet the commit: nothing of the served prefix is deleted", async () => {
     const server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), JOB_LEASE_MS: "1000", TRANSCODE_CONCURRENCY: "2" })
     await slowPublish(1500)
-    const creator = await registerUser(server.baseUrl, { account_type: "creator" })
-    const ids: Array<string> = []
-    for (let i = 0; i < 3; i++) {
-      const up = await uploadTrack(server.baseUrl, creator.access_token, { path: song }, { title: `publish ${i}` })
-      expect(up.status).toBe(201)
-      ids.push(up.body.id)
-    }
-    for (const id of ids) {
-      const ready = await waitForTrack(server.baseUrl, creator.access_token, id, undefined, 60_000)
-      expect(ready.transcode).toMatchObject({ status: "done", attempts: 1 })
-      await publishedFilesServe(server.baseUrl, ready.hls_url)
-    }
+    await threeTracksPublished(server, "publish")
     expect(server.logs.filter((l) => l.message.includes("lease lost"))).toEqual([])
     expect(await server.stop()).toBe(0)
   }, 90_000)
@@ -67,18 +73,7 @@ describe("publishing a transcode", () => {
   it("the next job's FFmpeg runs while a finished one publishes, and at most two jobs per slot are held", async () => {
     const server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), TRANSCODE_CONCURRENCY: "1" })
     await slowPublish(3000)
-    const creator = await registerUser(server.baseUrl, { account_type: "creator" })
-    const ids: Array<string> = []
-    for (let i = 0; i < 3; i++) {
-      const up = await uploadTrack(server.baseUrl, creator.access_token, { path: song }, { title: `overlap ${i}` })
-      expect(up.status).toBe(201)
-      ids.push(up.body.id)
-    }
-    for (const id of ids) {
-      const ready = await waitForTrack(server.baseUrl, creator.access_token, id, undefined, 60_000)
-      expect(ready.transcode).toMatchObject({ status: "done", attempts: 1 })
-      await publishedFilesServe(server.baseUrl, ready.hls_url)
-    }
+    const ids = await threeTracksPublished(server, "overlap")
     const order = server.logs
       .filter((l) => l.message === "transcode started" || l.message === "transcode published")
       .map((l) => `${l.message === "transcode started" ? "start" : "publish"} ${ids.indexOf(String(l.annotations["track_id"]))}`)
