@@ -269,7 +269,7 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
      * result per input, in order: the stored message, or the one stored before
      * under that client_id, or None (refused). The client_ids of one run must
      * differ. Runs of other connections waiting at the same moment share the
-     * statement and its commit (`chat_store_runs`, migrations 0013 and 0014).
+     * statement and its commit (`chat_store_runs`, migration 0012).
      */
     const insertMessages = (room: RoomId, sender: UserId, inputs: ReadonlyArray<NewMessage>) =>
       Effect.async<StoredRun, SqlError>((resume) => {

@@ -209,13 +209,6 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
       })
 
     /**
-     * Stores a run of messages one connection sent to one room, in order, in
-     * one statement (`insertMessages`), then publishes them: a client that
-     * sends faster than a round trip gets one commit for the run, and every
-     * recipient gets the run in one write. One result per input: the message
-     * (`created` false when its client_id was stored before), or why not.
-     */
-    /**
      * Another connection stored one of these client_ids meanwhile: run again, and it is
      * found as stored. A catch rather than `Effect.retry`, which builds a schedule for every send.
      */
@@ -226,6 +219,13 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
         () => storeRetryingRaces(room, sender, inputs, retries - 1)
       )
 
+    /**
+     * Stores a run of messages one connection sent to one room, in order, in
+     * one statement (`insertMessages`), then publishes them: a client that
+     * sends faster than a round trip gets one commit for the run, and every
+     * recipient gets the run in one write. One result per input: the message
+     * (`created` false when its client_id was stored before), or why not.
+     */
     const sendMany = (actor: Actor, room: RoomId, inputs: ReadonlyArray<NewMessage>) =>
       Effect.gen(function* () {
         const peer = yield* dmPeerOf(room, actor.id)

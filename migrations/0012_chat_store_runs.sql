@@ -1,7 +1,15 @@
 -- Stores the runs of chat messages that several connections sent at once, in
 -- one statement and one commit (group commit; see ChatRepo.insertMessages).
--- Replaces chat_store_messages, which took one sender's run for one room.
-CREATE FUNCTION chat_store_runs(p_messages jsonb)
+-- A PL/pgSQL function so that each pooled connection keeps its plan: planning
+-- the statement cost more than running it.
+--
+-- The messages come as parallel arrays, not one jsonb array: planned
+-- generically (as PL/pgSQL plans are after a few calls), a set-returning
+-- function over a jsonb parameter is guessed at 100 rows whatever it holds,
+-- which made the room lock a sequential scan of chat_rooms. `= ANY` and
+-- `unnest` are served with index probes at any size.
+
+CREATE FUNCTION chat_store_runs(p_rooms uuid[], p_senders uuid[], p_client_ids text[], p_contents text[], p_reply_to uuid[])
 RETURNS TABLE (ord bigint, created boolean, id uuid, room_id uuid, seq bigint, sender_id uuid, content text,
                reply_to uuid, created_at timestamptz, edited_at timestamptz)
 AS $$
@@ -9,14 +17,12 @@ AS $$
 BEGIN
   -- Rooms are locked in id order, so that batches naming the same rooms cannot deadlock;
   -- the lock also orders concurrent batches: seq order is commit order, with no gaps.
-  PERFORM 1 FROM chat_rooms r
-   WHERE r.id IN (SELECT DISTINCT (e->>'room')::uuid FROM jsonb_array_elements(p_messages) e)
-   ORDER BY r.id FOR UPDATE;
+  PERFORM 1 FROM chat_rooms r WHERE r.id = ANY (p_rooms) ORDER BY r.id FOR UPDATE;
   RETURN QUERY
   WITH input AS (
-    SELECT (e->>'room')::uuid AS room, (e->>'sender')::uuid AS sender, e->>'client_id' AS client_id,
-           e->>'content' AS content, (e->>'reply_to')::uuid AS reply_to, t.ord
-      FROM jsonb_array_elements(p_messages) WITH ORDINALITY AS t(e, ord)
+    SELECT t.room, t.sender, t.client_id, t.content, t.reply_to, t.ord
+      FROM unnest(p_rooms, p_senders, p_client_ids, p_contents, p_reply_to)
+           WITH ORDINALITY AS t(room, sender, client_id, content, reply_to, ord)
   ), existing AS (
     -- LATERAL with LIMIT 1 keeps each lookup an index probe; joined plainly, the
     -- planner may read all of a sender's messages.
@@ -28,9 +34,11 @@ BEGIN
     SELECT i.room, i.sender, i.client_id, i.content, i.reply_to, i.ord,
            row_number() OVER (PARTITION BY i.room ORDER BY i.ord) AS n
       FROM input i
-      JOIN chat_rooms r ON r.id = i.room AND r.deleted_at IS NULL
+      -- LIMIT 1 keeps these subqueries from being flattened into joins, which a generic
+      -- plan made an index range over every member of the room, filtered by sender.
+      JOIN LATERAL (SELECT 1 FROM chat_rooms r WHERE r.id = i.room AND r.deleted_at IS NULL LIMIT 1) room ON true
       JOIN LATERAL (SELECT 1 FROM chat_members cm
-                     WHERE cm.room_id = i.room AND cm.user_id = i.sender AND cm.banned_at IS NULL AND NOT cm.muted) member ON true
+                     WHERE cm.room_id = i.room AND cm.user_id = i.sender AND cm.banned_at IS NULL AND NOT cm.muted LIMIT 1) member ON true
       LEFT JOIN LATERAL (SELECT true AS found FROM chat_messages p
                           WHERE p.id = i.reply_to AND p.room_id = i.room AND p.deleted_at IS NULL LIMIT 1) parent ON true
      WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.ord = i.ord)
@@ -52,6 +60,7 @@ BEGIN
   SELECT e.ord, false, e.id, e.room_id, e.seq, e.sender_id, e.content, e.reply_to, e.created_at, e.edited_at
     FROM existing e;
 END
-$$ LANGUAGE plpgsql;
-
-DROP FUNCTION chat_store_messages(uuid, uuid, jsonb);
+$$ LANGUAGE plpgsql
+-- Its statements are written for index probes whatever the input's size; planning
+-- the lock anew on every call (PL/pgSQL's default for it) cost more than running it.
+SET plan_cache_mode = force_generic_plan;
