@@ -97,6 +97,18 @@ describe("RPC over HTTP", () => {
     const attempts = await query<{ ip: string }>(db, "select host(ip_address) as ip from login_attempts where identifier = $1", [email])
     expect(attempts).toEqual([{ ip: "127.0.0.1" }])
   })
+
+  it("refuses an Eof message from the client as a protocol defect, not as a server shutting down", async () => {
+    const request = { _tag: "Request", id: "1", tag: "auth.checkUsername", payload: { username: uniqueName() }, headers: [] }
+    const res = await fetch(`${server.baseUrl}/rpc`, {
+      method: "POST",
+      headers: { "content-type": "application/ndjson" },
+      body: `${JSON.stringify(request)}\n${JSON.stringify({ _tag: "Eof" })}\n`
+    })
+    expect(res.status).toBe(200)
+    const replies: unknown[] = (await res.text()).trim().split("\n").map((line) => JSON.parse(line))
+    expect(replies).toEqual([expect.objectContaining({ _tag: "Defect", defect: expect.objectContaining({ message: "Eof is not a client message" }) })])
+  })
 })
 
 describe("RPC over WebSocket", () => {

@@ -9,8 +9,11 @@ const isHeaderList = (headers: unknown) =>
  * a list of `[name, value]` string pairs (and giving an empty list to those
  * without). The RPC server hands them to `Headers.fromInput` after decoding,
  * outside its own error handling, so a number there, or no headers at all,
- * was a defect (an HTTP 500). A decoding error is answered in the protocol,
- * as a `Defect` message, like broken JSON.
+ * was a defect (an HTTP 500). It also refuses `Eof`: that message is the
+ * server's own end-of-input marker (the HTTP protocol appends it after the
+ * body), and one sent by a client ended its request early, interrupted, which
+ * was answered as if the server were shutting down. A decoding error is
+ * answered in the protocol, as a `Defect` message, like broken JSON.
  */
 export const checkedNdjson: RpcSerialization.RpcSerialization["Type"] = RpcSerialization.RpcSerialization.of({
   ...RpcSerialization.ndjson,
@@ -21,7 +24,9 @@ export const checkedNdjson: RpcSerialization.RpcSerialization["Type"] = RpcSeria
       decode: (data) =>
         parser.decode(data).map((message) => {
           const m = message as { readonly _tag?: unknown; readonly headers?: unknown }
-          if (m === null || typeof m !== "object" || m._tag !== "Request") return message
+          if (m === null || typeof m !== "object") return message
+          if (m._tag === "Eof") throw new TypeError("Eof is not a client message")
+          if (m._tag !== "Request") return message
           // The server appends them to the HTTP request's headers: left out, they would be one undefined entry.
           if (m.headers === undefined) return { ...m, headers: [] }
           if (!isHeaderList(m.headers)) throw new TypeError("request headers must be a list of [name, value] string pairs")
