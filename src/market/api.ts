@@ -53,6 +53,12 @@ export const ProductListParams = Schema.Struct({ seller_id: Schema.optional(User
 
 const ProductPath = Schema.Struct({ id: ProductId })
 
+/** What a product is sold under: one licence per type, at least one. */
+const LicenseOffer = Schema.Array(NewLicense).pipe(
+  Schema.minItems(1, { message: () => "a product needs at least one licence" }),
+  Schema.filter((ls) => new Set(ls.map((l) => l.type)).size === ls.length, { message: () => "at most one licence of each type" })
+)
+
 export const CreateProduct = Schema.Struct({
   title: ProductTitle,
   type: ProductType,
@@ -64,10 +70,7 @@ export const CreateProduct = Schema.Struct({
   status: Schema.optional(ProductStatus),
   /** One of the seller's own tracks, sold with the licences (its original is the download). */
   track_id: Schema.optional(TrackId),
-  licenses: Schema.Array(NewLicense).pipe(
-    Schema.minItems(1, { message: () => "a product needs at least one licence" }),
-    Schema.filter((ls) => new Set(ls.map((l) => l.type)).size === ls.length, { message: () => "at most one licence of each type" })
-  )
+  licenses: LicenseOffer
 })
 export type CreateProduct = typeof CreateProduct.Type
 
@@ -80,7 +83,13 @@ export const UpdateProduct = Schema.Struct({
   bpm: Schema.optional(Schema.NullOr(Bpm)),
   musical_key: Schema.optional(Schema.NullOr(MusicalKey)),
   status: Schema.optional(ProductStatus),
-  track_id: Schema.optional(Schema.NullOr(TrackId))
+  track_id: Schema.optional(Schema.NullOr(TrackId)),
+  /**
+   * The whole offer from now on, matched by licence type: a listed type keeps
+   * its id (carts and past orders still name it) with the new price and
+   * terms; an unlisted one is withdrawn.
+   */
+  licenses: Schema.optional(LicenseOffer)
 })
 export type UpdateProduct = typeof UpdateProduct.Type
 

@@ -89,7 +89,7 @@ const PRODUCT_COLUMNS = `
   to_char(p.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at,
   coalesce((select json_agg(json_build_object('id', l.id, 'type', l.type, 'price_cents', l.price_cents, 'currency', l.currency,
                                               'terms', l.terms, 'sold_out', l.exclusive_order_id is not null) order by l.type)
-              from product_licenses l where l.product_id = p.id), '[]') as licenses,
+              from product_licenses l where l.product_id = p.id and l.withdrawn_at is null), '[]') as licenses,
   coalesce((select json_agg(json_build_object('id', f.id, 'filename', f.filename, 'content_type', f.content_type,
                                               'size_bytes', f.size_bytes, 'created_at', f.created_at) order by f.created_at, f.id)
               from product_files f where f.product_id = p.id), '[]') as files`
@@ -144,17 +144,40 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
         musical_key?: string | null | undefined
         status?: ProductStatus | undefined
         track_id?: TrackId | null | undefined
+        licenses?: ReadonlyArray<NewProduct["licenses"][number]> | undefined
       }
     ) => {
-      const { tags, ...plain } = patch
+      const { tags, licenses, ...plain } = patch
       const set = Object.fromEntries(Object.entries(plain).filter(([, v]) => v !== undefined))
-      if (Object.keys(set).length === 0 && tags === undefined) return Effect.void
-      // `updated_at = now()` gives the clause a first item, whichever of the two others is present.
-      return sql`
+      if (Object.keys(set).length === 0 && tags === undefined && licenses === undefined) return Effect.void
+      // `updated_at = now()` gives the clause a first item, whichever of the others is present.
+      // Updating the row first also locks it, as checkout does, so no order is
+      // priced from a half-changed offer.
+      const product = sql<{ id: ProductId }>`
         update products set updated_at = now()
           ${Object.keys(set).length > 0 ? sql`, ${sql.update(set)}` : sql``}
           ${tags === undefined ? sql`` : sql`, tags = ${textArray(tags)}`}
-         where id = ${id} and deleted_at is null`.pipe(Effect.asVoid)
+         where id = ${id} and deleted_at is null returning id`
+      if (licenses === undefined) return Effect.asVoid(product)
+      return sql.withTransaction(
+        Effect.gen(function* () {
+          if ((yield* product).length === 0) return
+          for (const l of licenses) {
+            yield* sql`insert into product_licenses (product_id, type, price_cents, currency, terms)
+                       values (${id}, ${l.type}, ${l.price_cents}, ${l.currency}, ${l.terms})
+                       on conflict (product_id, type) do update
+                         set price_cents = excluded.price_cents, currency = excluded.currency, terms = excluded.terms, withdrawn_at = null`
+          }
+          const kept = textArray(licenses.map((l) => l.type))
+          yield* sql`delete from cart_items c using product_licenses l
+                      where c.license_id = l.id and l.product_id = ${id} and l.type::text <> all(${kept})`
+          yield* sql`delete from product_licenses l
+                      where l.product_id = ${id} and l.type::text <> all(${kept})
+                        and not exists (select 1 from order_items i where i.license_id = l.id)`
+          yield* sql`update product_licenses set withdrawn_at = now()
+                      where product_id = ${id} and type::text <> all(${kept}) and withdrawn_at is null`
+        })
+      )
     }
 
     const softDeleteProduct = (id: ProductId) => sql`update products set deleted_at = now() where id = ${id} and deleted_at is null`.pipe(Effect.asVoid)
@@ -208,7 +231,7 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
       sql<SaleLine>`
         select p.id as product_id, p.seller_id, p.title, p.type as product_type, p.status, p.deleted_at is not null as deleted,
                l.id as license_id, l.type as license_type, l.price_cents, l.currency, l.exclusive_order_id is not null as exclusive_taken
-          from products p join product_licenses l on l.product_id = p.id
+          from products p join product_licenses l on l.product_id = p.id and l.withdrawn_at is null
          where p.id = any(${products}::uuid[])`
 
     const cart = (user: UserId) =>

@@ -28,6 +28,8 @@ import { isUuid } from "../platform/text.js"
 
 const productNotFound = () => NotFound.of("product not found", "PRODUCT_NOT_FOUND")
 const orderNotFound = () => NotFound.of("order not found", "ORDER_NOT_FOUND")
+/** Licences as stored: terms left out are none. */
+const offer = (licenses: CreateProduct["licenses"]) => licenses.map((l) => ({ ...l, terms: l.terms ?? null }))
 const notSeller = () => Forbidden.of("only the product's seller or an admin may change it", "NOT_SELLER")
 
 /** What RFC 9110 allows in a header value, minus spaces; long enough for a UUID or a hash. */
@@ -112,7 +114,7 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
           musicalKey: input.musical_key ?? null,
           status: input.status ?? "active",
           trackId: input.track_id ?? null,
-          licenses: input.licenses.map((l) => ({ ...l, terms: l.terms ?? null }))
+          licenses: offer(input.licenses)
         })
         return yield* reload(id)
       }).pipe(sqlErrors, policyRequire("Product", "create"))
@@ -131,7 +133,7 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
       Effect.gen(function* () {
         yield* managed(actor, id)
         if (patch.track_id !== undefined && patch.track_id !== null) yield* checkTrack(actor, patch.track_id)
-        yield* repo.updateProduct(id, patch)
+        yield* repo.updateProduct(id, { ...patch, licenses: patch.licenses === undefined ? undefined : offer(patch.licenses) })
         return yield* reload(id)
       }).pipe(sqlErrors)
 

@@ -144,6 +144,57 @@ describe("products", () => {
     expectError(await api("DELETE", `/marketplace/products/${p.id}`, s), 404)
   })
 
+  it("the seller changes the licence offer: prices change, a withdrawn licence leaves the product and carts, orders keep theirs", async () => {
+    const s = await seller()
+    const early = await listener()
+    const late = await listener()
+    const p = await createProduct(s)
+    const before = { basic: licenseOf(p, "basic"), premium: licenseOf(p, "premium"), exclusive: licenseOf(p, "exclusive") }
+    const earlyOrder = await buy(early, p, "premium")
+    expect((await api("POST", "/marketplace/cart/items", late, { product_id: p.id, license_id: before.premium.id })).status).toBe(201)
+
+    expectError(await api("PATCH", `/marketplace/products/${p.id}`, s, { licenses: [] }), 400, "VALIDATION_ERROR")
+    expectError(await api("PATCH", `/marketplace/products/${p.id}`, s, { licenses: [LICENSES[0], LICENSES[0]] }), 400, "VALIDATION_ERROR")
+    expectError(await api("PATCH", `/marketplace/products/${p.id}`, s, { licenses: [{ type: "basic", price_cents: -1, currency: "EUR" }] }), 400, "VALIDATION_ERROR")
+    expectError(await api("PATCH", `/marketplace/products/${p.id}`, late, { licenses: [LICENSES[0]] }), 403, "NOT_SELLER")
+
+    // Premium (ordered) and exclusive (never ordered) are withdrawn; basic is repriced with terms.
+    const repriced = await api("PATCH", `/marketplace/products/${p.id}`, s, { licenses: [{ type: "basic", price_cents: 1500, currency: "EUR", terms: "non-profit use" }] })
+    expect(repriced.status, JSON.stringify(repriced.body)).toBe(200)
+    expect(repriced.body.licenses).toEqual([{ id: before.basic.id, type: "basic", price_cents: 1500, currency: "EUR", terms: "non-profit use", sold_out: false }])
+    expect((await api("GET", `/marketplace/products/${p.id}`, late)).body.licenses).toEqual(repriced.body.licenses)
+    expect((await api("GET", "/marketplace/cart", late)).body.items).toEqual([])
+    expectError(await api("POST", "/marketplace/cart/items", late, { product_id: p.id, license_id: before.premium.id }), 404, "LICENSE_NOT_FOUND")
+    expectError(await checkout(late, [{ product_id: p.id, license_id: before.premium.id }]), 404, "LICENSE_NOT_FOUND")
+    expectError(await checkout(late, [{ product_id: p.id, license_id: before.exclusive.id }]), 404, "LICENSE_NOT_FOUND")
+    const bought = await buy(late, repriced.body, "basic")
+    expect(bought).toMatchObject({ total_cents: 1500, items: [expect.objectContaining({ license_id: before.basic.id, price_cents: 1500 })] })
+    // The order made before the change keeps its licence, price and download.
+    const kept = await api("GET", `/marketplace/orders/${earlyOrder.id}`, early)
+    expect(kept.body.items).toEqual(earlyOrder.items)
+    expect(await query(db, "select type::text, withdrawn_at is not null as withdrawn from product_licenses where product_id = $1 order by type", [p.id])).toEqual([
+      { type: "basic", withdrawn: false },
+      { type: "premium", withdrawn: true }
+    ])
+
+    // Offering premium again brings back the same licence, which its buyer already holds.
+    const back = await api("PATCH", `/marketplace/products/${p.id}`, s, { licenses: [{ type: "basic", price_cents: 1500, currency: "EUR" }, { type: "premium", price_cents: 9900, currency: "EUR" }] })
+    expect(back.status, JSON.stringify(back.body)).toBe(200)
+    expect(licenseOf(back.body, "premium")).toMatchObject({ id: before.premium.id, price_cents: 9900, terms: null })
+    expect(licenseOf(back.body, "basic").terms).toBeNull()
+    expectError(await checkout(early, [{ product_id: p.id, license_id: before.premium.id }]), 409, "ALREADY_PURCHASED")
+  })
+
+  it("a sold exclusive licence stays sold when it is withdrawn and offered again", async () => {
+    const s = await seller()
+    const p = await createProduct(s)
+    await buy(await listener(), p, "exclusive")
+    expect((await api("PATCH", `/marketplace/products/${p.id}`, s, { licenses: [LICENSES[0]] })).status).toBe(200)
+    const again = await api("PATCH", `/marketplace/products/${p.id}`, s, { licenses: LICENSES })
+    expect(licenseOf(again.body, "exclusive")).toMatchObject({ id: licenseOf(p, "exclusive").id, sold_out: true })
+    expectError(await checkout(await listener(), [{ product_id: p.id, license_id: licenseOf(p, "exclusive").id }]), 409, "EXCLUSIVE_SOLD")
+  })
+
   it("lists active products newest first with a cursor; a seller's own list includes drafts", async () => {
     const s = await seller()
     const made = []
