@@ -264,6 +264,7 @@ describe("every domain over RPC", () => {
       Effect.gen(function* () {
         yield* listener.social.follow({ id: accounts.creator.user.id as any })
         const followers = yield* anonymous.social.followers({ id: accounts.creator.user.id as any })
+        const relationship = yield* listener.social.relationship({ id: accounts.creator.user.id as any })
         const feed = yield* listener.social.feed({})
         const inbox = yield* creator.social.notifications({ unread: "true" })
         yield* creator.social.readAllNotifications()
@@ -272,10 +273,11 @@ describe("every domain over RPC", () => {
         const badCursor = yield* failure(listener.social.feed({ cursor: BAD_CURSOR }))
         const found = yield* anonymous.search.search({ q: title.slice(0, 6).toLowerCase() })
         const searchBadCursor = yield* failure(anonymous.search.search({ q: "rpc", cursor: BAD_CURSOR }))
-        return { followers, feed, inbox, selfFollow, anonymousFeed, badCursor, found, searchBadCursor }
+        return { followers, relationship, feed, inbox, selfFollow, anonymousFeed, badCursor, found, searchBadCursor }
       })
     )
     expect(r.followers.items.map((u) => u.id)).toContain(accounts.listener.user.id)
+    expect(r.relationship).toMatchObject({ following: true, blocking: false })
     expect(r.feed.items.map((t) => t.id)).toContain(trackId)
     expect(r.inbox.items.map((n) => n.type)).toContain("follow")
     expect(r.selfFollow._tag).toBe("Unprocessable")

@@ -4,7 +4,7 @@ import { Authentication } from "../auth/api.js"
 import { BadRequest, Forbidden, NotFound, ServiceUnavailable, Unauthorized, Unprocessable } from "../platform/api-errors.js"
 import { PageParams } from "../platform/cursor.js"
 import { UserId } from "../users/schema.js"
-import { FeedPage, NotificationId, NotificationPage, UserListPage } from "./schema.js"
+import { FeedPage, NotificationId, NotificationPage, Relationship, UserListPage } from "./schema.js"
 
 const UserPath = Schema.Struct({ id: UserId })
 const NoContent = Schema.Void
@@ -23,6 +23,14 @@ const relation = <Name extends string, Method extends "POST" | "DELETE">(endpoin
 
 /** Follows, blocks, the feed of followed creators and the notification inbox. */
 export class SocialApi extends HttpApiGroup.make("social")
+  .add(
+    HttpApiEndpoint.get("relationship", "/users/:id/relationship")
+      .setPath(UserPath)
+      .addSuccess(Relationship)
+      .addError(NotFound.envelope)
+      .addError(Unauthorized.envelope)
+      .middleware(Authentication)
+  )
   .add(relation(HttpApiEndpoint.post("follow", "/users/:id/follow")))
   .add(relation(HttpApiEndpoint.del("unfollow", "/users/:id/follow")))
   .add(relation(HttpApiEndpoint.post("block", "/users/:id/block")))

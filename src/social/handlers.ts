@@ -16,6 +16,7 @@ type PageParams = { readonly cursor?: string | undefined; readonly limit?: numbe
 const SocialOperations = Effect.map(Social, (social) => {
   const pageRequest = (params: PageParams) => ({ cursor: params.cursor, limit: params.limit ?? DEFAULT_LIMIT })
   return {
+    relationship: (id: UserId) => withActor((actor) => social.relationship(actor, id)),
     follow: (id: UserId) => withActor((actor) => social.follow(actor, id)),
     unfollow: (id: UserId) => withActor((actor) => social.unfollow(actor, id)),
     block: (id: UserId) => withActor((actor) => social.block(actor, id)),
@@ -34,6 +35,7 @@ const SocialOperations = Effect.map(Social, (social) => {
 export const SocialHandlers = HttpApiBuilder.group(VezaApi, "social", (handlers) =>
   Effect.map(SocialOperations, (ops) =>
     handlers
+      .handle("relationship", ({ path }) => ops.relationship(path.id))
       .handle("follow", ({ path }) => ops.follow(path.id))
       .handle("unfollow", ({ path }) => ops.unfollow(path.id))
       .handle("block", ({ path }) => ops.block(path.id))
@@ -52,6 +54,7 @@ export const SocialRpcHandlers = SocialRpcs.toLayer(
   Effect.gen(function* () {
     const ops = yield* SocialOperations
     return {
+      "social.relationship": ({ id }) => ops.relationship(id),
       "social.follow": ({ id }) => ops.follow(id),
       "social.unfollow": ({ id }) => ops.unfollow(id),
       "social.block": ({ id }) => ops.block(id),

@@ -74,6 +74,12 @@ export class SocialRepo extends Effect.Service<SocialRepo>()("veza/SocialRepo", 
     const unblock = (blocker: UserId, blocked: UserId) =>
       sql`delete from blocks where blocker_id = ${blocker} and blocked_id = ${blocked}`.pipe(Effect.asVoid)
 
+    const relationship = (viewer: UserId, other: UserId) =>
+      sql<{ following: boolean; followed_by: boolean; blocking: boolean }>`
+        select exists (select 1 from follows where follower_id = ${viewer} and following_id = ${other}) as following,
+               exists (select 1 from follows where follower_id = ${other} and following_id = ${viewer}) as followed_by,
+               exists (select 1 from blocks where blocker_id = ${viewer} and blocked_id = ${other}) as blocking`.pipe(Effect.map((rows) => rows[0]!))
+
     const userList = (join: "follower_id" | "following_id" | "blocked_id", table: "follows" | "blocks", where: "following_id" | "follower_id" | "blocker_id", user: UserId, cursor: Option.Option<TimeCursor>, limit: number) =>
       sql<Listed<UserListEntry>>`
         select u.id, u.username, u.display_name, p.avatar_url, x.created_at as since,
@@ -144,6 +150,7 @@ export class SocialRepo extends Effect.Service<SocialRepo>()("veza/SocialRepo", 
 
     return {
       isBlocked,
+      relationship,
       follow,
       unfollow,
       block,

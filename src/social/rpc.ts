@@ -4,13 +4,14 @@ import { BadRequest, Forbidden, NotFound, rpcErrors, Unprocessable } from "../pl
 import { PageParams } from "../platform/cursor.js"
 import { UserId } from "../users/schema.js"
 import { NotificationsParams } from "./api.js"
-import { FeedPage, NotificationId, NotificationPage, UserListPage } from "./schema.js"
+import { FeedPage, NotificationId, NotificationPage, Relationship, UserListPage } from "./schema.js"
 
 const relation = <const Tag extends string>(tag: Tag) =>
   Rpc.make(tag, { payload: { id: UserId }, error: rpcErrors(Forbidden, NotFound, Unprocessable) }).middleware(RpcAuthentication)
 
 /** The `social` HttpApi group over RPC: follows, blocks, the feed and the notification inbox. */
 export class SocialRpcs extends RpcGroup.make(
+  Rpc.make("social.relationship", { payload: { id: UserId }, success: Relationship, error: rpcErrors(NotFound) }).middleware(RpcAuthentication),
   relation("social.follow"),
   relation("social.unfollow"),
   relation("social.block"),

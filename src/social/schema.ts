@@ -51,3 +51,11 @@ export const FeedItem = Schema.Struct({
 export type FeedItem = typeof FeedItem.Type
 
 export const FeedPage = Page(FeedItem).annotations({ identifier: "FeedPage" })
+
+/** How the caller stands with another account; whether that account blocks the caller is not told. */
+export const Relationship = Schema.Struct({
+  user_id: UserId,
+  following: Schema.Boolean,
+  followed_by: Schema.Boolean,
+  blocking: Schema.Boolean
+}).annotations({ identifier: "Relationship" })

@@ -68,6 +68,12 @@ export class Social extends Effect.Service<Social>()("veza/Social", {
         yield* repo.unblock(actor.id, target)
       }).pipe(sqlErrors)
 
+    const relationship = (actor: Actor, other: UserId) =>
+      Effect.gen(function* () {
+        yield* existing(other)
+        return { user_id: other, ...(yield* repo.relationship(actor.id, other)) }
+      }).pipe(sqlErrors)
+
     const userList =
       (list: "followers" | "following") =>
       (user: UserId, request: PageRequest) =>
@@ -108,6 +114,7 @@ export class Social extends Effect.Service<Social>()("veza/Social", {
     const markAllRead = (actor: Actor) => repo.markAllRead(actor.id).pipe(sqlErrors)
 
     return {
+      relationship,
       follow,
       unfollow,
       block,

@@ -60,6 +60,30 @@ describe("follows", () => {
     expect(await profile(a)).toMatchObject({ follower_count: 1, following_count: 0 })
   })
 
+  it("tells the caller how they stand with someone, whatever the size of their following list", async () => {
+    const [a, b, c] = await Promise.all([user(), user(), user()])
+    const relationship = async (who: User, other: User) => {
+      const res = await api("GET", `/users/${other.user.id}/relationship`, who)
+      expect(res.status, JSON.stringify(res.body)).toBe(200)
+      return res.body
+    }
+    expect(await relationship(a, b)).toEqual({ user_id: b.user.id, following: false, followed_by: false, blocking: false })
+    await follow(a, b)
+    expect(await relationship(a, b)).toMatchObject({ following: true, followed_by: false })
+    expect(await relationship(b, a)).toMatchObject({ following: false, followed_by: true })
+    // Follows made after put b past the first page of a's following list; b is still followed.
+    for (const later of await Promise.all([user(), user(), user()])) await follow(a, later)
+    expect((await api("GET", `/users/${a.user.id}/following?limit=2`, a)).body.items.map((u: { id: string }) => u.id)).not.toContain(b.user.id)
+    expect(await relationship(a, b)).toMatchObject({ following: true })
+    expect((await api("POST", `/users/${c.user.id}/block`, b)).status).toBe(204)
+    expect(await relationship(b, c)).toMatchObject({ blocking: true })
+    // Being blocked is not told.
+    expect(await relationship(c, b)).toEqual({ user_id: b.user.id, following: false, followed_by: false, blocking: false })
+    expectError(await api("GET", "/users/00000000-0000-4000-8000-000000000000/relationship", a), 404, "USER_NOT_FOUND")
+    expectError(await api("GET", "/users/nope/relationship", a), 400, "VALIDATION_ERROR")
+    expectError(await api("GET", `/users/${b.user.id}/relationship`), 401)
+  })
+
   it("refuses self-follows, unknown users, bad ids and anonymous calls", async () => {
     const a = await user()
     expectError(await api("POST", `/users/${a.user.id}/follow`, a), 422, "CANNOT_FOLLOW_SELF")

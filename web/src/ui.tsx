@@ -83,3 +83,52 @@ export const useTitle = (title: string) => {
     document.title = title === "" ? "Veza" : `${title} · Veza`
   }, [title])
 }
+
+export interface Page<A> {
+  readonly items: ReadonlyArray<A>
+  readonly next_cursor: string | null
+}
+
+/**
+ * A cursor-paged list: the first page on mount and when deps change, the next
+ * one appended by `more`. A page that comes back after the list was reloaded
+ * (its cursor no longer the list's) is dropped, so pages never mix.
+ */
+export const usePaged = <A, P extends Page<A> = Page<A>>(load: (cursor: string | undefined) => Promise<P>, deps: DependencyList) => {
+  const first = useAsync(() => load(undefined), deps)
+  const next = useAction()
+  const { state, set } = first
+  const loadRef = useRef(load)
+  loadRef.current = load
+  const cursor = state.status === "ok" ? state.value.next_cursor : null
+  const { run } = next
+  const more = useCallback(() => {
+    if (cursor === null) return
+    void run(async () => {
+      const page = await loadRef.current(cursor)
+      set((p) => (p.next_cursor === cursor ? { ...p, items: [...p.items, ...page.items], next_cursor: page.next_cursor } : p))
+    })
+  }, [cursor, run, set])
+  return { ...first, more, loadingMore: next.busy, moreError: next.error }
+}
+
+/** "Load more" under a paged list, while there is more; a failure says so beside a retry. */
+export const MoreButton = ({
+  paged,
+  label = "Load more"
+}: {
+  paged: { readonly state: Async<Page<unknown>>; readonly more: () => void; readonly loadingMore: boolean; readonly moreError: string | null }
+  label?: string
+}) =>
+  paged.state.status !== "ok" || paged.state.value.next_cursor === null ? null : (
+    <div className="more">
+      <button type="button" onClick={paged.more} disabled={paged.loadingMore}>
+        {paged.loadingMore ? "Loading…" : label}
+      </button>
+      {paged.moreError !== null && (
+        <p className="error" role="alert">
+          Could not load more: {paged.moreError}. Try again.
+        </p>
+      )}
+    </div>
+  )

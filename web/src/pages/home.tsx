@@ -1,17 +1,75 @@
-import { Link } from "react-router"
+import { type FormEvent, useEffect, useState } from "react"
+import { Link, useSearchParams } from "react-router"
 import { call } from "../api.js"
 import { useApp } from "../session.js"
 import { TrackList } from "../tracks.js"
-import { Show, useAsync, useTitle } from "../ui.js"
+import { MoreButton, Show, usePaged, useTitle } from "../ui.js"
 
 const Feed = () => {
-  const feed = useAsync(() => call((c) => c.social.feed({ urlParams: { limit: 30 } })), [])
+  const feed = usePaged((cursor) => call((c) => c.social.feed({ urlParams: { limit: 30, ...(cursor === undefined ? {} : { cursor }) } })), [])
   return (
     <section aria-labelledby="feed-title">
       <h2 id="feed-title">From artists you follow</h2>
       <Show state={feed.state} retry={feed.reload}>
         {(page) => <TrackList tracks={page.items} empty="Nothing yet: follow artists to see their new tracks here." />}
       </Show>
+      <MoreButton paged={feed} />
+    </section>
+  )
+}
+
+/** The catalogue, newest first, narrowed by genre or tag (kept in the URL, so a track's genre and tags link here). */
+const Browse = () => {
+  const [params, setParams] = useSearchParams()
+  const genre = params.get("genre") ?? ""
+  const tags = params.get("tags") ?? ""
+  const [input, setInput] = useState({ genre, tags })
+  useEffect(() => setInput({ genre, tags }), [genre, tags])
+  const latest = usePaged(
+    (cursor) =>
+      call((c) =>
+        c.tracks.list({
+          urlParams: {
+            limit: 20,
+            ...(cursor === undefined ? {} : { cursor }),
+            ...(genre === "" ? {} : { genre }),
+            ...(tags === "" ? {} : { tags: tags.split(",").map((t) => t.trim()).filter((t) => t !== "") })
+          }
+        })
+      ),
+    [genre, tags]
+  )
+  const apply = (e: FormEvent) => {
+    e.preventDefault()
+    const next: Record<string, string> = {}
+    if (input.genre.trim() !== "") next.genre = input.genre.trim()
+    if (input.tags.trim() !== "") next.tags = input.tags.trim()
+    setParams(next)
+  }
+  const filtered = genre !== "" || tags !== ""
+  return (
+    <section aria-labelledby="latest-title">
+      <h2 id="latest-title">{filtered ? "Browse" : "New on Veza"}</h2>
+      <form className="row filters" onSubmit={apply} aria-label="Browse by genre or tag">
+        <label>
+          Genre
+          <input value={input.genre} maxLength={100} onChange={(e) => setInput((i) => ({ ...i, genre: e.target.value }))} placeholder="e.g. techno" />
+        </label>
+        <label>
+          Tags
+          <input value={input.tags} onChange={(e) => setInput((i) => ({ ...i, tags: e.target.value }))} placeholder="e.g. lofi, chill" />
+        </label>
+        <button type="submit">Browse</button>
+        {filtered && (
+          <button type="button" onClick={() => setParams({})}>
+            Clear
+          </button>
+        )}
+      </form>
+      <Show state={latest.state} retry={latest.reload}>
+        {(page) => <TrackList tracks={page.items.filter((t) => t.status === "ready")} empty={filtered ? "No tracks match." : "No tracks yet."} />}
+      </Show>
+      <MoreButton paged={latest} />
     </section>
   )
 }
@@ -19,7 +77,6 @@ const Feed = () => {
 export const HomePage = () => {
   useTitle("")
   const { session } = useApp()
-  const latest = useAsync(() => call((c) => c.tracks.list({ urlParams: { limit: 20 } })), [])
   return (
     <>
       {session === null && (
@@ -37,12 +94,7 @@ export const HomePage = () => {
         </section>
       )}
       {session !== null && <Feed />}
-      <section aria-labelledby="latest-title">
-        <h2 id="latest-title">New on Veza</h2>
-        <Show state={latest.state} retry={latest.reload}>
-          {(page) => <TrackList tracks={page.items.filter((t) => t.status === "ready")} empty="No tracks yet." />}
-        </Show>
-      </section>
+      <Browse />
     </>
   )
 }

@@ -3,7 +3,7 @@ import { Link } from "react-router"
 import { call } from "../api.js"
 import { realtime } from "../realtime.js"
 import { useApp } from "../session.js"
-import { formatDate, Show, useAction, useAsync, useTitle } from "../ui.js"
+import { formatDate, MoreButton, Show, useAction, usePaged, useTitle } from "../ui.js"
 import { RequireSignIn } from "./auth.js"
 import type { Notification } from "../../../src/social/schema.js"
 
@@ -27,7 +27,7 @@ const describe = (n: Notification) => {
 const Notifications = () => {
   useTitle("Notifications")
   const { setUnread } = useApp()
-  const list = useAsync(() => call((c) => c.social.notifications({ urlParams: { limit: 50 } })), [])
+  const list = usePaged((cursor) => call((c) => c.social.notifications({ urlParams: { limit: 50, ...(cursor === undefined ? {} : { cursor }) } })), [])
   const markRead = useAction()
   // What was unread when it was shown stays highlighted for this visit, though the server now has it read.
   const [fresh, setFresh] = useState<ReadonlySet<string>>(() => new Set())
@@ -80,6 +80,7 @@ const Notifications = () => {
           )
         }
       </Show>
+      <MoreButton paged={list} label="Older notifications" />
     </section>
   )
 }

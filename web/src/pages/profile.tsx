@@ -3,17 +3,19 @@ import { Link, useNavigate, useParams } from "react-router"
 import { call, id } from "../api.js"
 import { useApp } from "../session.js"
 import { TrackList } from "../tracks.js"
-import { Show, useAction, useAsync, useTitle } from "../ui.js"
+import { MoreButton, Show, useAction, useAsync, usePaged, useTitle } from "../ui.js"
 import type { UserId } from "../../../src/users/schema.js"
+
+/** What a list shows before the profile it belongs to has loaded. */
+const NO_PAGE = { items: [], next_cursor: null } as const
 
 const FollowButton = ({ userId, onChange }: { userId: string; onChange: (delta: number) => void }) => {
   const { session } = useApp()
-  // Whether I follow them: my following list holds at most a page of people worth checking.
   const state = useAsync(
     () =>
-      session === null
+      session === null || session.userId === userId
         ? Promise.resolve(false)
-        : call((c) => c.social.following({ path: { id: id<UserId>(session.userId) }, urlParams: { limit: 100 } })).then((p) => p.items.some((u) => u.id === userId)),
+        : call((c) => c.social.relationship({ path: { id: id<UserId>(userId) } })).then((r) => r.following),
     [userId, session?.userId]
   )
   const action = useAction()
@@ -51,8 +53,14 @@ export const ProfilePage = () => {
   const user = useAsync(() => call((c) => c.users.byUsername({ path: { username } })), [username])
   const [followers, setFollowers] = useState(0)
   const userId = user.state.status === "ok" ? user.state.value.id : null
-  const tracks = useAsync(() => (userId === null ? Promise.resolve(null) : call((c) => c.tracks.list({ urlParams: { user_id: userId, limit: 50 } }))), [userId])
-  const playlists = useAsync(() => (userId === null ? Promise.resolve(null) : call((c) => c.playlists.byOwner({ path: { id: userId }, urlParams: { limit: 50 } }))), [userId])
+  const tracks = usePaged(
+    (cursor) => (userId === null ? Promise.resolve(NO_PAGE) : call((c) => c.tracks.list({ urlParams: { user_id: userId, limit: 50, ...(cursor === undefined ? {} : { cursor }) } }))),
+    [userId]
+  )
+  const playlists = usePaged(
+    (cursor) => (userId === null ? Promise.resolve(NO_PAGE) : call((c) => c.playlists.byOwner({ path: { id: userId }, urlParams: { limit: 50, ...(cursor === undefined ? {} : { cursor }) } }))),
+    [userId]
+  )
 
   return (
     <Show state={user.state} retry={user.reload}>
@@ -81,18 +89,19 @@ export const ProfilePage = () => {
           <section aria-labelledby="tracks-title">
             <h2 id="tracks-title">Tracks</h2>
             <Show state={tracks.state} retry={tracks.reload}>
-              {(page) => <TrackList tracks={(page?.items ?? []).map((t) => ({ ...t, creator_username: u.username }))} empty="No tracks yet." />}
+              {(page) => <TrackList tracks={page.items.map((t) => ({ ...t, creator_username: u.username }))} empty="No tracks yet." />}
             </Show>
+            <MoreButton paged={tracks} />
           </section>
           <section aria-labelledby="playlists-title">
             <h2 id="playlists-title">Playlists</h2>
             <Show state={playlists.state} retry={playlists.reload}>
               {(page) =>
-                (page?.items.length ?? 0) === 0 ? (
+                page.items.length === 0 ? (
                   <p className="muted">No playlists yet.</p>
                 ) : (
                   <ul className="cards">
-                    {page!.items.map((p) => (
+                    {page.items.map((p) => (
                       <li key={p.id}>
                         <Link to={`/playlists/${p.id}`}>{p.title}</Link> <span className="muted small">· {p.track_count} tracks</span>
                       </li>
@@ -101,6 +110,7 @@ export const ProfilePage = () => {
                 )
               }
             </Show>
+            <MoreButton paged={playlists} />
           </section>
         </article>
       )}

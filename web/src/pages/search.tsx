@@ -2,7 +2,7 @@ import { useEffect, useState } from "react"
 import { Link, useSearchParams } from "react-router"
 import { call } from "../api.js"
 import { TrackList } from "../tracks.js"
-import { Show, useAsync, useTitle } from "../ui.js"
+import { MoreButton, Show, usePaged, useTitle } from "../ui.js"
 
 export const SearchPage = () => {
   const [params, setParams] = useSearchParams()
@@ -19,8 +19,11 @@ export const SearchPage = () => {
     return () => clearTimeout(timer)
   }, [input, q, type, setParams])
 
-  const results = useAsync(
-    () => (q.trim() === "" ? Promise.resolve({ items: [], next_cursor: null }) : call((c) => c.search.search({ urlParams: { q: q.trim(), type, limit: 30 } }))),
+  const results = usePaged(
+    (cursor) =>
+      q.trim() === ""
+        ? Promise.resolve({ items: [], next_cursor: null })
+        : call((c) => c.search.search({ urlParams: { q: q.trim(), type, limit: 30, ...(cursor === undefined ? {} : { cursor }) } })),
     [q, type]
   )
 
@@ -71,6 +74,7 @@ export const SearchPage = () => {
           )
         }
       </Show>
+      <MoreButton paged={results} />
     </section>
   )
 }

@@ -1,11 +1,11 @@
 import { type FormEvent, useEffect, useRef, useState } from "react"
-import { Link, useParams } from "react-router"
+import { Link, useNavigate, useParams } from "react-router"
 import { call, currentSession, id } from "../api.js"
 import { PauseIcon, PlayIcon } from "../icons.js"
 import { usePlayer } from "../player.js"
 import { useApp } from "../session.js"
-import { ErrorBox, formatDate, formatTime, Loading, Show, useAction, useAsync, useTitle } from "../ui.js"
-import type { Comment, Track, TrackId } from "../../../src/tracks/schema.js"
+import { ErrorBox, formatDate, formatTime, Loading, MoreButton, Show, useAction, useAsync, usePaged, useTitle } from "../ui.js"
+import type { Comment, CommentPage, Track, TrackId } from "../../../src/tracks/schema.js"
 import type { PlaylistId } from "../../../src/playlists/schema.js"
 import type { UserId } from "../../../src/users/schema.js"
 
@@ -212,16 +212,94 @@ const Share = ({ track }: { track: Track }) => {
   )
 }
 
+type CommentList = ReturnType<typeof usePaged<Comment, typeof CommentPage.Type>>
+
+/** One comment; its author may edit or delete it, the track's creator and admins may delete it. */
+const CommentItem = ({ track, comment: c, comments, onSeek, onCountChange }: { track: Track; comment: Comment; comments: CommentList; onSeek: (seconds: number) => void; onCountChange: (d: number) => void }) => {
+  const me = currentSession()
+  const [editing, setEditing] = useState<string | null>(null)
+  const action = useAction()
+  const mine = me !== null && me.userId === c.user_id
+  const mayDelete = mine || (me !== null && (me.userId === track.creator_id || me.role === "admin"))
+  const replace = (next: Comment | null) =>
+    comments.set((p) => ({ ...p, items: next === null ? p.items.filter((x) => x.id !== c.id) : p.items.map((x) => (x.id === c.id ? next : x)) }))
+  const save = async (e: FormEvent) => {
+    e.preventDefault()
+    if (editing === null) return
+    const edited = await action.run(() => call((cl) => cl.tracks.editComment({ path: { id: track.id, comment_id: c.id }, payload: { content: editing } })))
+    if (edited === undefined) return
+    replace(edited)
+    setEditing(null)
+  }
+  const remove = async () => {
+    const done = await action.run(() => call((cl) => cl.tracks.deleteComment({ path: { id: track.id, comment_id: c.id } })).then(() => true))
+    if (done !== true) return
+    replace(null)
+    onCountChange(-1)
+  }
+  return (
+    <li data-testid="comment" className={c.parent_id !== null ? "reply" : undefined}>
+      <div className="muted small">
+        <Link to={`/u/${c.username}`}>{c.username}</Link>
+        {c.position_ms !== null && (
+          <>
+            {" "}
+            at{" "}
+            <button type="button" className="link" onClick={() => onSeek(c.position_ms! / 1000)}>
+              {formatTime(c.position_ms / 1000)}
+            </button>
+          </>
+        )}{" "}
+        · {formatDate(c.created_at)}
+        {c.edited_at !== null && " · edited"}
+      </div>
+      {editing === null ? (
+        <p>{c.content}</p>
+      ) : (
+        <form className="stack" onSubmit={save}>
+          <label>
+            Edit your comment
+            <textarea value={editing} maxLength={2000} rows={2} required onChange={(e) => setEditing(e.target.value)} />
+          </label>
+          <div className="row">
+            <button type="submit" className="primary" disabled={action.busy}>
+              Save
+            </button>
+            <button type="button" onClick={() => setEditing(null)}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      )}
+      {editing === null && (mine || mayDelete) && (
+        <div className="row small">
+          {mine && (
+            <button type="button" className="link" onClick={() => setEditing(c.content)}>
+              Edit
+            </button>
+          )}
+          {mayDelete && (
+            <button type="button" className="link" onClick={remove} disabled={action.busy}>
+              Delete
+            </button>
+          )}
+        </div>
+      )}
+      {action.error !== null && <p className="error small" role="alert">{action.error}</p>}
+    </li>
+  )
+}
+
 const Comments = ({
   track,
   comments,
-  onAdded,
+  onCountChange,
   positionMs,
   onSeek
 }: {
   track: Track
-  comments: ReadonlyArray<Comment>
-  onAdded: (c: Comment) => void
+  comments: CommentList
+  onCountChange: (d: number) => void
   positionMs: number | null
   onSeek: (seconds: number) => void
 }) => {
@@ -235,11 +313,12 @@ const Comments = ({
     const comment = await action.run(() => call((c) => c.tracks.addComment({ path: { id: track.id }, payload: { content, position_ms: position } })))
     if (comment === undefined) return
     setContent("")
-    onAdded(comment)
+    comments.set((p) => ({ ...p, items: [comment, ...p.items] }))
+    onCountChange(1)
   }
   return (
     <section aria-labelledby="comments-title">
-      <h2 id="comments-title">Comments ({comments.length})</h2>
+      <h2 id="comments-title">Comments ({track.comment_count})</h2>
       {session !== null ? (
         <form onSubmit={submit} className="stack">
           <label>
@@ -261,27 +340,174 @@ const Comments = ({
           <Link to="/signin">Sign in</Link> to comment.
         </p>
       )}
-      <ul className="comments">
-        {comments.map((c) => (
-          <li key={c.id} data-testid="comment">
-            <div className="muted small">
-              <Link to={`/u/${c.username}`}>{c.username}</Link>
-              {c.position_ms !== null && (
-                <>
-                  {" "}
-                  at{" "}
-                  <button type="button" className="link" onClick={() => onSeek(c.position_ms! / 1000)}>
-                    {formatTime(c.position_ms / 1000)}
-                  </button>
-                </>
-              )}{" "}
-              · {formatDate(c.created_at)}
-            </div>
-            <p>{c.content}</p>
-          </li>
-        ))}
-      </ul>
+      <Show state={comments.state} retry={comments.reload}>
+        {(page) => (
+          <ul className="comments">
+            {page.items.map((c) => (
+              <CommentItem key={c.id} track={track} comment={c} comments={comments} onSeek={onSeek} onCountChange={onCountChange} />
+            ))}
+          </ul>
+        )}
+      </Show>
+      <MoreButton paged={comments} label="Older comments" />
     </section>
+  )
+}
+
+/** The creator, or an admin: who may change the track (the server checks again). */
+const manages = (track: Track) => {
+  const me = currentSession()
+  return me !== null && (me.userId === track.creator_id || me.role === "admin")
+}
+
+const tagsText = (tags: ReadonlyArray<string>) => tags.join(", ")
+
+/** The owner's (or an admin's) controls: the track's details, its numbers, deleting it. */
+const TrackManager = ({ track, onSaved }: { track: Track; onSaved: (t: Track) => void }) => {
+  const navigate = useNavigate()
+  const [open, setOpen] = useState(false)
+  const [form, setForm] = useState(() => ({
+    title: track.title,
+    artist: track.artist ?? "",
+    album: track.album ?? "",
+    genre: track.genre ?? "",
+    tags: tagsText(track.tags),
+    description: track.description ?? "",
+    visibility: track.visibility,
+    is_downloadable: track.is_downloadable
+  }))
+  const [confirmDelete, setConfirmDelete] = useState(false)
+  const save = useAction()
+  const remove = useAction()
+  const stats = useAsync(() => call((c) => c.tracks.stats({ path: { id: track.id } })), [track.id, track.play_count, track.like_count])
+  const field = (name: "title" | "artist" | "album" | "genre" | "tags" | "description") => ({
+    value: form[name],
+    onChange: (e: { target: { value: string } }) => setForm((f) => ({ ...f, [name]: e.target.value }))
+  })
+  const submit = async (e: FormEvent) => {
+    e.preventDefault()
+    const saved = await save.run(() =>
+      call((c) =>
+        c.tracks.update({
+          path: { id: track.id },
+          payload: {
+            title: form.title,
+            artist: form.artist,
+            album: form.album,
+            genre: form.genre,
+            tags: form.tags.split(",").map((t) => t.trim()).filter((t) => t !== ""),
+            description: form.description,
+            visibility: form.visibility,
+            is_downloadable: form.is_downloadable
+          }
+        })
+      )
+    )
+    if (saved === undefined) return
+    onSaved(saved)
+    setOpen(false)
+  }
+  const destroy = async () => {
+    const gone = await remove.run(() => call((c) => c.tracks.delete({ path: { id: track.id } })).then(() => true))
+    if (gone === true) navigate(`/u/${currentSession()?.username ?? ""}`)
+  }
+  return (
+    <section className="manage" aria-labelledby="manage-title">
+      <h2 id="manage-title">Your track</h2>
+      <Show state={stats.state} retry={stats.reload}>
+        {(s) => (
+          <p className="muted" data-testid="track-stats">
+            {s.play_count} plays · {s.unique_listeners} listeners · {s.like_count} likes · {s.comment_count} comments
+          </p>
+        )}
+      </Show>
+      <div className="row">
+        <button type="button" aria-expanded={open} onClick={() => setOpen((o) => !o)}>
+          Edit details
+        </button>
+        {confirmDelete ? (
+          <>
+            <button type="button" className="danger" onClick={destroy} disabled={remove.busy}>
+              Delete for good
+            </button>
+            <button type="button" onClick={() => setConfirmDelete(false)}>
+              Keep it
+            </button>
+          </>
+        ) : (
+          <button type="button" onClick={() => setConfirmDelete(true)}>
+            Delete track…
+          </button>
+        )}
+      </div>
+      {remove.error !== null && <p className="error" role="alert">Could not delete it: {remove.error}</p>}
+      {open && (
+        <form className="stack" onSubmit={submit} aria-label="Track details">
+          <label>
+            Title
+            <input required maxLength={255} {...field("title")} />
+          </label>
+          <label>
+            Artist
+            <input maxLength={255} {...field("artist")} />
+          </label>
+          <label>
+            Album
+            <input maxLength={255} {...field("album")} />
+          </label>
+          <label>
+            Genre
+            <input maxLength={100} {...field("genre")} />
+          </label>
+          <label>
+            Tags (comma-separated)
+            <input {...field("tags")} />
+          </label>
+          <label>
+            Description
+            <textarea rows={3} maxLength={5000} {...field("description")} />
+          </label>
+          <label>
+            Visibility
+            <select value={form.visibility} onChange={(e) => setForm((f) => ({ ...f, visibility: e.target.value as Track["visibility"] }))}>
+              <option value="public">Public</option>
+              <option value="unlisted">Unlisted (link only)</option>
+              <option value="private">Private (only you)</option>
+            </select>
+          </label>
+          <label className="inline">
+            <input type="checkbox" checked={form.is_downloadable} onChange={(e) => setForm((f) => ({ ...f, is_downloadable: e.target.checked }))} /> Listeners may download the
+            original file
+          </label>
+          <div className="row">
+            <button type="submit" className="primary" disabled={save.busy}>
+              Save
+            </button>
+            <button type="button" onClick={() => setOpen(false)}>
+              Cancel
+            </button>
+          </div>
+          {save.error !== null && <p className="error" role="alert">{save.error}</p>}
+        </form>
+      )}
+    </section>
+  )
+}
+
+/** The original file, for whoever the track allows: a signed link opened in place. */
+const Download = ({ track }: { track: Track }) => {
+  const action = useAction()
+  const download = async () => {
+    const link = await action.run(() => call((c) => c.tracks.download({ path: { id: track.id } })))
+    if (link !== undefined) location.assign(link.url)
+  }
+  return (
+    <>
+      <button type="button" onClick={download} disabled={action.busy}>
+        Download
+      </button>
+      {action.error !== null && <p className="error small" role="alert">{action.error}</p>}
+    </>
   )
 }
 
@@ -299,16 +525,14 @@ export const TrackPage = () => {
   const { id: trackId = "" } = useParams()
   const player = usePlayer()
   const { session } = useApp()
-  const data = useAsync(
-    () =>
-      Promise.all([
-        call((c) => c.tracks.byId({ path: { id: id<TrackId>(trackId) } })),
-        call((c) => c.tracks.comments({ path: { id: id<TrackId>(trackId) }, urlParams: { limit: 100 } }))
-      ]),
+  const data = useAsync(() => call((c) => c.tracks.byId({ path: { id: id<TrackId>(trackId) } })), [trackId, session?.userId])
+  const comments = usePaged(
+    (cursor) => call((c) => c.tracks.comments({ path: { id: id<TrackId>(trackId) }, urlParams: { limit: 100, ...(cursor === undefined ? {} : { cursor }) } })),
     [trackId, session?.userId]
   )
+  const commentList = comments.state.status === "ok" ? comments.state.value.items : []
   const like = useAction()
-  const track = data.state.status === "ok" ? data.state.value[0] : null
+  const track = data.state.status === "ok" ? data.state.value : null
   useTitle(track?.title ?? "Track")
 
   // A processing track is polled until it is ready (or failed), so its owner watches the transcode.
@@ -328,7 +552,7 @@ export const TrackPage = () => {
 
   return (
     <Show state={data.state} retry={data.reload}>
-      {([t, comments]) => (
+      {(t) => (
         <article className="track-page">
           <header className="track-head">
             <button
@@ -347,12 +571,26 @@ export const TrackPage = () => {
                 <CreatorLink creatorId={t.creator_id} />
                 {t.artist !== null && <>{t.artist} · </>}
                 {formatTime(t.duration_ms / 1000)} · {t.play_count} plays · {t.visibility}
-                {t.genre !== null && <> · {t.genre}</>}
+                {t.genre !== null && (
+                  <>
+                    {" "}
+                    · <Link to={`/?genre=${encodeURIComponent(t.genre)}`}>{t.genre}</Link>
+                  </>
+                )}
               </p>
+              {t.tags.length > 0 && (
+                <p className="tags">
+                  {t.tags.map((tag) => (
+                    <Link key={tag} className="tag" to={`/?tags=${encodeURIComponent(tag)}`}>
+                      #{tag}
+                    </Link>
+                  ))}
+                </p>
+              )}
             </div>
           </header>
           <TranscodeProgress track={t} />
-          {t.status === "ready" && <Waveform track={t} comments={comments.items} time={player.time} isCurrent={isCurrent} onSeek={seek} />}
+          {t.status === "ready" && <Waveform track={t} comments={commentList} time={player.time} isCurrent={isCurrent} onSeek={seek} />}
           <div className="row actions">
             {session !== null && (
               <button
@@ -361,7 +599,7 @@ export const TrackPage = () => {
                 disabled={like.busy}
                 onClick={async () => {
                   const state = await like.run(() => call((c) => (t.liked_by_me ? c.tracks.unlike({ path: { id: t.id } }) : c.tracks.like({ path: { id: t.id } }))))
-                  if (state !== undefined) data.set(([tr, cs]) => [{ ...tr, liked_by_me: state.liked, like_count: state.like_count }, cs])
+                  if (state !== undefined) data.set((tr) => ({ ...tr, liked_by_me: state.liked, like_count: state.like_count }))
                 }}
               >
                 {t.liked_by_me ? "♥ Liked" : "♡ Like"} · {t.like_count}
@@ -372,15 +610,17 @@ export const TrackPage = () => {
             </button>
             <AddToPlaylist trackId={t.id} />
             <Share track={t} />
+            {(t.is_downloadable || manages(t)) && <Download track={t} />}
           </div>
           {like.error !== null && <p className="error" role="alert">{like.error}</p>}
           {t.description !== null && <p className="description">{t.description}</p>}
+          {manages(t) && <TrackManager track={t} onSaved={(saved) => data.set(() => saved)} />}
           <Comments
             track={t}
-            comments={comments.items}
+            comments={comments}
             positionMs={isCurrent ? Math.round(player.time * 1000) : 0}
             onSeek={seek}
-            onAdded={(c) => data.set(([tr, cs]) => [{ ...tr, comment_count: tr.comment_count + 1 }, { ...cs, items: [c, ...cs.items] }])}
+            onCountChange={(d) => data.set((tr) => ({ ...tr, comment_count: tr.comment_count + d }))}
           />
         </article>
       )}
