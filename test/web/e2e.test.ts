@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { uniqueName } from "../support/accounts.js"
 import { generateAudio } from "../support/audio.js"
 import { launchChromium, type PageProblems, watchPage } from "../support/browser.js"
-import { freshDatabase } from "../support/database.js"
+import { freshDatabase, query } from "../support/database.js"
 import { http, type RunningServer, startServer } from "../support/server.js"
 import { uploadTrack, waitForTrack } from "../support/tracks.js"
 
@@ -25,6 +25,7 @@ const work = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "veza-web-e2e-"))
 afterAll(() => NodeFs.rmSync(work, { recursive: true, force: true }))
 
 let server: RunningServer
+let database: string
 let browser: Browser
 let creatorContext: BrowserContext
 let listenerContext: BrowserContext
@@ -68,7 +69,7 @@ const audioTime = (page: Page) => page.evaluate(() => (globalThis as any).docume
 
 beforeAll(async () => {
   NodeFs.mkdirSync(SHOTS, { recursive: true })
-  const database = await freshDatabase("web_e2e")
+  database = await freshDatabase("web_e2e")
   ;[server, browser] = await Promise.all([startServer({ DATABASE_URL: database, TRANSCODE_CONCURRENCY: "1" }), launchChromium()])
   creatorContext = await browser.newContext({ viewport: { width: 1280, height: 820 } })
   listenerContext = await browser.newContext({ viewport: { width: 1280, height: 820 } })
@@ -383,6 +384,77 @@ describe("the web client, end to end", () => {
     await creator.reload()
     await expect.poll(order(creator)).toEqual(["Moonrise", title])
     await creator.getByText(/^2 tracks/).waitFor()
+  })
+
+  it("the creator edits the track's details and deletes a track; the listener browses by its tag, pages, edits and deletes a comment", async () => {
+    await creator.goto(`${server.baseUrl}/tracks/${trackId}`)
+    await expect.poll(() => creator.getByTestId("track-stats").textContent(), { timeout: 10_000 }).toMatch(/\d+ plays · \d+ listeners · \d+ likes · 1 comments/)
+    await creator.getByRole("button", { name: "Edit details" }).click()
+    const details = creator.getByRole("form", { name: "Track details" })
+    await details.getByLabel("Genre").fill("Ambient")
+    await details.getByLabel("Tags (comma-separated)").fill("Dawn, field recording")
+    await details.getByLabel("Description").fill("Recorded at first light.")
+    await details.getByRole("button", { name: "Save" }).click()
+    await creator.getByRole("link", { name: "#dawn" }).waitFor()
+    await creator.getByText("Recorded at first light.").waitFor()
+    const stored = await http<{ genre: string; tags: Array<string> }>(server.baseUrl, "GET", `/api/v1/tracks/${trackId}`)
+    expect(stored.body).toMatchObject({ genre: "Ambient", tags: ["dawn", "field recording"] })
+
+    // A track the creator no longer wants: deleted from its page, gone for everyone.
+    const creatorToken = await tokenOf(creator)
+    const draft = await uploadTrack(server.baseUrl, creatorToken, { path: await generateAudio(work, { seconds: 3, format: "mp3", frequency: 550 }) }, { title: "Outtake" })
+    expect(draft.status).toBe(201)
+    await creator.goto(`${server.baseUrl}/tracks/${draft.body.id}`)
+    await creator.getByRole("button", { name: "Delete track…" }).click()
+    await creator.getByRole("button", { name: "Delete for good" }).click()
+    await creator.waitForURL(`${server.baseUrl}/u/${creatorName}`)
+    expect((await http(server.baseUrl, "GET", `/api/v1/tracks/${draft.body.id}`, { token: creatorToken })).status).toBe(404)
+
+    // The listener follows the tag from the track page to the catalogue narrowed to it.
+    await listener.goto(`${server.baseUrl}/tracks/${trackId}`)
+    await listener.getByRole("link", { name: "#dawn" }).click()
+    await listener.getByRole("heading", { name: "Browse" }).waitFor()
+    expect(new URL(listener.url()).searchParams.get("tags")).toBe("dawn")
+    // The feed of followed artists is on the same page; the catalogue is the "Browse" region.
+    const browse = listener.getByRole("region", { name: "Browse" })
+    await browse.getByRole("link", { name: title }).waitFor()
+    expect(await browse.locator("ul.tracks > li").count()).toBe(1)
+
+    // A crate of 25 more tracks under one tag (rows written directly: 25 transcodes would only slow the test):
+    // the catalogue shows 20, "Load more" brings the other 5, then there is nothing more to load.
+    await query(
+      database,
+      `insert into tracks (creator_id, title, original_filename, format_name, file_size, storage_backend, storage_key, duration_ms, codec,
+                          status, hls_backend, hls_prefix, tags)
+       select u.id, 'Crate ' || i, 'c.mp3', 'mp3', 1, 'local', 'tracks/crate/' || i, 60000, 'mp3', 'ready', 'local', 'hls/crate/' || i, array['crate']
+         from users u, generate_series(1, 25) i where u.username = $1`,
+      [creatorName]
+    )
+    await listener.goto(`${server.baseUrl}/?tags=crate`)
+    const crate = browse.locator("ul.tracks > li")
+    await expect.poll(() => crate.count(), { timeout: 10_000 }).toBe(20)
+    await listener.getByRole("button", { name: "Load more" }).click()
+    await expect.poll(() => crate.count(), { timeout: 10_000 }).toBe(25)
+    const titles = (await crate.getByRole("link").allTextContents()).filter((t) => t.startsWith("Crate "))
+    expect(new Set(titles).size).toBe(25)
+    expect(await listener.getByRole("button", { name: "Load more" }).count()).toBe(0)
+
+    // The listener's own comment: edited, then deleted.
+    await listener.goto(`${server.baseUrl}/tracks/${trackId}`)
+    const mine = listener.getByTestId("comment").filter({ hasText: "That synth at the drop!" })
+    await mine.getByRole("button", { name: "Edit" }).click()
+    await listener.getByLabel("Edit your comment").fill("That synth at the drop, again!")
+    await listener.getByRole("button", { name: "Save" }).click()
+    const edited = listener.getByTestId("comment").filter({ hasText: "That synth at the drop, again!" })
+    await edited.getByText("edited").waitFor()
+    await edited.getByRole("button", { name: "Delete" }).click()
+    await edited.waitFor({ state: "detached" })
+    await listener.getByRole("heading", { name: "Comments (0)" }).waitFor()
+    expect((await http<{ items: Array<unknown> }>(server.baseUrl, "GET", `/api/v1/tracks/${trackId}/comments`)).body.items).toEqual([])
+
+    // The profile knows the listener follows the creator without reading the listener's whole following list.
+    await listener.goto(`${server.baseUrl}/u/${creatorName}`)
+    await listener.getByRole("button", { name: "Following ✓" }).waitFor()
   })
 
   it("an expired access token is refreshed silently; the phone-width layout; no console errors", async () => {
