@@ -257,6 +257,10 @@ describe("the web client, end to end", () => {
     await listener.getByTestId("message").filter({ hasText: "Thank you!" }).waitFor()
     // The creator read the listener's message: the listener sees the receipt.
     await listener.getByText("Seen").waitFor()
+    // And the other way, live: the creator has the room open when the listener writes.
+    await listener.getByTestId("composer").fill("Can I use it in a video?")
+    await listener.getByRole("button", { name: "Send" }).click()
+    await creator.getByTestId("message").filter({ hasText: "Can I use it in a video?" }).waitFor({ timeout: 10_000 })
 
     await creatorContext.setOffline(true)
     await creator.locator('[data-testid="connection"][data-state="offline"]').waitFor({ timeout: 10_000 })
@@ -270,7 +274,7 @@ describe("the web client, end to end", () => {
     await creator.locator('[data-testid="connection"][data-state="online"]').waitFor({ timeout: 20_000 })
     await creator.getByTestId("message").filter({ hasText: "Sent while you were away" }).waitFor({ timeout: 10_000 })
     const texts = await creator.getByTestId("message").locator(".bubble").allTextContents()
-    expect(texts).toEqual(["Hi! Loved the track.", "Thank you!", "Are you there?", "Sent while you were away"])
+    expect(texts).toEqual(["Hi! Loved the track.", "Thank you!", "Can I use it in a video?", "Are you there?", "Sent while you were away"])
 
     // Reactions, edits and deletes reach the other side live.
     const missed = creator.getByTestId("message").filter({ hasText: "Sent while you were away" })

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "react"
 import { Link, NavLink, Route, Routes, useLocation, useNavigate } from "react-router"
-import { call } from "./api.js"
+import { call, toApiError } from "./api.js"
 import { ResetPasswordPage, VerifyEmailPage } from "./pages/account.js"
 import { AuthPage } from "./pages/auth.js"
 import { ChatPage } from "./pages/chat.js"
@@ -27,18 +27,31 @@ const SearchBox = () => {
   const navigate = useNavigate()
   const [q, setQ] = useState("")
   const [hits, setHits] = useState<ReadonlyArray<SearchHit>>([])
+  const [failure, setFailure] = useState<string | null>(null)
   const [open, setOpen] = useState(false)
   const [active, setActive] = useState(-1)
   const generation = useRef(0)
 
   useEffect(() => {
     const term = q.trim()
-    if (term.length < 2) return setHits([])
+    if (term.length < 2) {
+      setFailure(null)
+      return setHits([])
+    }
     const mine = ++generation.current
     const timer = setTimeout(() => {
-      call((c) => c.search.search({ urlParams: { q: term, limit: 6 } }))
-        .then((r) => mine === generation.current && setHits(r.items))
-        .catch(() => mine === generation.current && setHits([]))
+      call((c) => c.search.search({ urlParams: { q: term, limit: 6 } })).then(
+        (r) => {
+          if (mine !== generation.current) return
+          setHits(r.items)
+          setFailure(null)
+        },
+        (e: unknown) => {
+          if (mine !== generation.current) return
+          setHits([])
+          setFailure(toApiError(e).message)
+        }
+      )
     }, 180)
     return () => clearTimeout(timer)
   }, [q])
@@ -83,6 +96,11 @@ const SearchBox = () => {
           e.preventDefault()
         }}
       />
+      {open && failure !== null && (
+        <p className="suggestions error small" role="alert">
+          Suggestions are unavailable: {failure} Press Enter to search anyway.
+        </p>
+      )}
       {open && hits.length > 0 && (
         <ul id="search-suggestions" className="suggestions" role="listbox">
           {hits.map((hit, i) => (

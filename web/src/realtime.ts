@@ -6,21 +6,16 @@
  * what was sent while it was away is replayed in order and nothing is lost.
  */
 import { call } from "./api.js"
+import type { ClientFrame } from "../../src/chat/protocol.js"
+import type { Message } from "../../src/chat/schema.js"
 
 export type ConnectionState = "connecting" | "online" | "offline"
 
-export interface ChatMessage {
-  readonly id: string
-  readonly room_id: string
-  readonly seq: number
-  readonly sender_id: string
-  readonly content: string
-  readonly reply_to: string | null
-  readonly created_at: string
-  readonly edited_at: string | null
-  /** On messages read back (history, a rejoin's replay); new messages' live frames have none. */
-  readonly reactions?: ReadonlyArray<{ readonly emoji: string; readonly count: number; readonly user_ids: ReadonlyArray<string> }>
-}
+/** A chat message as the server writes it (SPEC §5): the server's own schema, encoded. */
+export type ChatMessage = typeof Message.Encoded
+
+/** What the client may send (SPEC §5): the schema the gateway decodes with, so a wrong frame fails to compile. */
+export type OutboundFrame = typeof ClientFrame.Encoded
 
 export type Frame = { readonly type: string; readonly ref?: string | number } & Record<string, unknown>
 
@@ -76,7 +71,7 @@ export class Realtime {
   }
 
   /** Sends a frame and waits for the reply that echoes its ref (or the error frame). */
-  request(frame: Record<string, unknown> & { type: string }, timeoutMs = 10_000): Promise<Frame> {
+  request(frame: OutboundFrame, timeoutMs = 10_000): Promise<Frame> {
     const ref = `r${this.nextRef++}`
     return new Promise((resolve, reject) => {
       if (this.socket === null || this.state !== "online") return reject(new Error("Not connected: the message will be sent when the connection is back."))
@@ -99,7 +94,7 @@ export class Realtime {
   }
 
   /** Fire and forget (typing, read receipts, presence). */
-  send(frame: Record<string, unknown> & { type: string }) {
+  send(frame: OutboundFrame) {
     if (this.socket !== null && this.state === "online") this.socket.send(JSON.stringify(frame))
   }
 

@@ -417,6 +417,14 @@ const Sell = () => {
                 </option>
               ))}
           </select>
+          {tracks.state.status === "error" && (
+            <span className="error small" role="alert">
+              Your tracks could not be listed: {tracks.state.error}{" "}
+              <button type="button" className="link" onClick={tracks.reload}>
+                Retry
+              </button>
+            </span>
+          )}
         </label>
         <fieldset>
           <legend>Licences (leave a price empty to not offer it)</legend>

@@ -513,7 +513,17 @@ const Download = ({ track }: { track: Track }) => {
 
 const CreatorLink = ({ creatorId }: { creatorId: UserId }) => {
   const creator = useAsync(() => call((c) => c.users.byId({ path: { id: creatorId } })), [creatorId])
-  if (creator.state.status !== "ok") return null
+  if (creator.state.status === "loading") return null
+  if (creator.state.status === "error")
+    return (
+      <>
+        <span className="error small">creator unavailable</span>{" "}
+        <button type="button" className="link small" onClick={creator.reload}>
+          retry
+        </button>{" "}
+        ·{" "}
+      </>
+    )
   return (
     <>
       by <Link to={`/u/${creator.state.value.username}`} data-testid="creator-link">@{creator.state.value.username}</Link> ·{" "}
