@@ -2,7 +2,7 @@ import { type FormEvent, useState } from "react"
 import { Link, useNavigate, useParams } from "react-router"
 import { call, id } from "../api.js"
 import { useApp } from "../session.js"
-import { formatDate, formatMoney, Show, useAction, useAsync, useTitle } from "../ui.js"
+import { formatDate, formatMoney, MoreButton, Show, useAction, useAsync, usePaged, useTitle } from "../ui.js"
 import { RequireSignIn } from "./auth.js"
 import type { LicenseId, ProductId, ProductType } from "../../../src/market/schema.js"
 import type { TrackId } from "../../../src/tracks/schema.js"
@@ -29,7 +29,10 @@ const MarketNav = () => {
 export const MarketPage = () => {
   useTitle("Market")
   const [type, setType] = useState<ProductType | "">("")
-  const products = useAsync(() => call((c) => c.market.listProducts({ urlParams: { limit: 50, ...(type === "" ? {} : { type }) } })), [type])
+  const products = usePaged(
+    (cursor) => call((c) => c.market.listProducts({ urlParams: { limit: 50, ...(type === "" ? {} : { type }), ...(cursor === undefined ? {} : { cursor }) } })),
+    [type]
+  )
   return (
     <section>
       <h1>Market</h1>
@@ -71,6 +74,7 @@ export const MarketPage = () => {
           )
         }
       </Show>
+      <MoreButton paged={products} />
     </section>
   )
 }
@@ -294,7 +298,7 @@ export const CartPage = () => (
 
 const Purchases = () => {
   useTitle("Purchases")
-  const orders = useAsync(() => call((c) => c.market.listOrders({ urlParams: { limit: 50 } })), [])
+  const orders = usePaged((cursor) => call((c) => c.market.listOrders({ urlParams: { limit: 50, ...(cursor === undefined ? {} : { cursor }) } })), [])
   const action = useAction()
   return (
     <section className="narrow">
@@ -340,6 +344,7 @@ const Purchases = () => {
           )
         }
       </Show>
+      <MoreButton paged={orders} />
     </section>
   )
 }
