@@ -154,6 +154,7 @@ export class MarketApi extends HttpApiGroup.make("market")
       .addError(BadRequest.envelope)
       .addError(Forbidden.envelope)
       .addError(NotFound.envelope)
+      .addError(Conflict.envelope)
       .middleware(Authentication)
   )
   .add(

@@ -1,5 +1,5 @@
-import { SqlClient } from "@effect/sql"
-import { Effect, Option } from "effect"
+import { SqlClient, type SqlError } from "@effect/sql"
+import { Data, Effect, Option } from "effect"
 import type { TrackId } from "../tracks/schema.js"
 import type { UserId } from "../users/schema.js"
 import type {
@@ -104,6 +104,9 @@ const ORDER_COLUMNS = `
                                               'price_cents', i.price_cents, 'currency', i.currency) order by i.product_title, i.id)
               from order_items i where i.order_id = o.id), '[]') as items`
 
+/** An offer change that would withdraw an exclusive licence someone has bought (or is buying): refused, nothing changed. */
+export class SoldExclusiveWithdrawal extends Data.TaggedError("SoldExclusiveWithdrawal")<{}> {}
+
 export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -146,7 +149,7 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
         track_id?: TrackId | null | undefined
         licenses?: ReadonlyArray<NewProduct["licenses"][number]> | undefined
       }
-    ) => {
+    ): Effect.Effect<void, SqlError.SqlError | SoldExclusiveWithdrawal> => {
       const { tags, licenses, ...plain } = patch
       const set = Object.fromEntries(Object.entries(plain).filter(([, v]) => v !== undefined))
       if (Object.keys(set).length === 0 && tags === undefined && licenses === undefined) return Effect.void
@@ -169,6 +172,10 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
                          set price_cents = excluded.price_cents, currency = excluded.currency, terms = excluded.terms, withdrawn_at = null`
           }
           const kept = textArray(licenses.map((l) => l.type))
+          // Once sold, an exclusive licence is what keeps the product off sale: it cannot be taken away.
+          const soldExclusive = yield* sql`select 1 from product_licenses
+                                            where product_id = ${id} and type::text <> all(${kept}) and withdrawn_at is null and exclusive_order_id is not null`
+          if (soldExclusive.length > 0) return yield* new SoldExclusiveWithdrawal()
           yield* sql`delete from cart_items c using product_licenses l
                       where c.license_id = l.id and l.product_id = ${id} and l.type::text <> all(${kept})`
           yield* sql`delete from product_licenses l

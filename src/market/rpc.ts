@@ -23,7 +23,7 @@ export class MarketRpcs extends RpcGroup.make(
   Rpc.make("market.updateProduct", {
     payload: { ...ById, changes: UpdateProduct },
     success: Product,
-    error: rpcErrors(Unprocessable, BadRequest, Forbidden, NotFound)
+    error: rpcErrors(Unprocessable, BadRequest, Forbidden, NotFound, Conflict)
   }).middleware(RpcAuthentication),
   Rpc.make("market.deleteProduct", { payload: ById, error: rpcErrors(Forbidden, NotFound) }).middleware(RpcAuthentication),
   Rpc.make("market.deleteFile", { payload: { ...ById, file_id: ProductFileId }, error: rpcErrors(Forbidden, NotFound) }).middleware(RpcAuthentication),

@@ -133,7 +133,11 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
       Effect.gen(function* () {
         yield* managed(actor, id)
         if (patch.track_id !== undefined && patch.track_id !== null) yield* checkTrack(actor, patch.track_id)
-        yield* repo.updateProduct(id, { ...patch, licenses: patch.licenses === undefined ? undefined : offer(patch.licenses) })
+        yield* repo.updateProduct(id, { ...patch, licenses: patch.licenses === undefined ? undefined : offer(patch.licenses) }).pipe(
+          Effect.catchTag("SoldExclusiveWithdrawal", () =>
+            Conflict.of("the exclusive licence has been sold: it stays on the product, which can be taken off sale instead", "EXCLUSIVE_SOLD")
+          )
+        )
         return yield* reload(id)
       }).pipe(sqlErrors)
 

@@ -185,14 +185,19 @@ describe("products", () => {
     expectError(await checkout(early, [{ product_id: p.id, license_id: before.premium.id }]), 409, "ALREADY_PURCHASED")
   })
 
-  it("a sold exclusive licence stays sold when it is withdrawn and offered again", async () => {
+  it("a sold exclusive licence cannot be withdrawn: the product stays sold out, and the whole change is refused", async () => {
     const s = await seller()
     const p = await createProduct(s)
     await buy(await listener(), p, "exclusive")
-    expect((await api("PATCH", `/marketplace/products/${p.id}`, s, { licenses: [LICENSES[0]] })).status).toBe(200)
-    const again = await api("PATCH", `/marketplace/products/${p.id}`, s, { licenses: LICENSES })
-    expect(licenseOf(again.body, "exclusive")).toMatchObject({ id: licenseOf(p, "exclusive").id, sold_out: true })
-    expectError(await checkout(await listener(), [{ product_id: p.id, license_id: licenseOf(p, "exclusive").id }]), 409, "EXCLUSIVE_SOLD")
+    expectError(await api("PATCH", `/marketplace/products/${p.id}`, s, { title: "Renamed", licenses: [LICENSES[0]] }), 409, "EXCLUSIVE_SOLD")
+    const after = (await api("GET", `/marketplace/products/${p.id}`, s)).body
+    expect(after.title).toBe(p.title)
+    expect(after.licenses.map((l: any) => [l.type, l.sold_out])).toEqual([["basic", false], ["premium", false], ["exclusive", true]])
+    expectError(await checkout(await listener(), [{ product_id: p.id, license_id: licenseOf(p, "basic").id }]), 409, "EXCLUSIVE_SOLD")
+    // Repricing while keeping it is allowed; it stays sold.
+    const repriced = await api("PATCH", `/marketplace/products/${p.id}`, s, { licenses: LICENSES.map((l) => ({ ...l, price_cents: l.price_cents + 100 })) })
+    expect(repriced.status, JSON.stringify(repriced.body)).toBe(200)
+    expect(licenseOf(repriced.body, "exclusive")).toMatchObject({ id: licenseOf(p, "exclusive").id, sold_out: true })
   })
 
   it("lists active products newest first with a cursor; a seller's own list includes drafts", async () => {
