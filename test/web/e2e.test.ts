@@ -347,6 +347,18 @@ describe("the web client, end to end", () => {
     await creator.getByTestId("rating").filter({ hasText: "★ 4.0 (1 review)" }).waitFor()
     await creator.getByTestId("review").filter({ hasText: "Punchy drums, clean mix." }).waitFor()
     expect(await creator.getByRole("button", { name: "Post review" }).count()).toBe(0)
+
+    // The seller reprices premium and withdraws basic; the buyer's order keeps what it paid.
+    const offer = creator.getByRole("form", { name: "Product offer" })
+    await offer.getByLabel("basic price").fill("")
+    await offer.getByLabel("premium price").fill("59.00")
+    await offer.getByRole("button", { name: "Save" }).click()
+    await creator.getByRole("radio", { name: /premium — €59\.00/ }).waitFor()
+    expect(await creator.getByRole("radio", { name: /basic/ }).count()).toBe(0)
+    await listener.reload()
+    await listener.getByRole("radio", { name: /premium — €59\.00/ }).waitFor()
+    await listener.goto(`${server.baseUrl}/purchases`)
+    await listener.getByText("€49.00").first().waitFor()
   })
 
   it("the creator invites the listener to edit a playlist; the listener finds it shared, adds and reorders a track; the creator sees it", async () => {

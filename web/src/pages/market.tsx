@@ -4,7 +4,7 @@ import { call, id } from "../api.js"
 import { useApp } from "../session.js"
 import { formatDate, formatMoney, MoreButton, Show, useAction, useAsync, usePaged, useTitle } from "../ui.js"
 import { RequireSignIn } from "./auth.js"
-import type { LicenseId, ProductId, ProductType } from "../../../src/market/schema.js"
+import type { LicenseId, Product, ProductId, ProductType } from "../../../src/market/schema.js"
 import type { TrackId } from "../../../src/tracks/schema.js"
 
 const TYPES: ReadonlyArray<ProductType> = ["beat", "sample_pack", "preset", "loop", "midi", "template", "other"]
@@ -119,7 +119,10 @@ export const ProductPage = () => {
   const { session } = useApp()
   const navigate = useNavigate()
   const product = useAsync(() => call((c) => c.market.getProduct({ path: { id: id<ProductId>(productId) } })), [productId])
-  const reviews = useAsync(() => call((c) => c.market.listReviews({ path: { id: id<ProductId>(productId) }, urlParams: { limit: 20 } })), [productId])
+  const reviews = usePaged(
+    (cursor) => call((c) => c.market.listReviews({ path: { id: id<ProductId>(productId) }, urlParams: { limit: 20, ...(cursor === undefined ? {} : { cursor }) } })),
+    [productId]
+  )
   // Whether the reader bought it, from their latest orders: only buyers may review.
   const bought = useAsync(
     async () =>
@@ -173,7 +176,7 @@ export const ProductPage = () => {
                 <Link to={`/signin?next=/market/products/${p.id}`}>Sign in</Link> to buy.
               </p>
             ) : session.userId === p.seller_id ? (
-              <p className="muted">This is your product.</p>
+              <p className="muted">This is your product: you manage it below.</p>
             ) : (
               <button type="submit" className="primary" disabled={license === null || action.busy}>
                 Add to cart
@@ -181,6 +184,7 @@ export const ProductPage = () => {
             )}
             {action.error !== null && <p className="error" role="alert">{action.error}</p>}
           </form>
+          {session !== null && (session.userId === p.seller_id || session.role === "admin") && <ProductManager product={p} onSaved={(saved) => product.set(() => saved)} />}
           <h2>Reviews</h2>
           <Show state={reviews.state} retry={reviews.reload}>
             {(page) => (
@@ -211,6 +215,7 @@ export const ProductPage = () => {
               </>
             )}
           </Show>
+          <MoreButton paged={reviews} />
         </article>
       )}
     </Show>
@@ -355,6 +360,96 @@ export const PurchasesPage = () => (
   </RequireSignIn>
 )
 
+const LICENCE_TYPES = ["basic", "premium", "exclusive"] as const
+type Prices = Record<(typeof LICENCE_TYPES)[number], string>
+
+/** The offer a price form describes: a licence for every type with a price, in one currency. */
+const offerFrom = (prices: Prices, currency: string) =>
+  LICENCE_TYPES.filter((t) => prices[t].trim() !== "").map((t) => ({ type: t, price_cents: Math.round(Number(prices[t]) * 100), currency }))
+
+/** A price per licence type (empty: not offered) and the currency. */
+const LicencePrices = ({ prices, setPrices, currency, setCurrency }: { prices: Prices; setPrices: (f: (p: Prices) => Prices) => void; currency: string; setCurrency: (c: string) => void }) => (
+  <fieldset>
+    <legend>Licences (leave a price empty to not offer it)</legend>
+    {LICENCE_TYPES.map((t) => (
+      <label key={t}>
+        {t} price
+        <input inputMode="decimal" pattern="\d+(\.\d{1,2})?" value={prices[t]} onChange={(e) => setPrices((p) => ({ ...p, [t]: e.target.value }))} />
+      </label>
+    ))}
+    <label>
+      Currency
+      <select value={currency} onChange={(e) => setCurrency(e.target.value)}>
+        <option>EUR</option>
+        <option>USD</option>
+        <option>GBP</option>
+      </select>
+    </label>
+  </fieldset>
+)
+
+/** The seller's (or an admin's) panel on a product page: on sale or not, the licence offer, deleting it. */
+const ProductManager = ({ product, onSaved }: { product: Product; onSaved: (p: Product) => void }) => {
+  const navigate = useNavigate()
+  const [status, setStatus] = useState(product.status)
+  const [prices, setPrices] = useState<Prices>(() => {
+    const of = (t: (typeof LICENCE_TYPES)[number]) => product.licenses.find((l) => l.type === t)
+    return Object.fromEntries(LICENCE_TYPES.map((t) => [t, of(t) === undefined ? "" : (of(t)!.price_cents / 100).toFixed(2)])) as Prices
+  })
+  const [currency, setCurrency] = useState(product.licenses[0]?.currency ?? "EUR")
+  const [confirmDelete, setConfirmDelete] = useState(false)
+  const save = useAction()
+  const remove = useAction()
+  const submit = async (e: FormEvent) => {
+    e.preventDefault()
+    const saved = await save.run(() => call((c) => c.market.updateProduct({ path: { id: product.id }, payload: { status, licenses: offerFrom(prices, currency) } })))
+    if (saved !== undefined) onSaved(saved)
+  }
+  const destroy = async () => {
+    const gone = await remove.run(() => call((c) => c.market.deleteProduct({ path: { id: product.id } })).then(() => true))
+    if (gone === true) navigate("/market")
+  }
+  return (
+    <section className="manage" aria-labelledby="manage-product-title">
+      <h2 id="manage-product-title">Your product</h2>
+      <p className="muted small">{product.sale_count} sold</p>
+      <form className="stack" onSubmit={submit} aria-label="Product offer">
+        <label>
+          Status
+          <select value={status} onChange={(e) => setStatus(e.target.value as Product["status"])}>
+            <option value="active">On sale</option>
+            <option value="inactive">Off sale</option>
+            <option value="draft">Draft (only you)</option>
+          </select>
+        </label>
+        <LicencePrices prices={prices} setPrices={setPrices} currency={currency} setCurrency={setCurrency} />
+        <p className="muted small">A licence left without a price is withdrawn; orders already made keep theirs.</p>
+        <button type="submit" className="primary" disabled={save.busy}>
+          Save
+        </button>
+        {save.error !== null && <p className="error" role="alert">{save.error}</p>}
+      </form>
+      <div className="row">
+        {confirmDelete ? (
+          <>
+            <button type="button" className="danger" onClick={destroy} disabled={remove.busy}>
+              Delete for good
+            </button>
+            <button type="button" onClick={() => setConfirmDelete(false)}>
+              Keep it
+            </button>
+          </>
+        ) : (
+          <button type="button" onClick={() => setConfirmDelete(true)}>
+            Delete product…
+          </button>
+        )}
+      </div>
+      {remove.error !== null && <p className="error" role="alert">Could not delete it: {remove.error}</p>}
+    </section>
+  )
+}
+
 const Sell = () => {
   useTitle("Sell")
   const navigate = useNavigate()
@@ -364,14 +459,12 @@ const Sell = () => {
   const [type, setType] = useState<ProductType>("beat")
   const [description, setDescription] = useState("")
   const [trackId, setTrackId] = useState("")
-  const [prices, setPrices] = useState<Record<"basic" | "premium" | "exclusive", string>>({ basic: "19.99", premium: "", exclusive: "" })
+  const [prices, setPrices] = useState<Prices>({ basic: "19.99", premium: "", exclusive: "" })
   const [currency, setCurrency] = useState("EUR")
   const action = useAction()
   const submit = async (e: FormEvent) => {
     e.preventDefault()
-    const licenses = (["basic", "premium", "exclusive"] as const)
-      .filter((t) => prices[t].trim() !== "")
-      .map((t) => ({ type: t, price_cents: Math.round(Number(prices[t]) * 100), currency }))
+    const licenses = offerFrom(prices, currency)
     const product = await action.run(() =>
       call((c) =>
         c.market.createProduct({
@@ -431,23 +524,7 @@ const Sell = () => {
             </span>
           )}
         </label>
-        <fieldset>
-          <legend>Licences (leave a price empty to not offer it)</legend>
-          {(["basic", "premium", "exclusive"] as const).map((t) => (
-            <label key={t}>
-              {t} price
-              <input inputMode="decimal" pattern="\d+(\.\d{1,2})?" value={prices[t]} onChange={(e) => setPrices((p) => ({ ...p, [t]: e.target.value }))} />
-            </label>
-          ))}
-          <label>
-            Currency
-            <select value={currency} onChange={(e) => setCurrency(e.target.value)}>
-              <option>EUR</option>
-              <option>USD</option>
-              <option>GBP</option>
-            </select>
-          </label>
-        </fieldset>
+        <LicencePrices prices={prices} setPrices={setPrices} currency={currency} setCurrency={setCurrency} />
         {action.error !== null && <p className="error" role="alert">{action.error}</p>}
         <button type="submit" className="primary" disabled={action.busy}>
           Put on sale
