@@ -70,26 +70,33 @@ export class PublicReadCache extends Effect.Service<PublicReadCache>()("veza/Pub
     const respond = (body: Uint8Array) => HttpServerResponse.uint8Array(body, { contentType: "application/json" })
 
     /**
-     * The JSON answer of `read`, from the cache when `anonymous` (no
-     * Authorization header) and a fresh entry exists. The value must already
+     * `read`'s JSON text, from the cache when `anonymous` (no Authorization
+     * header) and a fresh entry exists; for a read written as JSON text
+     * already (by PostgreSQL), which the endpoint's schema must describe.
+     */
+    const text = <E, R>(anonymous: boolean, key: string, read: Effect.Effect<string, E, R>): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> =>
+      ttlMs === 0 || !anonymous
+        ? Effect.map(read, (text) => HttpServerResponse.text(text, { contentType: "application/json" }))
+        : Effect.suspend(() => {
+            const hit = entries.get(key)
+            if (hit !== undefined && hit.expires > Date.now()) return Effect.succeed(respond(hit.body))
+            const started = generation
+            return Effect.map(read, (text) => {
+              const body = encoder.encode(text)
+              if (generation === started) store(key, body, Date.now())
+              return respond(body)
+            })
+          })
+
+    /**
+     * The JSON answer of `read`, cached as `text`'s is. The value must already
      * be in `schema`'s encoded shape (see `encodedJson`, which answers
      * uncached calls): the cached bytes are the same `JSON.stringify`.
      */
     const json = <A, I>(schema: Schema.Schema<A, I>) => {
       const uncached = encodedJson(schema)
       return <E, R>(anonymous: boolean, key: string, read: Effect.Effect<A, E, R>): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R> =>
-        ttlMs === 0 || !anonymous
-          ? Effect.map(read, uncached)
-          : Effect.suspend(() => {
-              const hit = entries.get(key)
-              if (hit !== undefined && hit.expires > Date.now()) return Effect.succeed(respond(hit.body))
-              const started = generation
-              return Effect.map(read, (value) => {
-                const body = encoder.encode(JSON.stringify(value))
-                if (generation === started) store(key, body, Date.now())
-                return respond(body)
-              })
-            })
+        ttlMs === 0 || !anonymous ? Effect.map(read, uncached) : text(anonymous, key, Effect.map(read, JSON.stringify))
     }
 
     /** Called after a write that may change an anonymous read has committed. */
@@ -99,6 +106,6 @@ export class PublicReadCache extends Effect.Service<PublicReadCache>()("veza/Pub
       bytes = 0
     })
 
-    return { json, invalidate } as const
+    return { json, text, invalidate } as const
   })
 }) {}

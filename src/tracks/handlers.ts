@@ -11,10 +11,11 @@ import { ClientInfoReader } from "../platform/client-info.js"
 import { PublicReadCache } from "../platform/public-read-cache.js"
 import { endsWithBody } from "../platform/multipart.js"
 import type { PageParams, TrackListParams } from "./api.js"
+import type { TrackFilters } from "./library-repo.js"
 import { TrackLibrary } from "./library.js"
 import { canUpload } from "./policy.js"
 import { TracksRpcs } from "./rpc.js"
-import { type CommentId, type NewComment, type NewPlay, type NewShareLink, type ShareToken, Track, type TrackId, TrackPage, type UpdateTrack } from "./schema.js"
+import { type CommentId, type NewComment, type NewPlay, type NewShareLink, type ShareToken, Track, type TrackId, type UpdateTrack } from "./schema.js"
 import { Tracks } from "./service.js"
 
 const drainBody = (raw: NodeHttp.IncomingMessage) => {
@@ -25,7 +26,22 @@ const drainBody = (raw: NodeHttp.IncomingMessage) => {
 
 type Page = typeof PageParams.Type
 
-/** What HTTP and RPC both answer, given the parsed parameters and the request's headers. */
+const filtersOf = (p: typeof TrackListParams.Type): TrackFilters => ({
+  userId: p.user_id,
+  genre: p.genre,
+  tags: p.tags ?? [],
+  visibility: p.visibility,
+  createdAfter: p.created_after,
+  createdBefore: p.created_before,
+  titlePrefix: p.q
+})
+
+/**
+ * What HTTP and RPC both answer, given the parsed parameters and the
+ * request's headers. HTTP answers a list with the JSON PostgreSQL writes
+ * (`listJson`); RPC, whose protocol encodes values itself, with the same
+ * page as values (`list`).
+ */
 const TrackOperations = Effect.gen(function* () {
   const tracks = yield* Tracks
   const library = yield* TrackLibrary
@@ -36,22 +52,9 @@ const TrackOperations = Effect.gen(function* () {
   return {
     get: (id: TrackId, headers: Headers.Headers) => withOptionalActor(headers, (actor) => tracks.get(id, actor)),
     list: (p: typeof TrackListParams.Type, headers: Headers.Headers) =>
-      withOptionalActor(headers, (actor) =>
-        library.list(
-          actor,
-          {
-            userId: p.user_id,
-            genre: p.genre,
-            tags: p.tags ?? [],
-            visibility: p.visibility,
-            createdAfter: p.created_after,
-            createdBefore: p.created_before,
-            titlePrefix: p.q
-          },
-          p.cursor,
-          p.limit ?? 20
-        )
-      ),
+      withOptionalActor(headers, (actor) => library.list(actor, filtersOf(p), p.cursor, p.limit ?? 20)),
+    listJson: (p: typeof TrackListParams.Type, headers: Headers.Headers) =>
+      withOptionalActor(headers, (actor) => library.listJson(actor, filtersOf(p), p.cursor, p.limit ?? 20)),
     update: (id: TrackId, changes: typeof UpdateTrack.Type) => withActor((actor) => library.update(id, actor, changes)),
     remove: (id: TrackId) => withActor((actor) => library.remove(id, actor)),
     setLike: (id: TrackId, liked: boolean) => withActor((actor) => library.setLike(id, actor, liked)),
@@ -78,9 +81,8 @@ export const TracksHandlers = HttpApiBuilder.group(VezaApi, "tracks", (handlers)
     const tracks = yield* Tracks
     const ops = yield* TrackOperations
     const cache = yield* PublicReadCache
-    // The hottest reads: toTrack builds them in Track's encoded shape (test/platform/encoded-json.test.ts).
+    // toTrack builds a track in Track's encoded shape (test/platform/encoded-json.test.ts).
     const trackJson = cache.json(Track)
-    const trackPageJson = cache.json(TrackPage)
     return handlers
       .handle("upload", ({ payload, request }) =>
         // The role is checked before a byte of the body is read.
@@ -96,7 +98,7 @@ export const TracksHandlers = HttpApiBuilder.group(VezaApi, "tracks", (handlers)
       )
       .handle("byId", ({ path, request }) => trackJson(isAnonymous(request.headers), `track ${path.id}`, ops.get(path.id, request.headers)))
       .handle("list", ({ urlParams, request }) =>
-        trackPageJson(isAnonymous(request.headers), `tracks ${JSON.stringify(urlParams)}`, ops.list(urlParams, request.headers))
+        cache.text(isAnonymous(request.headers), `tracks ${JSON.stringify(urlParams)}`, ops.listJson(urlParams, request.headers))
       )
       .handle("replace", ({ path, payload }) => ops.update(path.id, payload))
       .handle("update", ({ path, payload }) => ops.update(path.id, payload))

@@ -1,9 +1,9 @@
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type Statement } from "@effect/sql"
 import { Effect, Option } from "effect"
 import type { Actor } from "../auth/current-user.js"
 import type { TimeCursor } from "../platform/cursor.js"
 import type { UserId } from "../users/schema.js"
-import { type TrackRow, TracksRepo } from "./repo.js"
+import { type TrackJsonRow, type TrackRow, TracksRepo } from "./repo.js"
 import type { Comment, CommentId, TrackId, UpdateTrack, Visibility } from "./schema.js"
 
 export interface TrackFilters {
@@ -79,10 +79,11 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
           ? sql`(t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null)`
           : sql`((t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null) or t.creator_id = ${viewer.id})`
 
-    const list = (viewer: Actor | undefined, f: TrackFilters, after: Option.Option<TimeCursor>, limit: number) => {
+    /** A page of `limit + 1` tracks, newest first, each as `select` gives it (`t` being the track). */
+    const listed = <R extends object>(select: Statement.Fragment, viewer: Actor | undefined, f: TrackFilters, after: Option.Option<TimeCursor>, limit: number) => {
       const cursor = Option.getOrUndefined(after)
-      return sql<TrackRow>`
-        ${tracks.selectTracks(viewer)}
+      return sql<R>`
+        ${select}
          where t.deleted_at is null and ${listedFor(viewer)}
            ${f.userId === undefined ? sql`` : sql`and t.creator_id = ${f.userId}`}
            ${f.genre === undefined ? sql`` : sql`and lower(t.genre) = ${f.genre.toLowerCase()}`}
@@ -95,6 +96,13 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
          order by t.created_at desc, t.id desc
          limit ${limit + 1}`
     }
+
+    const list = (viewer: Actor | undefined, f: TrackFilters, after: Option.Option<TimeCursor>, limit: number) =>
+      listed<TrackRow>(tracks.selectTracks(viewer), viewer, f, after, limit)
+
+    /** The same page with each track as its JSON text. */
+    const listJson = (viewer: Actor | undefined, f: TrackFilters, after: Option.Option<TimeCursor>, limit: number) =>
+      listed<TrackJsonRow>(tracks.selectTrackJson(viewer), viewer, f, after, limit)
 
     const update = (id: TrackId, patch: UpdateTrack) => {
       const changes = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined))
@@ -294,6 +302,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
 
     return {
       list,
+      listJson,
       update,
       softDelete,
       setHidden,

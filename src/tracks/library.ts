@@ -63,6 +63,15 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
         return page(rows, limit, (r) => toTrack(r, ownsOrAdmin(viewer, r.creator_id)), (r) => ({ at: r.cursor_at, id: r.id }))
       }).pipe(sqlErrors)
 
+    /** `list`'s answer as JSON text, its items written by PostgreSQL (see `selectTrackJson`). */
+    const listJson = (viewer: Actor | undefined, filters: TrackFilters, cursor: string | undefined, limit: number) =>
+      Effect.gen(function* () {
+        const after = yield* cursorOf(cursor)
+        const rows = yield* repo.listJson(viewer, filters, after, limit)
+        const { items, next_cursor } = pageOf(rows, limit, (last) => encodeTimeCursor(last.cursor_at, last.id))
+        return `{"items":[${items.map((r) => r.json).join(",")}],"next_cursor":${JSON.stringify(next_cursor)}}`
+      }).pipe(sqlErrors)
+
     /** The visible track, when the actor may also change it. */
     const owned = (id: TrackId, actor: Actor, what: string) =>
       Effect.flatMap(tracks.visibleRow(id, actor), (row) => (ownsOrAdmin(actor, row.creator_id) ? Effect.succeed(row) : Effect.fail(notOwner(what))))
@@ -257,7 +266,7 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
         return downloads.sign(id)
       }).pipe(sqlErrors)
 
-    return { list, update, remove, setHidden, comment, setLike, addComment, comments, editComment, deleteComment, play, stats, history, share, shared, revokeShare, download } as const
+    return { list, listJson, update, remove, setHidden, comment, setLike, addComment, comments, editComment, deleteComment, play, stats, history, share, shared, revokeShare, download } as const
   }),
   dependencies: [LibraryRepo.Default, TrackDownloadLinks.Default, TrackLibraryConfig.Default]
 }) {}
