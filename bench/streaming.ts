@@ -4,8 +4,9 @@
  * - job:   one upload → `ready` with TRANSCODE_CONCURRENCY=1, against the
  *          same ffmpeg command run bare (the server's own `transcodeArgs`
  *          without the peaks and progress outputs), median of 3.
- * - batch: 8 tracks with TRANSCODE_CONCURRENCY=2, first upload → all ready,
- *          against the same 8 bare commands run two at a time.
+ * - batch: 8 tracks with TRANSCODE_CONCURRENCY=2, first upload → last
+ *          publish, against the same 8 bare commands run two at a time;
+ *          alternating pairs, a fresh server for each Veza batch.
  * - hls:   one ~96 KB segment and a rendition playlist from Veza against a
  *          bare node:http static server (bench/static-baseline.mjs) over
  *          the same files: req/s, latency and server CPU per request.
@@ -214,10 +215,11 @@ const request = (url: string, options: NodeHttp.RequestOptions, send: (req: Node
       const chunks: Array<Buffer> = []
       res.on("data", (c: Buffer) => chunks.push(c))
       res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8")
         try {
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) })
-        } catch (e) {
-          reject(e)
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) })
+        } catch {
+          reject(new Error(`${options.method ?? "GET"} ${url}: ${res.statusCode} ${text.slice(0, 300)}`))
         }
       })
       res.on("error", reject)
