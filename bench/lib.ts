@@ -77,6 +77,28 @@ export const childrenCpuMicros = (pid: number | "self") => {
   return ticksToMicros(Number(fields[13]) + Number(fields[14]))
 }
 
+/**
+ * CPU of every `postgres` process on the machine (own time plus reaped
+ * children's: backends that exit move into the postmaster's cutime), in
+ * microseconds; with `postmaster` (a pid), only that server and its backends.
+ */
+export const postgresCpuMicros = (postmaster?: string) => {
+  let total = 0
+  for (const entry of NodeFs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = NodeFs.readFileSync(`/proc/${entry}/stat`, "utf8")
+      const close = stat.indexOf(")")
+      const parent = stat.slice(close + 2).split(" ")[1]
+      if (postmaster !== undefined && entry !== postmaster && parent !== postmaster) continue
+      if (stat.slice(stat.indexOf("(") + 1, close) === "postgres") total += cpuMicros(Number(entry)) + childrenCpuMicros(Number(entry))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total
+}
+
 export const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN
 
