@@ -14,6 +14,7 @@ import { ChatHub, type Frame, type HubConnection } from "./hub.js"
 import { ChatLimits } from "./limits.js"
 import { type ClientFrame, type FrameProblem, parseFrame } from "./protocol.js"
 import type { Message, RoomId } from "./schema.js"
+import type { NewMessage } from "./repo.js"
 import { Chat } from "./service.js"
 
 type SendFrame = Extract<ClientFrame, { readonly type: "send" }>
@@ -552,12 +553,16 @@ export const ChatGatewayLive = Layer.scoped(
       return run
     }
 
-    /** Stores a run of sends in one statement (`Chat.sendMany`); each frame still gets its own ack or error, in order. */
+    /**
+     * Stores a run of sends in one statement (`Chat.sendMany`); each frame still gets its own ack or error, in order.
+     * A chain of effects rather than a generator: it runs for every send.
+     */
     const sendRun = (c: Connection, actor: Actor, run: ReadonlyArray<SendFrame>) => {
       const room = run[0]!.room_id
-      return Effect.gen(function* () {
-        const results = yield* chat.sendMany(actor, room, run.map((f) => ({ clientId: f.client_id, content: f.content, replyTo: f.reply_to ?? null })))
-        for (const [i, result] of results.entries()) {
+      const inputs = run.map((f): NewMessage => ({ clientId: f.client_id, content: f.content, replyTo: f.reply_to ?? null }))
+      return Effect.flatMap(chat.sendMany(actor, room, inputs), (results) => {
+        for (let i = 0; i < results.length; i++) {
+          const result = results[i]!
           const frame = run[i]!
           if (Either.isLeft(result)) fail(c, frame.ref, result.left.code, result.left.message)
           else {
@@ -565,7 +570,7 @@ export const ChatGatewayLive = Layer.scoped(
             reply(c, "ack", frame.ref, { client_id: frame.client_id, message: result.right.message })
           }
         }
-        yield* stopTyping(c, room, c.subscription(room))
+        return stopTyping(c, room, c.subscription(room))
       })
     }
 

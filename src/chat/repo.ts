@@ -237,10 +237,15 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
       )
     }
 
-    // Group commit: while `storeStatements` store statements run, the runs
+    // Group commit. Runs are dispatched at the end of the event-loop turn in
+    // which they arrived (`setImmediate`: after the I/O callbacks of this
+    // turn), so the sends that clients wrote at about the same time, read in
+    // one turn, share one statement and its commit instead of the first ones
+    // taking a statement each; while `storeStatements` statements run, the runs
     // that arrive wait and then go together in the next one.
     const waiting: Array<WaitingRun> = []
     let inFlight = 0
+    let pumpScheduled = false
     const dispatch = (batch: ReadonlyArray<WaitingRun>) => {
       inFlight++
       runFork(
@@ -251,13 +256,19 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
               // One run's failure (a bug, a constraint) must not fail the other senders' runs: each goes again alone.
               for (const run of batch) dispatch([run])
             } else batch.forEach((run, i) => run.resume(Exit.map(exit, (stored) => stored[i]!)))
-            pump()
+            schedulePump()
           })
         )
       )
     }
     const pump = () => {
+      pumpScheduled = false
       while (inFlight < storeStatements && waiting.length > 0) dispatch(waiting.splice(0, STORE_MAX_RUNS))
+    }
+    const schedulePump = () => {
+      if (pumpScheduled || waiting.length === 0) return
+      pumpScheduled = true
+      setImmediate(pump)
     }
 
     /**
@@ -274,7 +285,7 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
     const insertMessages = (room: RoomId, sender: UserId, inputs: ReadonlyArray<NewMessage>) =>
       Effect.async<StoredRun, SqlError>((resume) => {
         waiting.push({ room, sender, inputs, resume })
-        pump()
+        schedulePump()
       })
 
     /** Why insertMessages stored nothing (read after the fact; only on the refusal path). */

@@ -1,3 +1,4 @@
+import type { SqlError } from "@effect/sql/SqlError"
 import { Blocks } from "../social/blocks.js"
 import { Effect, Either, Option } from "effect"
 import type { Actor } from "../auth/current-user.js"
@@ -183,20 +184,25 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
      */
     // A room's type and a DM's members never change: read once per room and process.
     const dmPairs = new Map<RoomId, Option.Option<readonly [UserId, UserId]>>()
-    const dmPeerOf = (room: RoomId, user: UserId) =>
-      Effect.map(
-        Effect.suspend(() => {
-          const known = dmPairs.get(room)
-          if (known !== undefined) return Effect.succeed(known)
-          return Effect.tap(repo.dmPair(room), (pair) =>
-            Effect.sync(() => {
-              if (dmPairs.size >= 100_000) dmPairs.clear()
-              dmPairs.set(room, pair)
-            })
-          )
-        }),
-        Option.map(([low, high]) => (low === user ? high : low))
+    const dmPairOf = (room: RoomId): Effect.Effect<Option.Option<readonly [UserId, UserId]>, SqlError> => {
+      const known = dmPairs.get(room)
+      if (known !== undefined) return Effect.succeed(known)
+      return Effect.tap(repo.dmPair(room), (pair) =>
+        Effect.sync(() => {
+          if (dmPairs.size >= 100_000) dmPairs.clear()
+          dmPairs.set(room, pair)
+        })
       )
+    }
+    /** Fails BLOCKED when the room is a DM and one of its two members blocked the other. */
+    const checkNotBlocked = (room: RoomId, user: UserId) =>
+      Effect.flatMap(dmPairOf(room), (pair) => {
+        if (Option.isNone(pair)) return Effect.void
+        const [low, high] = pair.value
+        return Effect.flatMap(blocks.isBlocked(user, low === user ? high : low), (blocked) =>
+          blocked ? Effect.fail(Forbidden.of("you cannot message this user", "BLOCKED")) : Effect.void
+        )
+      })
 
     /** Why a refused message was not stored (read after the fact, once per run: every refusal but a bad reply is the sender's). */
     const refusalOf = (actor: Actor, room: RoomId, refused: ReadonlyArray<NewMessage>) =>
@@ -225,28 +231,36 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
      * sends faster than a round trip gets one commit for the run, and every
      * recipient gets the run in one write. One result per input: the message
      * (`created` false when its client_id was stored before), or why not.
+     * Every send of every connection passes here, so it is written as a short
+     * chain of effects rather than a generator (a generator and its closures per send).
      */
     const sendMany = (actor: Actor, room: RoomId, inputs: ReadonlyArray<NewMessage>) =>
-      Effect.gen(function* () {
-        const peer = yield* dmPeerOf(room, actor.id)
-        if (Option.isSome(peer) && (yield* blocks.isBlocked(actor.id, peer.value))) {
-          return yield* Forbidden.of("you cannot message this user", "BLOCKED")
+      checkNotBlocked(room, actor.id).pipe(
+        Effect.zipRight(storeRetryingRaces(room, actor.id, inputs)),
+        Effect.flatMap((stored) => {
+          const refused = inputs.filter((_, i) => Option.isNone(stored[i]!))
+          return refused.length === 0 ? announce(room, stored, undefined) : Effect.flatMap(refusalOf(actor, room, refused), (refusal) => announce(room, stored, refusal))
+        }),
+        sqlErrors
+      )
+
+    /** The results of a run, publishing each message that was stored now (not the ones stored before under the same client_id). */
+    const announce = (room: RoomId, stored: ReadonlyArray<Option.Option<{ readonly message: Message; readonly created: boolean }>>, refusal: (() => ChatSendError) | undefined) => {
+      const results: Array<Either.Either<{ readonly message: Message; readonly created: boolean }, ChatSendError>> = []
+      const fresh: Array<Message> = []
+      for (const result of stored) {
+        if (Option.isNone(result)) results.push(Either.left(refusal!()))
+        else if (result.value.message.room_id !== room) {
+          results.push(Either.left(Conflict.of("client_id was already used for a message in another room", "CLIENT_ID_REUSED")))
+        } else {
+          if (result.value.created) fresh.push(result.value.message)
+          results.push(Either.right(result.value))
         }
-        const stored = yield* storeRetryingRaces(room, actor.id, inputs)
-        const refused = inputs.filter((_, i) => Option.isNone(stored[i]!))
-        const refusal = refused.length === 0 ? undefined : yield* refusalOf(actor, room, refused)
-        const results: Array<Either.Either<{ readonly message: Message; readonly created: boolean }, ChatSendError>> = []
-        for (const result of stored) {
-          if (Option.isNone(result)) results.push(Either.left(refusal!()))
-          else if (result.value.message.room_id !== room) {
-            results.push(Either.left(Conflict.of("client_id was already used for a message in another room", "CLIENT_ID_REUSED")))
-          } else {
-            if (result.value.created) yield* bus.publish({ kind: "message", room, message: result.value.message })
-            results.push(Either.right(result.value))
-          }
-        }
-        return results
-      }).pipe(sqlErrors)
+      }
+      if (fresh.length === 0) return Effect.succeed(results)
+      if (fresh.length === 1) return Effect.as(bus.publish({ kind: "message", room, message: fresh[0]! }), results)
+      return Effect.as(Effect.forEach(fresh, (message) => bus.publish({ kind: "message", room, message }), { discard: true }), results)
+    }
 
     /** The message and the actor's membership of its room, when the actor may read it. */
     const messageInReadableRoom = (actor: Actor, id: MessageId) =>

@@ -57,8 +57,12 @@ const withStoreSlotsHeld = async <A>(queue: () => A) => {
   try {
     await lock.query("begin")
     await lock.query("select 1 from chat_rooms where id = $1 for update", [locked.id])
-    const blocked = blockers.map((c, i) => send(c, locked.id, `blocked ${i}`))
-    await expect.poll(async () => (await query<{ n: number }>(db, "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"))[0]!.n).toBe(STORE_STATEMENTS)
+    // One at a time: sends that reach the node in the same event-loop turn would share one statement.
+    const blocked: Array<ReturnType<typeof send>> = []
+    for (const [i, c] of blockers.entries()) {
+      blocked.push(send(c, locked.id, `blocked ${i}`))
+      await expect.poll(async () => (await query<{ n: number }>(db, "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"))[0]!.n).toBe(i + 1)
+    }
     const queued = queue()
     await new Promise((r) => setTimeout(r, 200))
     await lock.query("commit")
