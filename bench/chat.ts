@@ -25,7 +25,7 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import { io as ioClient, type Socket as IoSocket } from "socket.io-client"
 import WebSocket from "ws"
-import { adminUrl, childrenCpuMicros, cpuMicros, fmt, freshDatabase, median, percentile, pool, ratio, type Server, start, stop, tempDataDir, vezaEnv, vezaNodeArgs } from "./lib.js"
+import { adminUrl, cpuMicros, fmt, freshDatabase, median, percentile, pool, postgresCpuMicros, ratio, type Server, start, stop, tempDataDir, vezaEnv, vezaNodeArgs } from "./lib.js"
 
 export const CHAT_PARTS = ["chat-broadcast", "chat-latency", "chat-memory", "chat-mix"] as const
 export type ChatPart = (typeof CHAT_PARTS)[number]
@@ -73,27 +73,8 @@ const clampClients = (wanted: number, what: string) => {
   return most
 }
 
-/** CPU time of every process called `postgres` on this machine (other databases' work included) (the database the servers use), in µs. */
 /** With several PostgreSQL servers on the machine, BENCH_POSTGRES_PID (a postmaster's pid) counts only that one. */
 const POSTMASTER = process.env["BENCH_POSTGRES_PID"]
-
-const postgresCpuMicros = () => {
-  let total = 0
-  for (const entry of NodeFs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = NodeFs.readFileSync(`/proc/${entry}/stat`, "utf8")
-      const close = stat.indexOf(")")
-      const parent = stat.slice(close + 2).split(" ")[1]
-      if (POSTMASTER !== undefined && entry !== POSTMASTER && parent !== POSTMASTER) continue
-      // Own time plus reaped children's: backends that exit meanwhile move into the postmaster's cutime.
-      if (stat.slice(stat.indexOf("(") + 1, close) === "postgres") total += cpuMicros(Number(entry)) + childrenCpuMicros(Number(entry))
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return total
-}
 
 const rssKb = (pid: number) => {
   const line = NodeFs.readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))
@@ -654,7 +635,7 @@ const mix = async (admin: { url: string }) => {
       }
     })
     const cpu0 = cpuMicros(server.child.pid!)
-    const pg0 = postgresCpuMicros()
+    const pg0 = postgresCpuMicros(POSTMASTER)
     const TICK_MS = 10
     const perTick = MIX_RATE / (1000 / TICK_MS)
     const ticks = (MIX_SECONDS * 1000) / TICK_MS
@@ -675,7 +656,7 @@ const mix = async (admin: { url: string }) => {
     const complete = () => acked >= sent && conns.every((_, j) => lastSeq[j] === roomMax[Math.floor(j / MIX_ROOM_SIZE)])
     while (!complete() && performance.now() - settle < 15_000) await sleep(50)
     const cpu = cpuMicros(server.child.pid!) - cpu0
-    const pgCpu = postgresCpuMicros() - pg0
+    const pgCpu = postgresCpuMicros(POSTMASTER) - pg0
     const wall = performance.now() - t0
     let missingTail = 0
     let deliveries = 0
