@@ -132,3 +132,32 @@ export const MoreButton = ({
       )}
     </div>
   )
+
+/** "Delete …", then "Delete for good" / "Keep it": a second click instead of a browser dialog. The failure is shown below. */
+export const ConfirmDelete = ({ what, onDelete }: { what: string; onDelete: () => Promise<unknown> }) => {
+  const [asking, setAsking] = useState(false)
+  const action = useAction()
+  return (
+    <>
+      {asking ? (
+        <>
+          <button type="button" className="danger" onClick={() => void action.run(onDelete)} disabled={action.busy}>
+            Delete for good
+          </button>
+          <button type="button" onClick={() => setAsking(false)}>
+            Keep it
+          </button>
+        </>
+      ) : (
+        <button type="button" onClick={() => setAsking(true)}>
+          Delete {what}…
+        </button>
+      )}
+      {action.error !== null && (
+        <p className="error" role="alert">
+          Could not delete it: {action.error}
+        </p>
+      )}
+    </>
+  )
+}

@@ -2,7 +2,7 @@ import { type FormEvent, useState } from "react"
 import { Link, useNavigate, useParams } from "react-router"
 import { call, id } from "../api.js"
 import { useApp } from "../session.js"
-import { formatDate, formatMoney, MoreButton, Show, useAction, useAsync, usePaged, useTitle } from "../ui.js"
+import { ConfirmDelete, formatDate, formatMoney, MoreButton, Show, useAction, useAsync, usePaged, useTitle } from "../ui.js"
 import { RequireSignIn } from "./auth.js"
 import type { LicenseId, Product, ProductId, ProductType } from "../../../src/market/schema.js"
 import type { TrackId } from "../../../src/tracks/schema.js"
@@ -397,17 +397,11 @@ const ProductManager = ({ product, onSaved }: { product: Product; onSaved: (p: P
     return Object.fromEntries(LICENCE_TYPES.map((t) => [t, of(t) === undefined ? "" : (of(t)!.price_cents / 100).toFixed(2)])) as Prices
   })
   const [currency, setCurrency] = useState(product.licenses[0]?.currency ?? "EUR")
-  const [confirmDelete, setConfirmDelete] = useState(false)
   const save = useAction()
-  const remove = useAction()
   const submit = async (e: FormEvent) => {
     e.preventDefault()
     const saved = await save.run(() => call((c) => c.market.updateProduct({ path: { id: product.id }, payload: { status, licenses: offerFrom(prices, currency) } })))
     if (saved !== undefined) onSaved(saved)
-  }
-  const destroy = async () => {
-    const gone = await remove.run(() => call((c) => c.market.deleteProduct({ path: { id: product.id } })).then(() => true))
-    if (gone === true) navigate("/market")
   }
   return (
     <section className="manage" aria-labelledby="manage-product-title">
@@ -430,22 +424,8 @@ const ProductManager = ({ product, onSaved }: { product: Product; onSaved: (p: P
         {save.error !== null && <p className="error" role="alert">{save.error}</p>}
       </form>
       <div className="row">
-        {confirmDelete ? (
-          <>
-            <button type="button" className="danger" onClick={destroy} disabled={remove.busy}>
-              Delete for good
-            </button>
-            <button type="button" onClick={() => setConfirmDelete(false)}>
-              Keep it
-            </button>
-          </>
-        ) : (
-          <button type="button" onClick={() => setConfirmDelete(true)}>
-            Delete product…
-          </button>
-        )}
+        <ConfirmDelete what="product" onDelete={() => call((c) => c.market.deleteProduct({ path: { id: product.id } })).then(() => navigate("/market"))} />
       </div>
-      {remove.error !== null && <p className="error" role="alert">Could not delete it: {remove.error}</p>}
     </section>
   )
 }

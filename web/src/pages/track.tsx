@@ -4,7 +4,7 @@ import { call, currentSession, id } from "../api.js"
 import { PauseIcon, PlayIcon } from "../icons.js"
 import { usePlayer } from "../player.js"
 import { useApp } from "../session.js"
-import { ErrorBox, formatDate, formatTime, Loading, MoreButton, Show, useAction, useAsync, usePaged, useTitle } from "../ui.js"
+import { ConfirmDelete, ErrorBox, formatDate, formatTime, Loading, MoreButton, Show, useAction, useAsync, usePaged, useTitle } from "../ui.js"
 import type { Comment, CommentPage, Track, TrackId } from "../../../src/tracks/schema.js"
 import type { PlaylistId } from "../../../src/playlists/schema.js"
 import type { UserId } from "../../../src/users/schema.js"
@@ -376,9 +376,7 @@ const TrackManager = ({ track, onSaved }: { track: Track; onSaved: (t: Track) =>
     visibility: track.visibility,
     is_downloadable: track.is_downloadable
   }))
-  const [confirmDelete, setConfirmDelete] = useState(false)
   const save = useAction()
-  const remove = useAction()
   const stats = useAsync(() => call((c) => c.tracks.stats({ path: { id: track.id } })), [track.id, track.play_count, track.like_count])
   const field = (name: "title" | "artist" | "album" | "genre" | "tags" | "description") => ({
     value: form[name],
@@ -407,10 +405,6 @@ const TrackManager = ({ track, onSaved }: { track: Track; onSaved: (t: Track) =>
     onSaved(saved)
     setOpen(false)
   }
-  const destroy = async () => {
-    const gone = await remove.run(() => call((c) => c.tracks.delete({ path: { id: track.id } })).then(() => true))
-    if (gone === true) navigate(`/u/${currentSession()?.username ?? ""}`)
-  }
   return (
     <section className="manage" aria-labelledby="manage-title">
       <h2 id="manage-title">Your track</h2>
@@ -425,22 +419,8 @@ const TrackManager = ({ track, onSaved }: { track: Track; onSaved: (t: Track) =>
         <button type="button" aria-expanded={open} onClick={() => setOpen((o) => !o)}>
           Edit details
         </button>
-        {confirmDelete ? (
-          <>
-            <button type="button" className="danger" onClick={destroy} disabled={remove.busy}>
-              Delete for good
-            </button>
-            <button type="button" onClick={() => setConfirmDelete(false)}>
-              Keep it
-            </button>
-          </>
-        ) : (
-          <button type="button" onClick={() => setConfirmDelete(true)}>
-            Delete track…
-          </button>
-        )}
+        <ConfirmDelete what="track" onDelete={() => call((c) => c.tracks.delete({ path: { id: track.id } })).then(() => navigate(`/u/${currentSession()?.username ?? ""}`))} />
       </div>
-      {remove.error !== null && <p className="error" role="alert">Could not delete it: {remove.error}</p>}
       {open && (
         <form className="stack" onSubmit={submit} aria-label="Track details">
           <label>
