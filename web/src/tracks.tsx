@@ -3,6 +3,13 @@ import { Link } from "react-router"
 import { usePlayer } from "./player.js"
 import { formatTime } from "./ui.js"
 
+/** Tags as typed, comma-separated: each trimmed, empty ones dropped (the server lower-cases and deduplicates). */
+export const splitTags = (text: string) =>
+  text
+    .split(",")
+    .map((t) => t.trim())
+    .filter((t) => t !== "")
+
 export interface TrackRow {
   readonly id: string
   readonly title: string

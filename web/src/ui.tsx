@@ -89,13 +89,18 @@ export interface Page<A> {
   readonly next_cursor: string | null
 }
 
+/** A list with nothing in it, for a list that cannot be asked for yet. */
+export const EMPTY_PAGE = { items: [], next_cursor: null } as const
+
 /**
  * A cursor-paged list: the first page on mount and when deps change, the next
- * one appended by `more`. A page that comes back after the list was reloaded
- * (its cursor no longer the list's) is dropped, so pages never mix.
+ * one appended by `more`. `load` gets the page's place as URL parameters to
+ * spread into its request (none for the first page, `{cursor}` after). A page
+ * that comes back after the list was reloaded (its cursor no longer the
+ * list's) is dropped, so pages never mix.
  */
-export const usePaged = <A, P extends Page<A> = Page<A>>(load: (cursor: string | undefined) => Promise<P>, deps: DependencyList) => {
-  const first = useAsync(() => load(undefined), deps)
+export const usePaged = <A, P extends Page<A> = Page<A>>(load: (at: { readonly cursor?: string }) => Promise<P>, deps: DependencyList) => {
+  const first = useAsync(() => load({}), deps)
   const next = useAction()
   const { state, set } = first
   const loadRef = useRef(load)
@@ -105,7 +110,7 @@ export const usePaged = <A, P extends Page<A> = Page<A>>(load: (cursor: string |
   const more = useCallback(() => {
     if (cursor === null) return
     void run(async () => {
-      const page = await loadRef.current(cursor)
+      const page = await loadRef.current({ cursor })
       set((p) => (p.next_cursor === cursor ? { ...p, items: [...p.items, ...page.items], next_cursor: page.next_cursor } : p))
     })
   }, [cursor, run, set])

@@ -2,11 +2,11 @@ import { type FormEvent, useEffect, useState } from "react"
 import { Link, useSearchParams } from "react-router"
 import { call } from "../api.js"
 import { useApp } from "../session.js"
-import { TrackList } from "../tracks.js"
+import { splitTags, TrackList } from "../tracks.js"
 import { MoreButton, Show, usePaged, useTitle } from "../ui.js"
 
 const Feed = () => {
-  const feed = usePaged((cursor) => call((c) => c.social.feed({ urlParams: { limit: 30, ...(cursor === undefined ? {} : { cursor }) } })), [])
+  const feed = usePaged((at) => call((c) => c.social.feed({ urlParams: { limit: 30, ...at } })), [])
   return (
     <section aria-labelledby="feed-title">
       <h2 id="feed-title">From artists you follow</h2>
@@ -26,14 +26,14 @@ const Browse = () => {
   const [input, setInput] = useState({ genre, tags })
   useEffect(() => setInput({ genre, tags }), [genre, tags])
   const latest = usePaged(
-    (cursor) =>
+    (at) =>
       call((c) =>
         c.tracks.list({
           urlParams: {
             limit: 20,
-            ...(cursor === undefined ? {} : { cursor }),
+            ...at,
             ...(genre === "" ? {} : { genre }),
-            ...(tags === "" ? {} : { tags: tags.split(",").map((t) => t.trim()).filter((t) => t !== "") })
+            ...(tags === "" ? {} : { tags: splitTags(tags) })
           }
         })
       ),

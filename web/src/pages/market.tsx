@@ -30,7 +30,7 @@ export const MarketPage = () => {
   useTitle("Market")
   const [type, setType] = useState<ProductType | "">("")
   const products = usePaged(
-    (cursor) => call((c) => c.market.listProducts({ urlParams: { limit: 50, ...(type === "" ? {} : { type }), ...(cursor === undefined ? {} : { cursor }) } })),
+    (at) => call((c) => c.market.listProducts({ urlParams: { limit: 50, ...(type === "" ? {} : { type }), ...at } })),
     [type]
   )
   return (
@@ -120,7 +120,7 @@ export const ProductPage = () => {
   const navigate = useNavigate()
   const product = useAsync(() => call((c) => c.market.getProduct({ path: { id: id<ProductId>(productId) } })), [productId])
   const reviews = usePaged(
-    (cursor) => call((c) => c.market.listReviews({ path: { id: id<ProductId>(productId) }, urlParams: { limit: 20, ...(cursor === undefined ? {} : { cursor }) } })),
+    (at) => call((c) => c.market.listReviews({ path: { id: id<ProductId>(productId) }, urlParams: { limit: 20, ...at } })),
     [productId]
   )
   // Whether the reader bought it, from their latest orders: only buyers may review.
@@ -303,7 +303,7 @@ export const CartPage = () => (
 
 const Purchases = () => {
   useTitle("Purchases")
-  const orders = usePaged((cursor) => call((c) => c.market.listOrders({ urlParams: { limit: 50, ...(cursor === undefined ? {} : { cursor }) } })), [])
+  const orders = usePaged((at) => call((c) => c.market.listOrders({ urlParams: { limit: 50, ...at } })), [])
   const action = useAction()
   return (
     <section className="narrow">

@@ -27,7 +27,7 @@ const describe = (n: Notification) => {
 const Notifications = () => {
   useTitle("Notifications")
   const { setUnread } = useApp()
-  const list = usePaged((cursor) => call((c) => c.social.notifications({ urlParams: { limit: 50, ...(cursor === undefined ? {} : { cursor }) } })), [])
+  const list = usePaged((at) => call((c) => c.social.notifications({ urlParams: { limit: 50, ...at } })), [])
   const markRead = useAction()
   // What was unread when it was shown stays highlighted for this visit, though the server now has it read.
   const [fresh, setFresh] = useState<ReadonlySet<string>>(() => new Set())

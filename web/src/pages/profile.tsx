@@ -3,11 +3,8 @@ import { Link, useNavigate, useParams } from "react-router"
 import { call, id } from "../api.js"
 import { useApp } from "../session.js"
 import { TrackList } from "../tracks.js"
-import { MoreButton, Show, useAction, useAsync, usePaged, useTitle } from "../ui.js"
+import { EMPTY_PAGE, MoreButton, Show, useAction, useAsync, usePaged, useTitle } from "../ui.js"
 import type { UserId } from "../../../src/users/schema.js"
-
-/** What a list shows before the profile it belongs to has loaded. */
-const NO_PAGE = { items: [], next_cursor: null } as const
 
 const FollowButton = ({ userId, onChange }: { userId: string; onChange: (delta: number) => void }) => {
   const { session } = useApp()
@@ -54,11 +51,11 @@ export const ProfilePage = () => {
   const [followers, setFollowers] = useState(0)
   const userId = user.state.status === "ok" ? user.state.value.id : null
   const tracks = usePaged(
-    (cursor) => (userId === null ? Promise.resolve(NO_PAGE) : call((c) => c.tracks.list({ urlParams: { user_id: userId, limit: 50, ...(cursor === undefined ? {} : { cursor }) } }))),
+    (at) => (userId === null ? Promise.resolve(EMPTY_PAGE) : call((c) => c.tracks.list({ urlParams: { user_id: userId, limit: 50, ...at } }))),
     [userId]
   )
   const playlists = usePaged(
-    (cursor) => (userId === null ? Promise.resolve(NO_PAGE) : call((c) => c.playlists.byOwner({ path: { id: userId }, urlParams: { limit: 50, ...(cursor === undefined ? {} : { cursor }) } }))),
+    (at) => (userId === null ? Promise.resolve(EMPTY_PAGE) : call((c) => c.playlists.byOwner({ path: { id: userId }, urlParams: { limit: 50, ...at } }))),
     [userId]
   )
 

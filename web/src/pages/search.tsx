@@ -2,7 +2,7 @@ import { useEffect, useState } from "react"
 import { Link, useSearchParams } from "react-router"
 import { call } from "../api.js"
 import { TrackList } from "../tracks.js"
-import { MoreButton, Show, usePaged, useTitle } from "../ui.js"
+import { EMPTY_PAGE, MoreButton, Show, usePaged, useTitle } from "../ui.js"
 
 export const SearchPage = () => {
   const [params, setParams] = useSearchParams()
@@ -20,10 +20,10 @@ export const SearchPage = () => {
   }, [input, q, type, setParams])
 
   const results = usePaged(
-    (cursor) =>
+    (at) =>
       q.trim() === ""
-        ? Promise.resolve({ items: [], next_cursor: null })
-        : call((c) => c.search.search({ urlParams: { q: q.trim(), type, limit: 30, ...(cursor === undefined ? {} : { cursor }) } })),
+        ? Promise.resolve(EMPTY_PAGE)
+        : call((c) => c.search.search({ urlParams: { q: q.trim(), type, limit: 30, ...at } })),
     [q, type]
   )
 

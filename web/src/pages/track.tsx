@@ -3,6 +3,7 @@ import { Link, useNavigate, useParams } from "react-router"
 import { call, currentSession, id } from "../api.js"
 import { PauseIcon, PlayIcon } from "../icons.js"
 import { usePlayer } from "../player.js"
+import { splitTags } from "../tracks.js"
 import { useApp } from "../session.js"
 import { ConfirmDelete, ErrorBox, formatDate, formatTime, Loading, MoreButton, Show, useAction, useAsync, usePaged, useTitle } from "../ui.js"
 import type { Comment, CommentPage, Track, TrackId } from "../../../src/tracks/schema.js"
@@ -220,7 +221,7 @@ const CommentItem = ({ track, comment: c, comments, onSeek, onCountChange }: { t
   const [editing, setEditing] = useState<string | null>(null)
   const action = useAction()
   const mine = me !== null && me.userId === c.user_id
-  const mayDelete = mine || (me !== null && (me.userId === track.creator_id || me.role === "admin"))
+  const mayDelete = mine || manages(track)
   const replace = (next: Comment | null) =>
     comments.set((p) => ({ ...p, items: next === null ? p.items.filter((x) => x.id !== c.id) : p.items.map((x) => (x.id === c.id ? next : x)) }))
   const save = async (e: FormEvent) => {
@@ -393,7 +394,7 @@ const TrackManager = ({ track, onSaved }: { track: Track; onSaved: (t: Track) =>
             artist: form.artist,
             album: form.album,
             genre: form.genre,
-            tags: form.tags.split(",").map((t) => t.trim()).filter((t) => t !== ""),
+            tags: splitTags(form.tags),
             description: form.description,
             visibility: form.visibility,
             is_downloadable: form.is_downloadable
@@ -517,7 +518,7 @@ export const TrackPage = () => {
   const { session } = useApp()
   const data = useAsync(() => call((c) => c.tracks.byId({ path: { id: id<TrackId>(trackId) } })), [trackId, session?.userId])
   const comments = usePaged(
-    (cursor) => call((c) => c.tracks.comments({ path: { id: id<TrackId>(trackId) }, urlParams: { limit: 100, ...(cursor === undefined ? {} : { cursor }) } })),
+    (at) => call((c) => c.tracks.comments({ path: { id: id<TrackId>(trackId) }, urlParams: { limit: 100, ...at } })),
     [trackId, session?.userId]
   )
   const commentList = comments.state.status === "ok" ? comments.state.value.items : []
