@@ -15,7 +15,7 @@ import type {
   ProductType,
   Review
 } from "./schema.js"
-import type { TimeCursor } from "../platform/cursor.js"
+import { type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
 
 
 export interface ProductRow extends Omit<Product, "files" | "licenses"> {
@@ -86,7 +86,7 @@ const PRODUCT_COLUMNS = `
   p.id, p.seller_id, p.track_id, p.title, p.type, p.description, p.tags, p.genre, p.bpm, p.musical_key, p.status,
   p.sale_count, p.review_count, p.average_rating::float8 as average_rating, p.created_at, p.updated_at,
   p.deleted_at is not null as deleted,
-  to_char(p.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at,
+  ${timeCursorColumn("p.created_at")} as cursor_at,
   coalesce((select json_agg(json_build_object('id', l.id, 'type', l.type, 'price_cents', l.price_cents, 'currency', l.currency,
                                               'terms', l.terms, 'sold_out', l.exclusive_order_id is not null) order by l.type)
               from product_licenses l where l.product_id = p.id and l.withdrawn_at is null), '[]') as licenses,
@@ -97,7 +97,7 @@ const PRODUCT_COLUMNS = `
 const ORDER_COLUMNS = `
   o.id, o.buyer_id, o.status, o.total_cents, o.currency, o.payment_provider, o.payment_reference, o.paid_at,
   o.created_at, o.updated_at, o.request_digest,
-  to_char(o.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at,
+  ${timeCursorColumn("o.created_at")} as cursor_at,
   coalesce((select json_agg(json_build_object('id', i.id, 'product_id', i.product_id, 'license_id', i.license_id,
                                               'seller_id', i.seller_id, 'product_title', i.product_title,
                                               'product_type', i.product_type, 'license_type', i.license_type,
@@ -350,7 +350,7 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
     const reviews = (product: ProductId, options: { id?: string; after?: TimeCursor | undefined; limit: number }) =>
       sql<Review & { cursor_at: string }>`
         select r.id, r.product_id, r.user_id, u.username, r.rating, r.comment, r.created_at, r.updated_at,
-               to_char(r.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at
+               ${sql.literal(timeCursorColumn("r.created_at"))} as cursor_at
           from product_reviews r join users u on u.id = r.user_id
          where r.product_id = ${product}
            ${options.id === undefined ? sql`` : sql`and r.id = ${options.id}`}

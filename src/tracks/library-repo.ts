@@ -1,7 +1,7 @@
 import { SqlClient, type Statement } from "@effect/sql"
 import { Effect, Option } from "effect"
 import type { Actor } from "../auth/current-user.js"
-import type { TimeCursor } from "../platform/cursor.js"
+import { type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
 import type { UserId } from "../users/schema.js"
 import { type TrackJsonRow, type TrackRow, TracksRepo } from "./repo.js"
 import type { Comment, CommentId, TrackId, UpdateTrack, Visibility } from "./schema.js"
@@ -146,7 +146,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
 
     const commentColumns = sql`
       c.id, c.track_id, c.user_id, u.username, c.parent_id, c.position_ms, c.content, c.edited_at, c.created_at,
-      to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at`
+      ${sql.literal(timeCursorColumn("c.created_at"))} as cursor_at`
 
     /** False when the track is gone or already in that state. */
     const setHidden = (id: TrackId, hidden: boolean) =>
@@ -230,7 +230,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
       const cursor = Option.getOrUndefined(after)
       return sql<HistoryRow>`
         select tr.*, p.id as play_id, p.played_at as play_played_at, p.played_ms as play_played_ms, p.source as play_source,
-               to_char(p.played_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as play_cursor_at
+               ${sql.literal(timeCursorColumn("p.played_at"))} as play_cursor_at
           from track_plays p
           join lateral (
             ${tracks.selectTracks(viewer)}

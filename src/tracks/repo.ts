@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
 import type { Actor } from "../auth/current-user.js"
 import { isAdmin } from "../auth/policy.js"
+import { timeCursorColumn } from "../platform/cursor.js"
 import type { UserId } from "../users/schema.js"
 import type { Track, TrackId, TrackStatus, Visibility } from "./schema.js"
 
@@ -128,6 +129,9 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
                                          'max_attempts', j.max_attempts, 'last_error', j.last_error, 'updated_at', j.updated_at)
                   from transcode_jobs j where j.track_id = t.id order by j.created_at desc limit 1)`
 
+    /** A track's place in a newest-first list (the list cursor's `at`). */
+    const cursorAt = sql.literal(timeCursorColumn("t.created_at"))
+
     const likedByMe = (viewer: Actor | undefined) =>
       viewer === undefined ? sql`false` : sql`exists (select 1 from track_likes l where l.track_id = t.id and l.user_id = ${viewer.id})`
 
@@ -143,7 +147,7 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
                t.file_size::float8 as file_size, t.original_filename, t.waveform, t.published_at, t.created_at, t.updated_at,
                t.like_count, t.comment_count, t.play_count,
                ${likedByMe(viewer)} as liked_by_me,
-               to_char(t.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at,
+               ${cursorAt} as cursor_at,
                t.renditions,
                ${viewer === undefined ? sql`null::json` : isAdmin(viewer) ? latestJob : sql`case when t.creator_id = ${viewer.id} then ${latestJob} end`} as job
           from tracks t`
@@ -196,7 +200,7 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
             : sql`case when t.creator_id = ${viewer.id} then row_to_json(o) else row_to_json(p) end`
       return sql`
         select ${json}::text as json, t.id,
-               to_char(t.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at
+               ${cursorAt} as cursor_at
           from tracks t
           ${viewer === undefined || !isAdmin(viewer) ? sql`cross join lateral (${trackJsonColumns(viewer, false)}) p` : sql``}
           ${viewer === undefined ? sql`` : sql`cross join lateral (${trackJsonColumns(viewer, true)}) o`}`
