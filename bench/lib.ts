@@ -6,11 +6,13 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
+import * as NodeNet from "node:net"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as NodeReadline from "node:readline"
 import autocannon from "autocannon"
 import pg from "pg"
+import WebSocket from "ws"
 
 export const DURATION_S = Number(process.env["BENCH_DURATION"] ?? 10)
 export const WARMUP_S = Number(process.env["BENCH_WARMUP"] ?? 3)
@@ -222,3 +224,52 @@ export const pool = async <A>(n: number, concurrency: number, task: (i: number) 
   )
   return out
 }
+
+// ---------------------------------------------------------------------------
+// The server's V8, through its inspector on loopback: heap after a full GC
+
+/**
+ * Heap used counts garbage not yet collected, which comes and goes with the
+ * collector's mood; after a forced full collection it is what is retained.
+ */
+export const inspector = async (port: number) => {
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as Array<{ webSocketDebuggerUrl: string }>
+  const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl)
+  await new Promise((resolve, reject) => {
+    ws.once("open", resolve)
+    ws.once("error", reject)
+  })
+  let ids = 0
+  const pending = new Map<number, (result: any) => void>()
+  ws.on("message", (data: Buffer) => {
+    const reply = JSON.parse(data.toString())
+    if (reply.id !== undefined) pending.get(reply.id)?.(reply.result)
+    pending.delete(reply.id)
+  })
+  const call = (method: string) =>
+    new Promise<any>((resolve) => {
+      const id = ++ids
+      pending.set(id, resolve)
+      ws.send(JSON.stringify({ id, method }))
+    })
+  return {
+    /** A full collection, twice: the second frees what the first only finalized. */
+    collectGarbage: async () => {
+      await call("HeapProfiler.collectGarbage")
+      await call("HeapProfiler.collectGarbage")
+    },
+    retainedHeap: async () => {
+      await call("HeapProfiler.collectGarbage")
+      return (await call("Runtime.getHeapUsage")).usedSize as number
+    },
+    close: () => ws.close()
+  }
+}
+
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const probe = NodeNet.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as NodeNet.AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })

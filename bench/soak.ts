@@ -35,11 +35,10 @@
  */
 import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
-import * as NodeNet from "node:net"
 import * as NodePath from "node:path"
 import WebSocket from "ws"
 import { generateAudio } from "../test/support/audio.js"
-import { adminUrl, cpuMicros, freshDatabase, pool, type Server, sql, start, stop, tempDataDir, vezaEnv } from "./lib.js"
+import { adminUrl, cpuMicros, freePort, freshDatabase, inspector, pool, type Server, sql, start, stop, tempDataDir, vezaEnv } from "./lib.js"
 
 const num = (name: string, fallback: number) => {
   const raw = process.env[name]
@@ -98,50 +97,6 @@ const api = async (method: string, path: string, token?: string, payload?: unkno
   if (res === undefined || res.status >= 300) throw new Error(`${method} ${path}: ${res?.status} ${res?.body.toString().slice(0, 300)}`)
   return res.body.length > 0 ? JSON.parse(res.body.toString()) : undefined
 }
-
-// ---------------------------------------------------------------------------
-// The server's V8, through its inspector on loopback: heap after a full GC
-
-/**
- * Heap used counts garbage not yet collected, which comes and goes with the
- * collector's mood; after a forced full collection it is what is retained.
- */
-const inspector = async (port: number) => {
-  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as Array<{ webSocketDebuggerUrl: string }>
-  const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl)
-  await new Promise((resolve, reject) => {
-    ws.once("open", resolve)
-    ws.once("error", reject)
-  })
-  let ids = 0
-  const pending = new Map<number, (result: any) => void>()
-  ws.on("message", (data: Buffer) => {
-    const reply = JSON.parse(data.toString())
-    if (reply.id !== undefined) pending.get(reply.id)?.(reply.result)
-    pending.delete(reply.id)
-  })
-  const call = (method: string) =>
-    new Promise<any>((resolve) => {
-      const id = ++ids
-      pending.set(id, resolve)
-      ws.send(JSON.stringify({ id, method }))
-    })
-  return {
-    retainedHeap: async () => {
-      await call("HeapProfiler.collectGarbage")
-      return (await call("Runtime.getHeapUsage")).usedSize as number
-    },
-    close: () => ws.close()
-  }
-}
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = NodeNet.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as NodeNet.AddressInfo
-      probe.close(() => resolve(port))
-    })
-  })
 
 // ---------------------------------------------------------------------------
 // Metrics of the server

@@ -1,5 +1,5 @@
 import * as NodeCrypto from "node:crypto"
-import { Cause, Context, Effect, Either, Exit, FiberSet, Layer, Option, Runtime, Schedule, Scheduler } from "effect"
+import { Cause, Context, Effect, Either, Exit, Fiber, FiberRef, FiberRefs, FiberSet, Layer, Option, Runtime, Schedule, Scheduler } from "effect"
 import * as WS from "ws"
 import { Authenticator, bearerToken } from "../auth/authentication.js"
 import type { Actor } from "../auth/current-user.js"
@@ -58,6 +58,26 @@ const connectionRunner = new Scheduler.SchedulerRunner((depth, drain) => {
   else void Promise.resolve().then(() => drain(depth + 1))
 })
 const connectionScheduler = Scheduler.make((task, priority) => connectionRunner.scheduleTask(task, priority))
+
+/**
+ * The runtime connection fibers start from: each fiber ref's current value
+ * only, and no entry for the context. A fiber ref keeps the history of the
+ * fibers that set it (for merging a joined child back), and a fiber started
+ * from a runtime sets the context ref on top of that history, in an array
+ * that spreading leaves with room for 17 (~170 B in every connection fiber).
+ * With no entry, the fiber's context is a one-element array. Connection
+ * fibers are never joined into another, so they need values, not history.
+ */
+const currentValuesOnly = Effect.fiberIdWith((id) =>
+  Effect.map(Effect.runtime<never>(), (runtime) => {
+    const refs = Array.from(FiberRefs.fiberRefs(runtime.fiberRefs)).filter((ref) => ref !== FiberRef.currentContext)
+    return Runtime.make({
+      context: runtime.context,
+      runtimeFlags: runtime.runtimeFlags,
+      fiberRefs: FiberRefs.unsafeMake(new Map(refs.map((ref) => [ref, [[id, FiberRefs.getOrDefault(runtime.fiberRefs, ref)]] as const])))
+    })
+  })
+)
 
 interface Subscription {
   joined: boolean
@@ -408,8 +428,13 @@ export const ChatGatewayLive = Layer.scoped(
       Effect.sync(() => new WS.WebSocketServer({ noServer: true, maxPayload: settings.maxFrameBytes, clientTracking: false })),
       (wss) => Effect.async<void>((resume) => wss.close(() => resume(Effect.void)))
     )
-    const fibers = yield* FiberSet.make<void>()
-    const run = yield* FiberSet.runtime(fibers)<never>().pipe(Effect.withScheduler(connectionScheduler))
+    const fibers = yield* FiberSet.make()
+    const startFiber = Runtime.runFork(yield* currentValuesOnly.pipe(Effect.withScheduler(connectionScheduler)))
+    const run = <A, E>(effect: Effect.Effect<A, E>) => {
+      const fiber = startFiber(effect)
+      FiberSet.unsafeAdd(fibers, fiber)
+      return fiber
+    }
     const forkWriter = (writer: Effect.Effect<void>) => {
       run(writer)
     }
@@ -788,8 +813,14 @@ export const ChatGatewayLive = Layer.scoped(
       ws.on("error", ignoreSocketError)
       ws.on("pong", onSocketPong)
       ws.on("message", onSocketMessage)
-      // Built when the fiber starts, so that the finished admission is not kept beside the running loop.
-      const fiber = run(Effect.suspend(() => Effect.flatMap(admit(c), (actor) => (actor === undefined ? finish(c) : serve(c, actor)))))
+      // Admission runs as a fiber of its own that the connection's fiber awaits: a fiber's stack keeps the
+      // capacity of its deepest moment (the token check and the credentials query: ~200 B per connection),
+      // and the connection's fiber lives as long as the socket. Awaited, not joined: joining would merge the
+      // admission's fiber refs into the connection's (another copied history). Built when the fiber starts,
+      // so that the finished admission is not kept beside the running loop.
+      const fiber = run(
+        Effect.suspend(() => Effect.flatMap(Fiber.await(run(admit(c))), (exit) => Effect.flatMap(exit, (actor) => (actor === undefined ? finish(c) : serve(c, actor)))))
+      )
       fiber.addObserver((exit) => {
         if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
           runFork(Effect.logError("chat connection failed", exit.cause))
