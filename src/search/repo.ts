@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import type { Statement } from "@effect/sql"
 import { Effect } from "effect"
+import { isoMillisColumn } from "../platform/encoded-json.js"
 import type { UserId } from "../users/schema.js"
 import type { PlaylistHit, TrackHit, UserHit } from "./schema.js"
 
@@ -50,7 +51,7 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
      * `searchWords` (then the keys would not be the query's words). Each
      * branch is a keyset page of its own, merged by rank.
      */
-    const tracks = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) => {
+    const rankedTracks = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) => {
       const keyed = sql`${tsquery}::tsquery = to_tsquery('simple', ${tsquery})`
       const listed = sql`t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null`
       const after = (rank: Statement.Fragment, id: Statement.Fragment) =>
@@ -84,18 +85,43 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
         fromGin(own === undefined ? sql`not (${keyed}) and ${listed}` : sql`not (${keyed}) and (${listed} or ${own})`),
         ...(own === undefined ? [] : [fromGin(sql`${keyed} and not (${listed}) and ${own}`)])
       ]
-      return sql<Omit<TrackHit, "type" | "rank"> & { rank: string }>`
+      return sql`
+        select m.id, m.rank from (${sql.join(" union all ", false)(branches.map((b) => sql`(${b})`))}) m
+         order by m.rank desc, m.id desc
+         limit ${limit + 1}`
+    }
+
+    const tracks = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
+      sql<Omit<TrackHit, "type" | "rank"> & { rank: string }>`
         select t.id, t.title, t.artist, t.creator_id, u.username as creator_username, t.genre, t.tags, t.duration_ms,
                t.visibility, t.created_at, c.rank::text as rank
-          from (select m.id, m.rank from (${sql.join(" union all ", false)(branches.map((b) => sql`(${b})`))}) m
-                 order by m.rank desc, m.id desc
-                 limit ${limit + 1}) c
+          from (${rankedTracks(words, tsquery, viewer, position, limit)}) c
           join tracks t on t.id = c.id
           join users u on u.id = t.creator_id
          order by c.rank desc, c.id desc`.pipe(
         Effect.map((rows) => rows.map((r): Ranked<TrackHit> => ({ hit: { type: "track", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } })))
       )
-    }
+
+    /**
+     * `tracks`, each hit as its JSON text in TrackHit's encoded form, written
+     * by PostgreSQL as track lists are (`selectTrackJson`): the server then
+     * neither parses rows nor stringifies values. The rank is appended here,
+     * from its text as the value path reads it: PostgreSQL writes a small
+     * real in exponent form (`1.5e-05`) where JSON.stringify does not.
+     */
+    const tracksJson = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
+      sql<{ json: string; id: string; rank: string }>`
+        select row_to_json(h)::text as json, c.id, c.rank::text as rank
+          from (${rankedTracks(words, tsquery, viewer, position, limit)}) c
+          join tracks t on t.id = c.id
+          join users u on u.id = t.creator_id
+          cross join lateral (select 'track' as type, t.id, t.title, t.artist, t.creator_id, u.username as creator_username, t.genre,
+                                     t.tags, t.duration_ms, t.visibility, ${sql.literal(isoMillisColumn("t.created_at"))} as created_at) h
+         order by c.rank desc, c.id desc`.pipe(
+        Effect.map((rows) =>
+          rows.map((r) => ({ json: `${r.json.slice(0, -1)},"rank":${JSON.stringify(Number(r.rank))}}`, position: { rank: r.rank, id: r.id } }))
+        )
+      )
 
     /**
      * Active accounts; a private profile is found only by its owner and
@@ -146,6 +172,6 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
         )
       )
 
-    return { tracks, users, playlists } as const
+    return { tracks, tracksJson, users, playlists } as const
   })
 }) {}

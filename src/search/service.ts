@@ -59,6 +59,13 @@ const decodeCursor = (cursor: string | undefined) =>
     return Effect.fail(BadRequest.of("cursor is not one this API returned", "INVALID_CURSOR"))
   })
 
+interface SearchInput {
+  readonly q: string
+  readonly type: SearchType
+  readonly cursor: string | undefined
+  readonly limit: number
+}
+
 /**
  * Ranked full-text search over what the caller may see. Each type is one
  * branch here and one query in the repo.
@@ -67,26 +74,44 @@ export class Search extends Effect.Service<Search>()("veza/Search", {
   effect: Effect.gen(function* () {
     const repo = yield* SearchRepo
 
-    const search = (actor: Actor | undefined, input: { q: string; type: SearchType; cursor: string | undefined; limit: number }) =>
-      Effect.gen(function* () {
-        const position = yield* decodeCursor(input.cursor)
+    /** The page of `rows` (limit + 1 of them: one more tells there is a next page) and its cursor. */
+    const pageOf = <A extends { readonly position: RankPosition }>(rows: ReadonlyArray<A>, limit: number) => {
+      const items = rows.slice(0, limit)
+      return { items, next_cursor: rows.length > limit ? encodeCursor(items[items.length - 1]!.position) : null }
+    }
+
+    /** The query's words and tsquery, the cursor's position and the viewer; undefined when `q` has no words. */
+    const parse = (actor: Actor | undefined, input: SearchInput) =>
+      Effect.map(decodeCursor(input.cursor), (position) => {
         const words = searchWords(input.q)
         const tsquery = prefixQuery(words)
-        if (tsquery === undefined) return { items: [], next_cursor: null }
-        const viewer = { id: actor?.id, admin: actor !== undefined && isAdmin(actor) }
+        return tsquery === undefined ? undefined : { words, tsquery, position, viewer: { id: actor?.id, admin: actor !== undefined && isAdmin(actor) } }
+      })
+
+    const search = (actor: Actor | undefined, input: SearchInput) =>
+      Effect.gen(function* () {
+        const parsed = yield* parse(actor, input)
+        if (parsed === undefined) return { items: [], next_cursor: null }
+        const { words, tsquery, position, viewer } = parsed
         const rows: ReadonlyArray<Ranked<SearchHit>> = yield* input.type === "users"
           ? repo.users(tsquery, viewer, position, input.limit)
           : input.type === "playlists"
             ? repo.playlists(tsquery, viewer, position, input.limit)
             : repo.tracks(words, tsquery, viewer, position, input.limit)
-        const items = rows.slice(0, input.limit)
-        return {
-          items: items.map((r) => r.hit),
-          next_cursor: rows.length > input.limit ? encodeCursor(items[items.length - 1]!.position) : null
-        }
+        const { items, next_cursor } = pageOf(rows, input.limit)
+        return { items: items.map((r) => r.hit), next_cursor }
       }).pipe(sqlErrors)
 
-    return { search } as const
+    /** A track search's SearchResults as JSON text, from hits PostgreSQL wrote (HTTP's hot read; RPC encodes `search`'s values). */
+    const tracksJson = (actor: Actor | undefined, input: Omit<SearchInput, "type">) =>
+      Effect.gen(function* () {
+        const parsed = yield* parse(actor, { ...input, type: "tracks" })
+        if (parsed === undefined) return `{"items":[],"next_cursor":null}`
+        const { items, next_cursor } = pageOf(yield* repo.tracksJson(parsed.words, parsed.tsquery, parsed.viewer, parsed.position, input.limit), input.limit)
+        return `{"items":[${items.map((r) => r.json).join(",")}],"next_cursor":${JSON.stringify(next_cursor)}}`
+      }).pipe(sqlErrors)
+
+    return { search, tracksJson } as const
   }),
   dependencies: [SearchRepo.Default]
 }) {}
