@@ -81,7 +81,7 @@ export class Search extends Effect.Service<Search>()("veza/Search", {
     }
 
     /** The query's words and tsquery, the cursor's position and the viewer; undefined when `q` has no words. */
-    const parse = (actor: Actor | undefined, input: SearchInput) =>
+    const parse = (actor: Actor | undefined, input: Pick<SearchInput, "q" | "cursor">) =>
       Effect.map(decodeCursor(input.cursor), (position) => {
         const words = searchWords(input.q)
         const tsquery = prefixQuery(words)
@@ -105,7 +105,7 @@ export class Search extends Effect.Service<Search>()("veza/Search", {
     /** A track search's SearchResults as JSON text, from hits PostgreSQL wrote (HTTP's hot read; RPC encodes `search`'s values). */
     const tracksJson = (actor: Actor | undefined, input: Omit<SearchInput, "type">) =>
       Effect.gen(function* () {
-        const parsed = yield* parse(actor, { ...input, type: "tracks" })
+        const parsed = yield* parse(actor, input)
         if (parsed === undefined) return `{"items":[],"next_cursor":null}`
         const { items, next_cursor } = pageOf(yield* repo.tracksJson(parsed.words, parsed.tsquery, parsed.viewer, parsed.position, input.limit), input.limit)
         return `{"items":[${items.map((r) => r.json).join(",")}],"next_cursor":${JSON.stringify(next_cursor)}}`
