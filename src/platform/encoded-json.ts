@@ -16,3 +16,6 @@ export const encodedJson =
   <A, I>(_schema: Schema.Schema<A, I>) =>
   (value: A): HttpServerResponse.HttpServerResponse =>
     HttpServerResponse.unsafeJson(value)
+
+/** The SQL for `column` as `Date#toJSON` writes it (UTC, milliseconds, `Z`): what `Schema.Date` encodes to. */
+export const isoMillisColumn = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`

@@ -1,5 +1,7 @@
 import { SqlClient } from "@effect/sql"
+import type { Statement } from "@effect/sql"
 import { Effect } from "effect"
+import { isoMillisColumn } from "../platform/encoded-json.js"
 import type { UserId } from "../users/schema.js"
 import type { PlaylistHit, TrackHit, UserHit } from "./schema.js"
 
@@ -24,19 +26,10 @@ export interface Ranked<A> {
 }
 
 /**
- * How many matching tracks one search ranks at most. ts_rank needs each
- * match's row, so the cost of a search grows with its matches (~4 µs each
- * here): a common three-letter prefix matches a quarter of a 100k-track
- * catalog. Past this many, the ranked set is the first matches the scan
- * yields (table order), the same set for every page of one query. Selective queries (under
- * this many visible matches) are ranked exactly. See docs/performance.md.
- */
-export const MAX_RANKED_TRACKS = 500
-
-/**
- * One query per kind of result, each `@@` against a GIN-indexed tsvector
- * and ordered by ts_rank. The tsquery text comes from `prefixQuery`, and is
- * still passed as a parameter.
+ * One query per kind of result, each ranked by ts_rank. Users and playlists
+ * are `@@` against a GIN-indexed tsvector; tracks mostly read
+ * `track_search_keys` (migration 0014). The tsquery text comes from
+ * `prefixQuery`, and is still passed as a parameter.
  */
 export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", {
   effect: Effect.gen(function* () {
@@ -44,49 +37,90 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
     /**
      * Private and unlisted tracks are found only by their owner (and admins);
      * others find public tracks that are ready to play. Deleted ones (and
-     * those of deleted accounts), never. Ranked over tracks alone; the
-     * creator's name is joined to the page's rows only.
+     * those of deleted accounts), never.
      *
-     * The matches are a MATERIALIZED CTE so PostgreSQL plans them for all
-     * rows (a bitmap scan of the GIN index, or, for a word in a large part of
-     * the catalogue, a sequential scan) and reads them only as far as the
-     * MAX_RANKED_TRACKS that are ranked. Under a plain LIMIT the planner took a
-     * sequential scan for moderately common words, assuming matches come early,
-     * unless every match paid for a correlated lookup of its creator (~2 µs
-     * each); deleted accounts are now one anti-join against their few rows.
-     *
-     * The CTE keeps only what ranking needs (id and search_vector): every
-     * column it carries is copied into its tuplestore for each of up to 500
-     * matches, and that copy was a third of the PostgreSQL CPU of a search
-     * like `sunset`. The page's own columns are read by primary key for its
-     * rows only.
+     * The publicly listed tracks come from `track_search_keys`, whose keys
+     * are the search's words (a word's prefixes, or a short word itself) and
+     * whose rank is ts_rank against that word: one word reads its page
+     * straight off the index in rank order, however many tracks match. Several
+     * words read the first word's keys, keep the tracks that have every
+     * other word's key (by track), and rank those with ts_rank against the
+     * whole query. The viewer's own non-listed tracks (every non-listed one
+     * for admins) are ranked from the GIN index, as all visible matches are
+     * when PostgreSQL's parser reads a word differently from
+     * `searchWords` (then the keys would not be the query's words). Each
+     * branch is a keyset page of its own, merged by rank.
      */
-    const tracks = (tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
+    const rankedTracks = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) => {
+      const keyed = sql`${tsquery}::tsquery = to_tsquery('simple', ${tsquery})`
+      const listed = sql`t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null`
+      const after = (rank: Statement.Fragment, id: Statement.Fragment) =>
+        position === undefined ? sql`` : sql`and (${rank}, ${id}) < (${position.rank}::real, ${position.id}::uuid)`
+      const [first, ...others] = words
+      const fromKeys =
+        others.length === 0
+          ? sql`select s.track_id as id, s.rank
+                  from track_search_keys s
+                 where s.key = ${first} and ${keyed} ${after(sql`s.rank`, sql`s.track_id`)}
+                 order by s.rank desc, s.track_id desc
+                 limit ${limit + 1}`
+          : sql`select t.id, ts_rank(t.search_vector, q.query) as rank
+                  from to_tsquery('simple', ${tsquery}) as q(query), track_search_keys s
+                       ${sql.join(" ", false)(others.map((word, i) => sql`join track_search_keys ${sql(`s${i}`)} on ${sql(`s${i}`)}.track_id = s.track_id and ${sql(`s${i}`)}.key = ${word}`))}
+                  join tracks t on t.id = s.track_id
+                 where s.key = ${first} and ${keyed} ${after(sql`ts_rank(t.search_vector, q.query)`, sql`t.id`)}
+                 order by rank desc, t.id desc
+                 limit ${limit + 1}`
+      const fromGin = (condition: Statement.Fragment) => sql`
+        select t.id, ts_rank(t.search_vector, q.query) as rank
+          from to_tsquery('simple', ${tsquery}) as q(query), tracks t
+         where t.search_vector @@ q.query and t.deleted_at is null and ${condition}
+           and not exists (select 1 from users d where d.id = t.creator_id and d.deleted_at is not null)
+           ${after(sql`ts_rank(t.search_vector, q.query)`, sql`t.id`)}
+         order by rank desc, t.id desc
+         limit ${limit + 1}`
+      const own = viewer.admin ? sql`true` : viewer.id === undefined ? undefined : sql`t.creator_id = ${viewer.id}`
+      const branches = [
+        fromKeys,
+        fromGin(own === undefined ? sql`not (${keyed}) and ${listed}` : sql`not (${keyed}) and (${listed} or ${own})`),
+        ...(own === undefined ? [] : [fromGin(sql`${keyed} and not (${listed}) and ${own}`)])
+      ]
+      return sql`
+        select m.id, m.rank from (${sql.join(" union all ", false)(branches.map((b) => sql`(${b})`))}) m
+         order by m.rank desc, m.id desc
+         limit ${limit + 1}`
+    }
+
+    const tracks = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
       sql<Omit<TrackHit, "type" | "rank"> & { rank: string }>`
-        with matches as materialized (
-          select t.id, t.search_vector
-            from tracks t
-           where t.search_vector @@ to_tsquery('simple', ${tsquery}) and t.deleted_at is null
-             and not exists (select 1 from users d where d.id = t.creator_id and d.deleted_at is not null)
-             ${
-               viewer.admin
-                 ? sql``
-                 : viewer.id === undefined
-                   ? sql`and t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null`
-                   : sql`and ((t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null) or t.creator_id = ${viewer.id})`
-             })
         select t.id, t.title, t.artist, t.creator_id, u.username as creator_username, t.genre, t.tags, t.duration_ms,
                t.visibility, t.created_at, c.rank::text as rank
-          from (select m.id, ts_rank(m.search_vector, q.query) as rank
-                  from to_tsquery('simple', ${tsquery}) as q(query),
-                       (select * from matches limit ${MAX_RANKED_TRACKS}) m
-                 ${position === undefined ? sql`` : sql`where (ts_rank(m.search_vector, q.query), m.id) < (${position.rank}::real, ${position.id}::uuid)`}
-                 order by rank desc, m.id desc
-                 limit ${limit + 1}) c
+          from (${rankedTracks(words, tsquery, viewer, position, limit)}) c
           join tracks t on t.id = c.id
           join users u on u.id = t.creator_id
          order by c.rank desc, c.id desc`.pipe(
         Effect.map((rows) => rows.map((r): Ranked<TrackHit> => ({ hit: { type: "track", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } })))
+      )
+
+    /**
+     * `tracks`, each hit as its JSON text in TrackHit's encoded form, written
+     * by PostgreSQL as track lists are (`selectTrackJson`): the server then
+     * neither parses rows nor stringifies values. The rank is appended here,
+     * from its text as the value path reads it: PostgreSQL writes a small
+     * real in exponent form (`1.5e-05`) where JSON.stringify does not.
+     */
+    const tracksJson = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
+      sql<{ json: string; id: string; rank: string }>`
+        select row_to_json(h)::text as json, c.id, c.rank::text as rank
+          from (${rankedTracks(words, tsquery, viewer, position, limit)}) c
+          join tracks t on t.id = c.id
+          join users u on u.id = t.creator_id
+          cross join lateral (select 'track' as type, t.id, t.title, t.artist, t.creator_id, u.username as creator_username, t.genre,
+                                     t.tags, t.duration_ms, t.visibility, ${sql.literal(isoMillisColumn("t.created_at"))} as created_at) h
+         order by c.rank desc, c.id desc`.pipe(
+        Effect.map((rows) =>
+          rows.map((r) => ({ json: `${r.json.slice(0, -1)},"rank":${JSON.stringify(Number(r.rank))}}`, position: { rank: r.rank, id: r.id } }))
+        )
       )
 
     /**
@@ -138,6 +172,6 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
         )
       )
 
-    return { tracks, users, playlists } as const
+    return { tracks, tracksJson, users, playlists } as const
   })
 }) {}

@@ -15,22 +15,31 @@ const MAX_WORD_LENGTH = 64
  * Words shorter than this match whole words only. A prefix makes the GIN
  * index read the posting list of every word that starts with it: `lo` is a
  * tenth of a 100k-track catalogue (~18k entries, ~6 ms before a single row is
- * ranked), `lov` a few hundred. See docs/performance.md.
+ * ranked), `lov` a few hundred. See docs/performance.md. Track search keys
+ * (migration 0014) are cut at the same length.
  */
 export const MIN_PREFIX_LENGTH = 3
 
 /**
- * A tsquery matching every word of the input (`'lo' & 'caf':*`): as a prefix
- * from MIN_PREFIX_LENGTH characters on, as a whole word below; undefined when
- * the input has no words. Words are runs of letters, marks and digits, so no
- * quote, backslash or operator of the tsquery syntax can reach PostgreSQL
- * from user input: any input is a valid query.
+ * The words of a search: runs of letters, marks and digits, lower-cased,
+ * each cut to MAX_WORD_LENGTH characters, without repeats, at most MAX_WORDS.
+ * So no quote, backslash or operator of the tsquery syntax can reach
+ * PostgreSQL from user input. Each word is also the `track_search_keys` key
+ * it is looked up by (migration 0014 keys every prefix of 3 to 64 characters,
+ * and shorter words whole: the lengths here).
  */
-export const prefixQuery = (input: string): string | undefined => {
+export const searchWords = (input: string): ReadonlyArray<string> => {
   const words = input.normalize("NFKC").toLowerCase().match(/[\p{L}\p{M}\p{N}]+/gu) ?? []
-  const unique = [...new Set(words.map((w) => Array.from(w).slice(0, MAX_WORD_LENGTH).join("")))].slice(0, MAX_WORDS)
-  return unique.length === 0 ? undefined : unique.map((w) => `'${w}'${Array.from(w).length < MIN_PREFIX_LENGTH ? "" : ":*"}`).join(" & ")
+  return [...new Set(words.map((w) => Array.from(w).slice(0, MAX_WORD_LENGTH).join("")))].slice(0, MAX_WORDS)
 }
+
+/**
+ * A tsquery matching every word (`'lo' & 'caf':*`): as a prefix from
+ * MIN_PREFIX_LENGTH characters on, as a whole word below; undefined when
+ * there are none. Any input gives a valid query.
+ */
+export const prefixQuery = (words: ReadonlyArray<string>): string | undefined =>
+  words.length === 0 ? undefined : words.map((w) => `'${w}'${Array.from(w).length < MIN_PREFIX_LENGTH ? "" : ":*"}`).join(" & ")
 
 const encodeCursor = (p: RankPosition) => Buffer.from(JSON.stringify([p.rank, p.id])).toString("base64url")
 const decodeCursor = (cursor: string | undefined) =>
@@ -50,6 +59,13 @@ const decodeCursor = (cursor: string | undefined) =>
     return Effect.fail(BadRequest.of("cursor is not one this API returned", "INVALID_CURSOR"))
   })
 
+interface SearchInput {
+  readonly q: string
+  readonly type: SearchType
+  readonly cursor: string | undefined
+  readonly limit: number
+}
+
 /**
  * Ranked full-text search over what the caller may see. Each type is one
  * branch here and one query in the repo.
@@ -58,22 +74,44 @@ export class Search extends Effect.Service<Search>()("veza/Search", {
   effect: Effect.gen(function* () {
     const repo = yield* SearchRepo
 
-    const search = (actor: Actor | undefined, input: { q: string; type: SearchType; cursor: string | undefined; limit: number }) =>
+    /** The page of `rows` (limit + 1 of them: one more tells there is a next page) and its cursor. */
+    const pageOf = <A extends { readonly position: RankPosition }>(rows: ReadonlyArray<A>, limit: number) => {
+      const items = rows.slice(0, limit)
+      return { items, next_cursor: rows.length > limit ? encodeCursor(items[items.length - 1]!.position) : null }
+    }
+
+    /** The query's words and tsquery, the cursor's position and the viewer; undefined when `q` has no words. */
+    const parse = (actor: Actor | undefined, input: Pick<SearchInput, "q" | "cursor">) =>
+      Effect.map(decodeCursor(input.cursor), (position) => {
+        const words = searchWords(input.q)
+        const tsquery = prefixQuery(words)
+        return tsquery === undefined ? undefined : { words, tsquery, position, viewer: { id: actor?.id, admin: actor !== undefined && isAdmin(actor) } }
+      })
+
+    const search = (actor: Actor | undefined, input: SearchInput) =>
       Effect.gen(function* () {
-        const position = yield* decodeCursor(input.cursor)
-        const tsquery = prefixQuery(input.q)
-        if (tsquery === undefined) return { items: [], next_cursor: null }
-        const viewer = { id: actor?.id, admin: actor !== undefined && isAdmin(actor) }
-        const query = input.type === "users" ? repo.users : input.type === "playlists" ? repo.playlists : repo.tracks
-        const rows: ReadonlyArray<Ranked<SearchHit>> = yield* query(tsquery, viewer, position, input.limit)
-        const items = rows.slice(0, input.limit)
-        return {
-          items: items.map((r) => r.hit),
-          next_cursor: rows.length > input.limit ? encodeCursor(items[items.length - 1]!.position) : null
-        }
+        const parsed = yield* parse(actor, input)
+        if (parsed === undefined) return { items: [], next_cursor: null }
+        const { words, tsquery, position, viewer } = parsed
+        const rows: ReadonlyArray<Ranked<SearchHit>> = yield* input.type === "users"
+          ? repo.users(tsquery, viewer, position, input.limit)
+          : input.type === "playlists"
+            ? repo.playlists(tsquery, viewer, position, input.limit)
+            : repo.tracks(words, tsquery, viewer, position, input.limit)
+        const { items, next_cursor } = pageOf(rows, input.limit)
+        return { items: items.map((r) => r.hit), next_cursor }
       }).pipe(sqlErrors)
 
-    return { search } as const
+    /** A track search's SearchResults as JSON text, from hits PostgreSQL wrote (HTTP's hot read; RPC encodes `search`'s values). */
+    const tracksJson = (actor: Actor | undefined, input: Omit<SearchInput, "type">) =>
+      Effect.gen(function* () {
+        const parsed = yield* parse(actor, input)
+        if (parsed === undefined) return `{"items":[],"next_cursor":null}`
+        const { items, next_cursor } = pageOf(yield* repo.tracksJson(parsed.words, parsed.tsquery, parsed.viewer, parsed.position, input.limit), input.limit)
+        return `{"items":[${items.map((r) => r.json).join(",")}],"next_cursor":${JSON.stringify(next_cursor)}}`
+      }).pipe(sqlErrors)
+
+    return { search, tracksJson } as const
   }),
   dependencies: [SearchRepo.Default]
 }) {}

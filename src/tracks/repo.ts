@@ -3,6 +3,7 @@ import { Effect, Option } from "effect"
 import type { Actor } from "../auth/current-user.js"
 import { isAdmin } from "../auth/policy.js"
 import { timeCursorColumn } from "../platform/cursor.js"
+import { isoMillisColumn } from "../platform/encoded-json.js"
 import type { UserId } from "../users/schema.js"
 import type { Track, TrackId, TrackStatus, Visibility } from "./schema.js"
 
@@ -152,8 +153,7 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
                ${viewer === undefined ? sql`null::json` : isAdmin(viewer) ? latestJob : sql`case when t.creator_id = ${viewer.id} then ${latestJob} end`} as job
           from tracks t`
 
-    /** `column` as `Date#toJSON` writes it (UTC, milliseconds, `Z`): what `Schema.Date` encodes to. */
-    const isoMillis = (column: string) => sql.literal(`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`)
+    const isoMillis = (column: string) => sql.literal(isoMillisColumn(column))
 
     /**
      * The columns of a Track's JSON, named and ordered as `toTrack` writes

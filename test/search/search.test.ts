@@ -147,6 +147,136 @@ describe("track search", () => {
   })
 })
 
+/** The keys migration 0014's triggers keep, recomputed from the tracks: empty when they are in step. */
+const keysOutOfStep = async () =>
+  query(
+    db,
+    `with expected as (
+       select k.key, k.rank, t.id as track_id
+         from tracks t join users u on u.id = t.creator_id, track_search_keys_of(t.search_vector) k
+        where t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null and t.deleted_at is null and u.deleted_at is null)
+     (select 'missing' as what, * from expected except all select 'missing', * from track_search_keys)
+     union all
+     (select 'stale', * from track_search_keys except all select 'stale', * from expected)`
+  )
+
+describe("track search keys (migration 0014)", () => {
+  it("follow edits, visibility, moderation, deletion and the creator's account", async () => {
+    const creator = await registerUser(server.baseUrl, { account_type: "artist" })
+    await addTrack("kept", creator, { title: "Zephyrine Lullaby", description: "glimmer" })
+    const id = tracks["kept"]!
+    await waitForTrack(server.baseUrl, creator.access_token, id)
+    const found = async (q: string, who?: User) => ids(await search({ q }, who)).includes(id)
+    const patch = async (body: Record<string, unknown>) => {
+      const res = await http(server.baseUrl, "PATCH", `/api/v1/tracks/${id}`, { token: creator.access_token, body })
+      expect(res.status, JSON.stringify(res.body)).toBe(200)
+    }
+    expect(await found("zephyr")).toBe(true)
+    expect(await found("glim")).toBe(true)
+
+    await patch({ title: "Quillwort Lullaby", description: null })
+    expect(await found("quillw")).toBe(true)
+    expect(await found("zephyr")).toBe(false)
+    expect(await found("glim")).toBe(false)
+
+    await patch({ visibility: "private" })
+    expect(await found("quillw")).toBe(false)
+    expect(await found("quillw", other)).toBe(false)
+    expect(await found("quillw", creator)).toBe(true)
+    expect(await found("quillw", adminUser)).toBe(true)
+    await patch({ visibility: "public" })
+    expect(await found("quillw")).toBe(true)
+
+    await query(db, "update tracks set hidden_at = now() where id = $1", [id])
+    expect(await found("quillw")).toBe(false)
+    expect(await found("quillw", adminUser)).toBe(true)
+    await query(db, "update tracks set hidden_at = null where id = $1", [id])
+    expect(await found("quillw")).toBe(true)
+
+    await query(db, "update tracks set status = 'processing' where id = $1", [id])
+    expect(await found("quillw")).toBe(false)
+    await query(db, "update tracks set status = 'ready' where id = $1", [id])
+    expect(await found("quillw")).toBe(true)
+
+    await query(db, "update users set deleted_at = now() where id = $1", [creator.user.id])
+    expect(await found("quillw")).toBe(false)
+    await query(db, "update users set deleted_at = null where id = $1", [creator.user.id])
+    expect(await found("quillw")).toBe(true)
+
+    // Counters move without touching the keys.
+    await query(db, "update tracks set play_count = play_count + 1 where id = $1", [id])
+    expect(await found("quillw")).toBe(true)
+
+    await query(db, "update tracks set deleted_at = now() where id = $1", [id])
+    expect(await found("quillw")).toBe(false)
+    await query(db, "update tracks set deleted_at = null where id = $1", [id])
+    expect(await found("quillw")).toBe(true)
+    expect(await keysOutOfStep()).toEqual([])
+
+    await query(db, "delete from tracks where id = $1", [id])
+    expect(await found("quillw")).toBe(false)
+    expect(await query(db, "select 1 from track_search_keys where track_id = $1", [id])).toEqual([])
+    expect(await keysOutOfStep()).toEqual([])
+  })
+
+  it("rank as the GIN path does, and page through a broad prefix without repeats or misses, merged with the viewer's own", async () => {
+    const creator = await registerUser(server.baseUrl, { account_type: "artist" })
+    // 90 listed tracks whose words start with "vel" in every field and weight, ties included, and 10 private ones.
+    await query(
+      db,
+      `insert into tracks (creator_id, title, artist, tags, description, visibility, status, original_filename, format_name, file_size,
+                           storage_backend, storage_key, duration_ms, codec, hls_backend, hls_prefix)
+       select $1, (array['Velvet', 'Velour night', 'Plain', 'Velvet velvet'])[1 + i % 4],
+              case when i % 3 = 0 then 'Velasquez' end,
+              case when i % 5 = 0 then array['velo', 'veldt'] else '{}' end,
+              case when i % 2 = 0 then 'velvety velvet ' || i end,
+              (case when i > 90 then 'private' else 'public' end)::visibility, 'ready',
+              'v.mp3', 'mp3', 1, 'local', 'tracks/vel/' || i, 1000, 'mp3', 'local', 'hls/vel/' || i || '/'
+         from generate_series(1, 100) i`,
+      [creator.user.id]
+    )
+    const ranked = async (q: string, visible: string) =>
+      (
+        await query(
+          db,
+          `select t.id from tracks t, to_tsquery('simple', $1) q
+            where t.search_vector @@ q and t.deleted_at is null and ${visible}
+            order by ts_rank(t.search_vector, q) desc, t.id desc`,
+          [q]
+        )
+      ).map((r) => r["id"])
+    const pages = async (q: string, who?: User) => {
+      const seen: Array<string> = []
+      const ranks: Array<number> = []
+      let cursor: string | null = null
+      do {
+        const res: JsonResponse = await search({ q, limit: "7", ...(cursor === null ? {} : { cursor }) }, who)
+        seen.push(...ids(res))
+        ranks.push(...res.body.items.map((i: any) => i.rank))
+        cursor = res.body.next_cursor
+      } while (cursor !== null)
+      return { seen, ranks }
+    }
+    const listed = "t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null"
+    const anonymous = await pages("vel")
+    expect(anonymous.seen).toEqual(await ranked("'vel':*", listed))
+    expect(anonymous.seen.length).toBeGreaterThanOrEqual(90)
+    // Title matches (weight A) before description-only ones (weight D).
+    const [top] = await query(db, "select title from tracks where id = $1", [anonymous.seen[0]])
+    expect(top!["title"]).toMatch(/^Vel/)
+    const mine = await pages("vel", creator)
+    expect(mine.seen).toEqual(await ranked("'vel':*", `(${listed} or t.creator_id = '${creator.user.id}')`))
+    expect(mine.seen.length).toBe(anonymous.seen.length + 10)
+    // The same ranks whichever path found a track: the admin's view holds both.
+    const admins = await pages("vel", adminUser)
+    const rankOf = new Map(admins.seen.map((id, i) => [id, admins.ranks[i]]))
+    anonymous.seen.forEach((id, i) => expect(rankOf.get(id)).toBe(anonymous.ranks[i]))
+    expect((await pages("velvet ni", creator)).seen).toEqual(await ranked("'velvet':* & 'ni':*", `(${listed} or t.creator_id = '${creator.user.id}')`))
+    expect((await pages("vel velvety")).seen).toEqual(await ranked("'vel':* & 'velvety':*", listed))
+    expect(await keysOutOfStep()).toEqual([])
+  })
+})
+
 describe("user search", () => {
   it("finds users by username and display name prefixes, username first", async () => {
     const a = await registerUser(server.baseUrl, { username: `zorblax_${Date.now() % 100000}` })
