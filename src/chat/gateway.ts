@@ -59,18 +59,24 @@ const connectionRunner = new Scheduler.SchedulerRunner((depth, drain) => {
 })
 const connectionScheduler = Scheduler.make((task, priority) => connectionRunner.scheduleTask(task, priority))
 
+const unset = FiberRefs.empty()
+
 /**
  * The runtime connection fibers start from: each fiber ref's current value
- * only, and no entry for the context. A fiber ref keeps the history of the
- * fibers that set it (for merging a joined child back), and a fiber started
- * from a runtime sets the context ref on top of that history, in an array
- * that spreading leaves with room for 17 (~170 B in every connection fiber).
- * With no entry, the fiber's context is a one-element array. Connection
- * fibers are never joined into another, so they need values, not history.
+ * only, and no entry for the context nor for refs still at their initial
+ * value. A fiber ref keeps the history of the fibers that set it (for
+ * merging a joined child back), and a fiber started from a runtime sets the
+ * context ref on top of that history, in an array that spreading leaves with
+ * room for 17 (~170 B in every connection fiber); with no entry, the fiber's
+ * context is a one-element array. And every fiber copies the map of entries:
+ * four fit its smallest table, five take one of ~270 B. Connection fibers
+ * are never joined into another, so they need values, not history.
  */
 const currentValuesOnly = Effect.fiberIdWith((id) =>
   Effect.map(Effect.runtime<never>(), (runtime) => {
-    const refs = Array.from(FiberRefs.fiberRefs(runtime.fiberRefs)).filter((ref) => ref !== FiberRef.currentContext)
+    const refs = Array.from(FiberRefs.fiberRefs(runtime.fiberRefs)).filter(
+      (ref) => ref !== FiberRef.currentContext && FiberRefs.getOrDefault(runtime.fiberRefs, ref) !== FiberRefs.getOrDefault(unset, ref)
+    )
     return Runtime.make({
       context: runtime.context,
       runtimeFlags: runtime.runtimeFlags,
