@@ -3,9 +3,8 @@
 -- the waveform's jsonb re-read as json) was over half of a list query's
 -- PostgreSQL CPU. Kept are the parts that change only when the track itself
 -- is edited, around what a list fills in per read: the counters (a like or a
--- play must not rewrite the JSON), liked_by_me and the owner's fields
--- (per viewer), and updated_at (moved by edits of columns the JSON does not
--- show). selectTrackJson in src/tracks/repo.ts joins them;
+-- play must not rewrite the JSON) and liked_by_me and the owner's fields
+-- (per viewer). selectTrackJson in src/tracks/repo.ts joins them;
 -- test/platform/encoded-json.test.ts checks the result against the value
 -- path, after edits too.
 
@@ -22,34 +21,43 @@ CREATE FUNCTION track_json_head(t tracks) RETURNS text LANGUAGE sql STABLE AS $$
                  replace(t.waveform::text, ', ', ',')::json AS waveform, t.renditions) h
 $$;
 
--- `,"published_at":…,"created_at":…`, in Date#toJSON's form.
-CREATE FUNCTION track_json_dates(t tracks) RETURNS text LANGUAGE sql STABLE AS $$
+-- `,"published_at":…,"created_at":…,"updated_at":…}`, in Date#toJSON's form.
+CREATE FUNCTION track_json_tail(t tracks) RETURNS text LANGUAGE sql STABLE AS $$
   SELECT ',"published_at":' || coalesce('"' || to_char(t.published_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"', 'null')
-      || ',"created_at":"' || to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"'
+      || ',"created_at":"' || to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+      || '","updated_at":"' || to_char(t.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"}'
 $$;
 
-ALTER TABLE tracks ADD COLUMN json_head text, ADD COLUMN json_dates text;
+ALTER TABLE tracks ADD COLUMN json_head text, ADD COLUMN json_tail text;
 
 CREATE FUNCTION tracks_set_json() RETURNS trigger AS $$
 BEGIN
   NEW.json_head := track_json_head(NEW);
-  NEW.json_dates := track_json_dates(NEW);
+  NEW.json_tail := track_json_tail(NEW);
   RETURN NEW;
 END;
 $$ LANGUAGE plpgsql;
--- Exactly the columns the two functions read: the counters' updates (every
--- like, comment and counted play) leave the JSON alone.
-CREATE TRIGGER trg_tracks_json BEFORE INSERT OR UPDATE OF
-    id, creator_id, title, description, artist, album, genre, tags, visibility, is_downloadable, status, duration_ms,
-    codec, sample_rate, channels, bit_rate, file_size, original_filename, waveform, renditions, published_at, created_at
-  ON tracks FOR EACH ROW EXECUTE FUNCTION tracks_set_json();
+CREATE TRIGGER trg_tracks_written_json_insert BEFORE INSERT ON tracks FOR EACH ROW EXECUTE FUNCTION tracks_set_json();
+-- When a column the two functions read changed: not on the counters' updates
+-- (every like, comment and counted play). Named to run after
+-- trg_tracks_updated_at (BEFORE triggers run in name order), whose change of
+-- updated_at it must see.
+CREATE TRIGGER trg_tracks_written_json_update BEFORE UPDATE ON tracks FOR EACH ROW
+  WHEN ((NEW.id, NEW.creator_id, NEW.title, NEW.description, NEW.artist, NEW.album, NEW.genre, NEW.tags, NEW.visibility,
+         NEW.is_downloadable, NEW.status, NEW.duration_ms, NEW.codec, NEW.sample_rate, NEW.channels, NEW.bit_rate,
+         NEW.file_size, NEW.original_filename, NEW.waveform, NEW.renditions::text, NEW.published_at, NEW.created_at, NEW.updated_at)
+        IS DISTINCT FROM
+        (OLD.id, OLD.creator_id, OLD.title, OLD.description, OLD.artist, OLD.album, OLD.genre, OLD.tags, OLD.visibility,
+         OLD.is_downloadable, OLD.status, OLD.duration_ms, OLD.codec, OLD.sample_rate, OLD.channels, OLD.bit_rate,
+         OLD.file_size, OLD.original_filename, OLD.waveform, OLD.renditions::text, OLD.published_at, OLD.created_at, OLD.updated_at))
+  EXECUTE FUNCTION tracks_set_json();
 
 -- Filling the new columns is no edit of the tracks. It rewrites every row
 -- (100k tracks: ~25 s on a 2-core machine), longer than the application's
 -- statement timeout.
 SET LOCAL statement_timeout = 0;
 ALTER TABLE tracks DISABLE TRIGGER trg_tracks_updated_at;
-UPDATE tracks t SET json_head = track_json_head(t), json_dates = track_json_dates(t);
+UPDATE tracks t SET json_head = track_json_head(t), json_tail = track_json_tail(t);
 ALTER TABLE tracks ENABLE TRIGGER trg_tracks_updated_at;
 
-ALTER TABLE tracks ALTER COLUMN json_head SET NOT NULL, ALTER COLUMN json_dates SET NOT NULL;
+ALTER TABLE tracks ALTER COLUMN json_head SET NOT NULL, ALTER COLUMN json_tail SET NOT NULL;

@@ -169,11 +169,11 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
      * build a 30-column row, timestamps and arrays parsed, then
      * `JSON.stringify`). Its fields are named and ordered as `toTrack` writes
      * them: the row keeps the parts only an edit changes (`json_head`,
-     * `json_dates`, migration 0014), and this adds the counters,
-     * `liked_by_me`, the owner's view (`transcode` and `hidden_at`) and
-     * `updated_at`. The bytes are those of the `selectTracks` → `toTrack`
-     * path (test/platform/encoded-json.test.ts compares both on real rows,
-     * after edits too), which RPC still uses. Also what list cursors need,
+     * `json_tail`, migration 0014), and this adds the counters,
+     * `liked_by_me` and the owner's view (`transcode` and `hidden_at`). The
+     * bytes are those of the `selectTracks` → `toTrack` path
+     * (test/platform/encoded-json.test.ts compares both on real rows, after
+     * edits too), which RPC still uses. Also what list cursors need,
      * `t` being the track.
      */
     const selectTrackJson = (viewer: Actor | undefined) => {
@@ -181,7 +181,7 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
       return sql`
         select t.json_head || ',"like_count":' || t.like_count || ',"comment_count":' || t.comment_count || ',"play_count":' || t.play_count
                || ',"liked_by_me":' || ${likedByMe(viewer)} ${owner}
-               || t.json_dates || ',"updated_at":"' || ${isoMillis("t.updated_at")} || '"}' as json,
+               || t.json_tail as json,
                t.id, ${cursorAt} as cursor_at
           from tracks t`
     }
