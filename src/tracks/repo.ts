@@ -155,55 +155,35 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
 
     const isoMillis = (column: string) => sql.literal(isoMillisColumn(column))
 
-    /**
-     * The columns of a Track's JSON, named and ordered as `toTrack` writes
-     * them (the owner's view adds `transcode` and `hidden_at`); `hls_url` is
-     * `hlsPath`. `row_to_json` of them is the item, written by PostgreSQL.
-     * `waveform` is jsonb, whose text has a space after each comma; it is an
-     * array of numbers as `JSON.stringify` wrote them (rounded peaks), so
-     * without the spaces it is the text the value path writes.
-     */
-    const trackJsonColumns = (viewer: Actor | undefined, ownerView: boolean) => sql`
-        select t.id, t.creator_id, t.title, t.description, t.artist, t.album, t.genre, t.tags, t.visibility,
-               t.is_downloadable, t.status, t.duration_ms, t.codec, t.sample_rate, t.channels, t.bit_rate,
-               t.file_size::float8 as file_size, t.original_filename,
-               case when t.status = 'ready' then '/hls/' || t.id || '/master.m3u8' end as hls_url,
-               replace(t.waveform::text, ', ', ',')::json as waveform, t.renditions, t.like_count, t.comment_count, t.play_count,
-               ${likedByMe(viewer)} as liked_by_me,
-               ${
-                 ownerView
-                   ? sql`(select row_to_json(s) from (select j.status, j.progress, j.attempts, j.max_attempts, j.last_error,
+    /** The owner's and admins' fields of a track's JSON, `,"transcode":…,"hidden_at":…`. */
+    const ownerJson = sql`',"transcode":' || coalesce((select row_to_json(s)::text
+                                                 from (select j.status, j.progress, j.attempts, j.max_attempts, j.last_error,
                                                               ${isoMillis("j.updated_at")} as updated_at
-                                                         from transcode_jobs j where j.track_id = t.id order by j.created_at desc limit 1) s) as transcode,
-                         ${isoMillis("t.hidden_at")} as hidden_at,`
-                   : sql``
-               }
-               ${isoMillis("t.published_at")} as published_at, ${isoMillis("t.created_at")} as created_at, ${isoMillis("t.updated_at")} as updated_at`
+                                                         from transcode_jobs j where j.track_id = t.id order by j.created_at desc limit 1) s), 'null')
+                          || ',"hidden_at":' || coalesce('"' || ${isoMillis("t.hidden_at")} || '"', 'null')`
 
     /**
      * Each track as its JSON text (`json`), for reads answered as text
      * without parsing rows into objects and stringifying them again: that
      * was most of the server's CPU for a page (~25 µs per track for `pg` to
      * build a 30-column row, timestamps and arrays parsed, then
-     * `JSON.stringify`); PostgreSQL writes the same JSON for ~10 µs per track.
-     * The bytes are those of the `selectTracks` → `toTrack` path
-     * (test/platform/encoded-json.test.ts compares both on real rows), which
-     * RPC still uses. Also what `canSee` and list cursors need, `t` being
-     * the track.
+     * `JSON.stringify`). Its fields are named and ordered as `toTrack` writes
+     * them: the row keeps the parts only an edit changes (`json_head`,
+     * `json_tail`, migration 0015), and this adds the counters,
+     * `liked_by_me` and the owner's view (`transcode` and `hidden_at`). The
+     * bytes are those of the `selectTracks` → `toTrack` path
+     * (test/platform/encoded-json.test.ts compares both on real rows, after
+     * edits too), which RPC still uses. Also what list cursors need,
+     * `t` being the track.
      */
     const selectTrackJson = (viewer: Actor | undefined) => {
-      const json =
-        viewer === undefined
-          ? sql`row_to_json(p)`
-          : isAdmin(viewer)
-            ? sql`row_to_json(o)`
-            : sql`case when t.creator_id = ${viewer.id} then row_to_json(o) else row_to_json(p) end`
+      const owner = viewer === undefined ? sql`` : isAdmin(viewer) ? sql`|| ${ownerJson}` : sql`|| case when t.creator_id = ${viewer.id} then ${ownerJson} else '' end`
       return sql`
-        select ${json}::text as json, t.id,
-               ${cursorAt} as cursor_at
-          from tracks t
-          ${viewer === undefined || !isAdmin(viewer) ? sql`cross join lateral (${trackJsonColumns(viewer, false)}) p` : sql``}
-          ${viewer === undefined ? sql`` : sql`cross join lateral (${trackJsonColumns(viewer, true)}) o`}`
+        select t.json_head || ',"like_count":' || t.like_count || ',"comment_count":' || t.comment_count || ',"play_count":' || t.play_count
+               || ',"liked_by_me":' || ${likedByMe(viewer)} ${owner}
+               || t.json_tail as json,
+               t.id, ${cursorAt} as cursor_at
+          from tracks t`
     }
 
     const findById = (id: TrackId, viewer: Actor | undefined) =>

@@ -128,6 +128,39 @@ describe("hot reads written without the schema encode", () => {
     }
   })
 
+  it("track lists show a track's edits, likes, comments, plays and publication at once", async () => {
+    // Lists read each track's JSON partly from the row (migration 0015): a part left stale by a write differs from RPC's page.
+    const [track] = (await trackPages({ user_id: artist, limit: "100" }, "listener")).filter((t) => t.status === "ready" && !t.liked_by_me)
+    const id = track!.id
+    const edit = { title: "Édité \"encore\"", description: null, artist: "Other Artist", album: "B-Sides", genre: "Ambient", tags: ["edited", "tag two"], is_downloadable: !track!.is_downloadable }
+    // One field per write: each of them alone must bring the JSON up to date.
+    for (const [field, value] of Object.entries(edit)) {
+      expect((await http(server.baseUrl, "PATCH", `/api/v1/tracks/${id}`, { token: tokens.artist, body: { [field]: value } })).status).toBe(200)
+    }
+    expect((await http(server.baseUrl, "POST", `/api/v1/tracks/${id}/like`, { token: tokens.listener })).status).toBe(200)
+    expect((await http(server.baseUrl, "POST", `/api/v1/tracks/${id}/comments`, { token: tokens.listener, body: { content: "nice" } })).status).toBe(201)
+    expect((await http(server.baseUrl, "POST", `/api/v1/tracks/${id}/plays`, { token: tokens.listener, body: {} })).status).toBeLessThan(300)
+    // What a new transcode's publication writes (src/transcoding/queue.ts), and a moderator's hide.
+    for (const set of [
+      "waveform = '[1, 0.5]'::jsonb",
+      `renditions = '[{"bitrate_kbps":96,"bandwidth":105600,"average_bandwidth":96000,"codecs":"mp4a.40.2"}]'`,
+      "published_at = '2026-01-02T03:04:05.678Z'"
+    ]) {
+      await query(url, `update tracks set ${set} where id = $1`, [id])
+    }
+    const find = async (who?: keyof typeof tokens) => (await trackPages({ user_id: artist, limit: "100" }, who)).find((t) => t.id === id)!
+    for (const who of [undefined, "listener", "artist"] as const) {
+      const t = await find(who)
+      expect({ title: t.title, description: t.description, artist: t.artist, album: t.album, genre: t.genre, tags: t.tags, is_downloadable: t.is_downloadable }).toEqual(edit)
+      expect([t.like_count, t.comment_count, t.play_count]).toEqual([track!.like_count + 1, track!.comment_count + 1, track!.play_count + 1])
+      if (who !== "artist") expect(t.liked_by_me).toBe(who === "listener")
+      expect([t.waveform, t.renditions.length, t.published_at?.toISOString()]).toEqual([[1, 0.5], 1, "2026-01-02T03:04:05.678Z"])
+      expect(t.updated_at.getTime()).toBeGreaterThan(track!.updated_at.getTime())
+    }
+    await query(url, "update tracks set hidden_at = now() where id = $1", [id])
+    expect((await find("artist")).hidden_at).toBeInstanceOf(Date)
+  })
+
   it("a track is byte for byte the Track encoding", async () => {
     const own = (await trackPages({ user_id: artist, limit: "100" }, "artist")).slice(0, 6)
     for (const t of own) {
