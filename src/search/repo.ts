@@ -26,6 +26,14 @@ export interface Ranked<A> {
 }
 
 /**
+ * How many tracks a search of several words ranks at most (see
+ * `rankedTracks`). Past this many matches, the ranked set is the first
+ * matches the GIN bitmap yields (table order), the same set for every page
+ * of one query.
+ */
+export const MAX_RANKED_TRACKS = 500
+
+/**
  * One query per kind of result, each ranked by ts_rank. Users and playlists
  * are `@@` against a GIN-indexed tsvector; tracks mostly read
  * `track_search_keys` (migration 0014). The tsquery text comes from
@@ -42,35 +50,43 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
      * The publicly listed tracks come from `track_search_keys`, whose keys
      * are the search's words (a word's prefixes, or a short word itself) and
      * whose rank is ts_rank against that word: one word reads its page
-     * straight off the index in rank order, however many tracks match. Several
-     * words read the first word's keys, keep the tracks that have every
-     * other word's key (by track), and rank those with ts_rank against the
-     * whole query. The viewer's own non-listed tracks (every non-listed one
-     * for admins) are ranked from the GIN index, as all visible matches are
-     * when PostgreSQL's parser reads a word differently from
-     * `searchWords` (then the keys would not be the query's words). Each
-     * branch is a keyset page of its own, merged by rank.
+     * straight off the index in rank order, however many tracks match. The
+     * viewer's own non-listed tracks (every non-listed one for admins) are
+     * ranked from the GIN index, as all visible matches are when
+     * PostgreSQL's parser reads a word differently from `searchWords` (then
+     * the keys would not be the query's words). Each branch is a keyset page
+     * of its own, merged by rank. Several words are ranked from the GIN
+     * index, at most MAX_RANKED_TRACKS of their matches.
      */
     const rankedTracks = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) => {
       const keyed = sql`${tsquery}::tsquery = to_tsquery('simple', ${tsquery})`
       const listed = sql`t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null`
       const after = (rank: Statement.Fragment, id: Statement.Fragment) =>
         position === undefined ? sql`` : sql`and (${rank}, ${id}) < (${position.rank}::real, ${position.id}::uuid)`
-      const [first, ...others] = words
-      const fromKeys =
-        others.length === 0
-          ? sql`select s.track_id as id, s.rank
-                  from track_search_keys s
-                 where s.key = ${first} and ${keyed} ${after(sql`s.rank`, sql`s.track_id`)}
-                 order by s.rank desc, s.track_id desc
-                 limit ${limit + 1}`
-          : sql`select t.id, ts_rank(t.search_vector, q.query) as rank
-                  from to_tsquery('simple', ${tsquery}) as q(query), track_search_keys s
-                       ${sql.join(" ", false)(others.map((word, i) => sql`join track_search_keys ${sql(`s${i}`)} on ${sql(`s${i}`)}.track_id = s.track_id and ${sql(`s${i}`)}.key = ${word}`))}
-                  join tracks t on t.id = s.track_id
-                 where s.key = ${first} and ${keyed} ${after(sql`ts_rank(t.search_vector, q.query)`, sql`t.id`)}
-                 order by rank desc, t.id desc
-                 limit ${limit + 1}`
+      const own = viewer.admin ? sql`true` : viewer.id === undefined ? undefined : sql`t.creator_id = ${viewer.id}`
+      if (words.length > 1) {
+        // Several words: the GIN bitmap ANDs their posting lists, which leaves few tracks for most
+        // queries. Joining the words' keys read every key of the first word instead (~10k for
+        // `night`: 11 ms alone for `night dri`, against ~5 ms this way). A materialized CTE, so that
+        // PostgreSQL plans the bitmap for all matches rather than a scan it expects to stop early.
+        return sql`
+          with matches as materialized (
+            select t.id, t.search_vector
+              from tracks t
+             where t.search_vector @@ to_tsquery('simple', ${tsquery}) and t.deleted_at is null
+               and not exists (select 1 from users d where d.id = t.creator_id and d.deleted_at is not null)
+               and ${own === undefined ? listed : sql`(${listed} or ${own})`})
+          select m.id, ts_rank(m.search_vector, q.query) as rank
+            from to_tsquery('simple', ${tsquery}) as q(query), (select * from matches limit ${MAX_RANKED_TRACKS}) m
+           where true ${after(sql`ts_rank(m.search_vector, q.query)`, sql`m.id`)}
+           order by rank desc, m.id desc
+           limit ${limit + 1}`
+      }
+      const fromKeys = sql`select s.track_id as id, s.rank
+                             from track_search_keys s
+                            where s.key = ${words[0]!} and ${keyed} ${after(sql`s.rank`, sql`s.track_id`)}
+                            order by s.rank desc, s.track_id desc
+                            limit ${limit + 1}`
       const fromGin = (condition: Statement.Fragment) => sql`
         select t.id, ts_rank(t.search_vector, q.query) as rank
           from to_tsquery('simple', ${tsquery}) as q(query), tracks t
@@ -79,7 +95,6 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
            ${after(sql`ts_rank(t.search_vector, q.query)`, sql`t.id`)}
          order by rank desc, t.id desc
          limit ${limit + 1}`
-      const own = viewer.admin ? sql`true` : viewer.id === undefined ? undefined : sql`t.creator_id = ${viewer.id}`
       const branches = [
         fromKeys,
         fromGin(own === undefined ? sql`not (${keyed}) and ${listed}` : sql`not (${keyed}) and (${listed} or ${own})`),
