@@ -64,6 +64,10 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
       const after = (rank: Statement.Fragment, id: Statement.Fragment) =>
         position === undefined ? sql`` : sql`and (${rank}, ${id}) < (${position.rank}::real, ${position.id}::uuid)`
       const own = viewer.admin ? sql`true` : viewer.id === undefined ? undefined : sql`t.creator_id = ${viewer.id}`
+      const visible = own === undefined ? listed : sql`(${listed} or ${own})`
+      /** Tracks of the GIN index matching the query, `t` being the track: not deleted, nor their creator. */
+      const ginMatches = sql`t.search_vector @@ to_tsquery('simple', ${tsquery}) and t.deleted_at is null
+               and not exists (select 1 from users d where d.id = t.creator_id and d.deleted_at is not null)`
       if (words.length > 1) {
         // Several words: the GIN bitmap ANDs their posting lists, which leaves few tracks for most
         // queries. Joining the words' keys read every key of the first word instead (~10k for
@@ -73,9 +77,7 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
           with matches as materialized (
             select t.id, t.search_vector
               from tracks t
-             where t.search_vector @@ to_tsquery('simple', ${tsquery}) and t.deleted_at is null
-               and not exists (select 1 from users d where d.id = t.creator_id and d.deleted_at is not null)
-               and ${own === undefined ? listed : sql`(${listed} or ${own})`})
+             where ${ginMatches} and ${visible})
           select m.id, ts_rank(m.search_vector, q.query) as rank
             from to_tsquery('simple', ${tsquery}) as q(query), (select * from matches limit ${MAX_RANKED_TRACKS}) m
            where true ${after(sql`ts_rank(m.search_vector, q.query)`, sql`m.id`)}
@@ -90,14 +92,13 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
       const fromGin = (condition: Statement.Fragment) => sql`
         select t.id, ts_rank(t.search_vector, q.query) as rank
           from to_tsquery('simple', ${tsquery}) as q(query), tracks t
-         where t.search_vector @@ q.query and t.deleted_at is null and ${condition}
-           and not exists (select 1 from users d where d.id = t.creator_id and d.deleted_at is not null)
+         where ${ginMatches} and ${condition}
            ${after(sql`ts_rank(t.search_vector, q.query)`, sql`t.id`)}
          order by rank desc, t.id desc
          limit ${limit + 1}`
       const branches = [
         fromKeys,
-        fromGin(own === undefined ? sql`not (${keyed}) and ${listed}` : sql`not (${keyed}) and (${listed} or ${own})`),
+        fromGin(sql`not (${keyed}) and ${visible}`),
         ...(own === undefined ? [] : [fromGin(sql`${keyed} and not (${listed}) and ${own}`)])
       ]
       return sql`
