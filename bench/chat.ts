@@ -569,10 +569,11 @@ const memory = async (admin: { url: string }) => {
       const early = (rssKb(server.child.pid!) - before) / n
       await v8.collectGarbage()
       await sleep(1000)
-      const kb = (rssKb(server.child.pid!) - before) / n
+      const after = rssKb(server.child.pid!)
+      const kb = (after - before) / n
       perConn.set(name, kb)
       earlyPerConn.set(name, early)
-      say(line([[name, -12], [(before / 1024).toFixed(1), 15], [(before / 1024 + (kb * n) / 1024).toFixed(1), 14], [kb.toFixed(1), 10], [early.toFixed(1), 17], [got.connectS.toFixed(1), 11]]))
+      say(line([[name, -12], [(before / 1024).toFixed(1), 15], [(after / 1024).toFixed(1), 14], [kb.toFixed(1), 10], [early.toFixed(1), 17], [got.connectS.toFixed(1), 11]]))
     } finally {
       v8?.close()
       await closeAll(conns)
