@@ -180,6 +180,8 @@ const statements = (n: SeedSizes, passwordHash: string) => {
                 from generate_series(1, ${n.tracks}) i) s`],
     // What the tracks' insert trigger (off here) keeps: their search keys, written as it writes them (migration 0014).
     ["track_search_keys", `select refresh_track_search_keys(array(select id from tracks))`],
+    // And their rows by tag (migration 0016).
+    ["track_tags", `select refresh_track_tags(array(select id from tracks))`],
     // What a published track has: its finished transcode and a three-rung ladder (the HLS files themselves do not exist).
     ["transcode_jobs", `
       insert into transcode_jobs (id, track_id, status, attempts, max_attempts, progress, started_at, finished_at, created_at, updated_at)

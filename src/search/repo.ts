@@ -59,7 +59,11 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
      * index, at most MAX_RANKED_TRACKS of their matches.
      */
     const rankedTracks = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) => {
-      const keyed = sql`${tsquery}::tsquery = to_tsquery('simple', ${tsquery})`
+      // Whether the words are the keys: a run of ASCII letters is one word to PostgreSQL's parser, a run of digits
+      // one number, and each is its own key; other words are checked against the parser (per query: planning
+      // the fallback branch costs as much as running the keys' branch).
+      const plain = words.length === 1 && /^(?:[a-z]+|[0-9]+)$/.test(words[0]!)
+      const keyed = plain ? sql`true` : sql`${tsquery}::tsquery = to_tsquery('simple', ${tsquery})`
       const listed = sql`t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null`
       const after = (rank: Statement.Fragment, id: Statement.Fragment) =>
         position === undefined ? sql`` : sql`and (${rank}, ${id}) < (${position.rank}::real, ${position.id}::uuid)`
@@ -98,22 +102,25 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
          limit ${limit + 1}`
       const branches = [
         fromKeys,
-        fromGin(sql`not (${keyed}) and ${visible}`),
+        ...(plain ? [] : [fromGin(sql`not (${keyed}) and ${visible}`)]),
         ...(own === undefined ? [] : [fromGin(sql`${keyed} and not (${listed}) and ${own}`)])
       ]
+      if (branches.length === 1) return fromKeys
       return sql`
         select m.id, m.rank from (${sql.join(" union all ", false)(branches.map((b) => sql`(${b})`))}) m
          order by m.rank desc, m.id desc
          limit ${limit + 1}`
     }
 
+    /** A subquery rather than a join: PostgreSQL plans it in about half the time (~0.1 ms a search). */
+    const creatorUsername = sql`(select u.username from users u where u.id = t.creator_id)`
+
     const tracks = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
       sql<Omit<TrackHit, "type" | "rank"> & { rank: string }>`
-        select t.id, t.title, t.artist, t.creator_id, u.username as creator_username, t.genre, t.tags, t.duration_ms,
+        select t.id, t.title, t.artist, t.creator_id, ${creatorUsername} as creator_username, t.genre, t.tags, t.duration_ms,
                t.visibility, t.created_at, c.rank::text as rank
           from (${rankedTracks(words, tsquery, viewer, position, limit)}) c
           join tracks t on t.id = c.id
-          join users u on u.id = t.creator_id
          order by c.rank desc, c.id desc`.pipe(
         Effect.map((rows) => rows.map((r): Ranked<TrackHit> => ({ hit: { type: "track", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } })))
       )
@@ -130,8 +137,7 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
         select row_to_json(h)::text as json, c.id, c.rank::text as rank
           from (${rankedTracks(words, tsquery, viewer, position, limit)}) c
           join tracks t on t.id = c.id
-          join users u on u.id = t.creator_id
-          cross join lateral (select 'track' as type, t.id, t.title, t.artist, t.creator_id, u.username as creator_username, t.genre,
+          cross join lateral (select 'track' as type, t.id, t.title, t.artist, t.creator_id, ${creatorUsername} as creator_username, t.genre,
                                      t.tags, t.duration_ms, t.visibility, ${sql.literal(isoMillisColumn("t.created_at"))} as created_at) h
          order by c.rank desc, c.id desc`.pipe(
         Effect.map((rows) =>

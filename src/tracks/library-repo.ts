@@ -79,20 +79,56 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
           ? sql`(t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null)`
           : sql`((t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null) or t.creator_id = ${viewer.id})`
 
-    /** A page of `limit + 1` tracks, newest first, each as `select` gives it (`t` being the track). */
+    /**
+     * A page of `limit + 1` tracks, newest first, each as `select` gives it
+     * (`t` being the track). Filtered by tags alone (dates aside), the page
+     * comes from `track_tags` (migration 0016): the next entries of each tag,
+     * and the viewer's own other tracks, merged. Otherwise from `tracks`,
+     * the tags (with other filters) a text[] parameter whose value the
+     * planner sees.
+     */
     const listed = <R extends object>(select: Statement.Fragment, viewer: Actor | undefined, f: TrackFilters, after: Option.Option<TimeCursor>, limit: number) => {
       const cursor = Option.getOrUndefined(after)
+      const tags = [...f.tags]
+      /** The date range and the cursor, on a row whose `created_at` and id are these. */
+      const window = (createdAt: Statement.Fragment, id: Statement.Fragment) => sql`
+             ${f.createdAfter === undefined ? sql`` : sql`and ${createdAt} > ${f.createdAfter}`}
+             ${f.createdBefore === undefined ? sql`` : sql`and ${createdAt} < ${f.createdBefore}`}
+             ${cursor === undefined ? sql`` : sql`and (${createdAt}, ${id}) < (${cursor.at}::timestamptz, ${cursor.id}::uuid)`}`
+      const tagsOnly = tags.length > 0 && viewer?.role !== "admin" &&
+        f.userId === undefined && f.genre === undefined && f.visibility === undefined && f.titlePrefix === undefined
+      if (tagsOnly) {
+        const ownOthers = viewer === undefined
+          ? sql``
+          : sql`union all (select t.id, t.created_at from tracks t
+                             where t.creator_id = ${viewer.id} and t.deleted_at is null and not ${listedFor(undefined)}
+                               and t.tags && ${tags}::text[] ${window(sql`t.created_at`, sql`t.id`)}
+                             order by t.created_at desc, t.id desc
+                             limit ${limit + 1})`
+        return sql<R>`
+          with page as (
+            select distinct m.id, m.created_at
+              from ((select k.track_id as id, k.created_at
+                       from unnest(${tags}::text[]) g(tag)
+                       cross join lateral (select k.track_id, k.created_at from track_tags k
+                                            where k.tag = g.tag ${window(sql`k.created_at`, sql`k.track_id`)}
+                                            order by k.created_at desc, k.track_id desc
+                                            limit ${limit + 1}) k)
+                    ${ownOthers}) m
+             order by m.created_at desc, m.id desc
+             limit ${limit + 1})
+          ${select} join page p on p.id = t.id
+           order by p.created_at desc, p.id desc`
+      }
       return sql<R>`
         ${select}
          where t.deleted_at is null and ${listedFor(viewer)}
            ${f.userId === undefined ? sql`` : sql`and t.creator_id = ${f.userId}`}
            ${f.genre === undefined ? sql`` : sql`and lower(t.genre) = ${f.genre.toLowerCase()}`}
-           ${f.tags.length === 0 ? sql`` : sql`and t.tags && array(select jsonb_array_elements_text(${JSON.stringify(f.tags)}::jsonb))`}
+           ${tags.length === 0 ? sql`` : sql`and t.tags && ${tags}::text[]`}
            ${f.visibility === undefined ? sql`` : sql`and t.visibility = ${f.visibility}`}
-           ${f.createdAfter === undefined ? sql`` : sql`and t.created_at > ${f.createdAfter}`}
-           ${f.createdBefore === undefined ? sql`` : sql`and t.created_at < ${f.createdBefore}`}
            ${f.titlePrefix === undefined ? sql`` : sql`and lower(t.title) like ${likePrefix(f.titlePrefix)}`}
-           ${cursor === undefined ? sql`` : sql`and (t.created_at, t.id) < (${cursor.at}::timestamptz, ${cursor.id}::uuid)`}
+           ${window(sql`t.created_at`, sql`t.id`)}
          order by t.created_at desc, t.id desc
          limit ${limit + 1}`
     }

@@ -151,6 +151,44 @@ describe("list", () => {
     expect(await ids(`genre=ambient&created_after=${new Date(created - 60_000).toISOString()}&created_before=${new Date(created + 60_000).toISOString()}`)).toEqual([pub.id])
   })
 
+  it("lists by tags what each viewer may see, each track once, newest first, as tracks are edited", async () => {
+    const [a, b, mine] = await Promise.all([
+      newTrack(owner, { title: "Tag walk one" }),
+      newTrack(owner, { title: "Tag walk two" }),
+      newTrack(owner, { title: "Tag walk three", visibility: "private" })
+    ])
+    expectOk(await api("PATCH", `/tracks/${a.id}`, owner, { tags: ["walk-x", "walk-y"] }))
+    expectOk(await api("PATCH", `/tracks/${b.id}`, owner, { tags: ["walk-y"] }))
+    expectOk(await api("PATCH", `/tracks/${mine.id}`, owner, { tags: ["walk-x"] }))
+    const list = (q: string, who?: User) => allPages(`/tracks?${q}`, who)
+    const ids = async (q: string, who?: User) => (await list(q, who)).map((t) => t.id)
+
+    const both = await list("tags=walk-x,walk-y")
+    expect(both.map((t) => t.id).sort()).toEqual([a.id, b.id].sort())
+    const times = both.map((t) => Date.parse(t.created_at))
+    expect([...times].sort((x, y) => y - x)).toEqual(times)
+    expect(await ids("tags=walk-x,walk-y&limit=1", listener)).toEqual(both.map((t) => t.id))
+    // The owner's private track is theirs alone to list (and admins').
+    expect(await ids("tags=walk-x", stranger)).toEqual([a.id])
+    expect((await ids("tags=walk-x", owner)).sort()).toEqual([a.id, mine.id].sort())
+    expect((await ids("tags=walk-x,walk-y&limit=1", owner)).sort()).toEqual([a.id, b.id, mine.id].sort())
+    expect((await ids("tags=walk-x", admin)).sort()).toEqual([a.id, mine.id].sort())
+    expect(await ids(`tags=walk-y&created_after=${new Date(Date.now() + 60_000).toISOString()}`)).toEqual([])
+
+    // Edits move tracks in and out of their tags' lists.
+    expectOk(await api("PATCH", `/tracks/${a.id}`, owner, { tags: ["walk-z"] }))
+    expect(await ids("tags=walk-x")).toEqual([])
+    expect(await ids("tags=walk-z")).toEqual([a.id])
+    expectOk(await api("PATCH", `/tracks/${b.id}`, owner, { visibility: "private" }))
+    expect(await ids("tags=walk-y")).toEqual([])
+    expect(await ids("tags=walk-y", owner)).toEqual([b.id])
+    expectOk(await api("PATCH", `/tracks/${b.id}`, owner, { visibility: "public" }))
+    expect(await ids("tags=walk-y")).toEqual([b.id])
+    expect((await api("DELETE", `/tracks/${a.id}`, owner)).status).toBe(204)
+    expect(await ids("tags=walk-z")).toEqual([])
+    expect(await ids("tags=walk-z", owner)).toEqual([])
+  })
+
   it("rejects bad parameters with 400", async () => {
     expectError(await api("GET", "/tracks?cursor=nonsense"), 400, "INVALID_CURSOR")
     const forged = Buffer.from(JSON.stringify(["99999-01-01T00:00:00.000000Z", pub.id])).toString("base64url")
