@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
-import { type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
+import { rowLimit, type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
 import type { UserId } from "../users/schema.js"
 import type { ActionType, AuditEntry, ModerationAction, Report, ReportId, ReportReason, ReportStatus, TargetType } from "./schema.js"
 
@@ -61,7 +61,7 @@ export class AdminRepo extends Effect.Service<AdminRepo>()("veza/AdminRepo", {
            ${f.until === undefined ? sql`` : sql`and a.created_at < ${f.until}`}
            ${after(cursor, "a.created_at", "a.id")}
          order by a.created_at desc, a.id desc
-         limit ${limit + 1}`
+         limit ${rowLimit(limit + 1)}`
 
     const auditCounts = (since: Date, until: Date) =>
       sql<{ action: string; count: number }>`
@@ -96,7 +96,7 @@ export class AdminRepo extends Effect.Service<AdminRepo>()("veza/AdminRepo", {
            ${f.targetOwnerId === undefined ? sql`` : sql`and r.target_owner_id = ${f.targetOwnerId}`}
            ${after(cursor, "r.created_at", "r.id")}
          order by r.created_at desc, r.id desc
-         limit ${limit + 1}`
+         limit ${rowLimit(limit + 1)}`
 
     /** Locks the report for the rest of the transaction, so two admins cannot both close it. */
     const lockReport = (id: ReportId) =>
@@ -138,7 +138,7 @@ export class AdminRepo extends Effect.Service<AdminRepo>()("veza/AdminRepo", {
            ${f.moderatorId === undefined ? sql`` : sql`and m.moderator_id = ${f.moderatorId}`}
            ${after(cursor, "m.created_at", "m.id")}
          order by m.created_at desc, m.id desc
-         limit ${limit + 1}`
+         limit ${rowLimit(limit + 1)}`
 
     return {
       auditLogs,

@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
 import type { UserId, UserRole } from "../users/schema.js"
+import { rowLimit } from "../platform/cursor.js"
 
 export interface Credentials {
   readonly id: UserId
@@ -151,13 +152,13 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
                  max(created_at) as last_attempt_at
             from login_attempts where not success and created_at >= ${since}
            group by ip_address having count(*) >= ${min}
-           order by failures desc, last_attempt_at desc limit ${limit}`,
+           order by failures desc, last_attempt_at desc limit ${rowLimit(limit)}`,
         byAccount: sql<{ identifier: string; user_id: UserId | null; failures: number; addresses: number; last_attempt_at: Date }>`
           select identifier, (array_agg(user_id) filter (where user_id is not null))[1] as user_id, count(*)::int as failures,
                  count(distinct ip_address)::int as addresses, max(created_at) as last_attempt_at
             from login_attempts where not success and created_at >= ${since}
            group by identifier having count(*) >= ${min}
-           order by failures desc, last_attempt_at desc limit ${limit}`
+           order by failures desc, last_attempt_at desc limit ${rowLimit(limit)}`
       })
 
     const loginAttemptCounts = (since: Date, until: Date) =>

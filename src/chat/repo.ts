@@ -5,6 +5,7 @@ import { unavailableError } from "../platform/sql-errors.js"
 import { ChatConfig } from "./config.js"
 import type { UserId } from "../users/schema.js"
 import type { MemberRole, Message, MessageId, Reaction, Room, RoomId, RoomType } from "./schema.js"
+import { rowLimit } from "../platform/cursor.js"
 
 export interface Membership {
   readonly role: MemberRole
@@ -133,7 +134,7 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
            and ${options.mine ? sql`m.user_id is not null` : sql`(r.type = 'public' or m.user_id is not null)`}
            ${after === undefined ? sql`` : sql`and (date_trunc('milliseconds', r.created_at), r.id) < (${after.createdAt}, ${after.id})`}
          order by date_trunc('milliseconds', r.created_at) desc, r.id desc
-         limit ${options.limit + 1}`.pipe(Effect.map((rows) => rows.map(toRoom)))
+         limit ${rowLimit(options.limit + 1)}`.pipe(Effect.map((rows) => rows.map(toRoom)))
     }
 
     const membership = (room: RoomId, user: UserId) =>
@@ -333,7 +334,7 @@ export class ChatRepo extends Effect.Service<ChatRepo>()("veza/ChatRepo", {
       sql<MessageRow & { reactions: ReadonlyArray<Reaction> }>`
         select ${messageWithReactionsColumns} from chat_messages m
          where m.room_id = ${room} and m.deleted_at is null ${beforeSeq === undefined ? sql`` : sql`and m.seq < ${beforeSeq}`}
-         order by m.seq desc limit ${limit + 1}`.pipe(
+         order by m.seq desc limit ${rowLimit(limit + 1)}`.pipe(
         Effect.map((rows) => ({ messages: rows.slice(0, limit).reverse().map(toMessageWithReactions), hasMore: rows.length > limit }))
       )
 

@@ -15,7 +15,7 @@ import type {
   ProductType,
   Review
 } from "./schema.js"
-import { type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
+import { rowLimit, type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
 
 
 export interface ProductRow extends Omit<Product, "files" | "licenses"> {
@@ -209,7 +209,7 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
            ${options.type === undefined ? sql`` : sql`and p.type = ${options.type}`}
            ${options.after === undefined ? sql`` : sql`and (p.created_at, p.id) < (${options.after.at}::timestamptz, ${options.after.id}::uuid)`}
          order by p.created_at desc, p.id desc
-         limit ${options.limit + 1}`
+         limit ${rowLimit(options.limit + 1)}`
     }
 
     const insertFile = (f: StoredFile & { storage_backend: string }) =>
@@ -269,7 +269,7 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
          where o.buyer_id = ${buyer}
            ${after === undefined ? sql`` : sql`and (o.created_at, o.id) < (${after.at}::timestamptz, ${after.id}::uuid)`}
          order by o.created_at desc, o.id desc
-         limit ${limit + 1}`.pipe(Effect.map((rows) => rows.map((r) => ({ order: toOrder(r), cursorAt: r.cursor_at }))))
+         limit ${rowLimit(limit + 1)}`.pipe(Effect.map((rows) => rows.map((r) => ({ order: toOrder(r), cursorAt: r.cursor_at }))))
 
     /**
      * Locks the products being bought, in id order so that overlapping
@@ -356,7 +356,7 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
            ${options.id === undefined ? sql`` : sql`and r.id = ${options.id}`}
            ${options.after === undefined ? sql`` : sql`and (r.created_at, r.id) < (${options.after.at}::timestamptz, ${options.after.id}::uuid)`}
          order by r.created_at desc, r.id desc
-         limit ${options.limit + 1}`
+         limit ${rowLimit(options.limit + 1)}`
 
     return {
       productById,

@@ -63,6 +63,7 @@ const rawConfig = Config.all({
   dbPoolMax: positiveInt("DB_POOL_MAX", 10),
   dbConnectTimeoutMs: positiveInt("DB_CONNECT_TIMEOUT_MS", 5000),
   dbStatementTimeoutMs: positiveInt("DB_STATEMENT_TIMEOUT_MS", 15000),
+  dbPreparedStatements: nonNegativeInt("DB_PREPARED_STATEMENTS", 200),
   jwtSecret: optionalSecret("JWT_SECRET"),
   jwtIssuer: Config.string("JWT_ISSUER").pipe(Config.withDefault("veza-api")),
   jwtAudience: Config.string("JWT_AUDIENCE").pipe(Config.withDefault("veza-app")),

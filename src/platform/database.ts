@@ -10,6 +10,46 @@ import { projectRoot } from "./paths.js"
 
 export const migrationsDir = () => NodePath.join(projectRoot(), "migrations")
 
+let preparedNames = 0
+
+/** A query without parameters that is one statement (a prepared statement cannot hold several). */
+const SINGLE_QUERY = /^\s*(?:select|with)\b[^;]*$/i
+
+/**
+ * Makes a pooled connection run each statement that has parameters as a
+ * named prepared statement of its own: PostgreSQL then parses it once per
+ * connection and, once a generic plan costs no more than the custom ones it
+ * made for the first runs, stops planning it. Planning was half of
+ * PostgreSQL's time for the API's hot reads (a track get: 0.05 ms of 0.08).
+ * At most `limit` per connection; the least recently used one is deallocated
+ * beyond that (its name is never used again). Other statements without
+ * parameters than single queries (transaction control, migrations'
+ * multi-statement files) run as before.
+ */
+const prepareStatements = (client: Pg.PoolClient, limit: number) => {
+  const names = new Map<string, string>()
+  const query = client.query.bind(client) as (...args: Array<unknown>) => unknown
+  const parsed = () => (client as { connection?: { parsedStatements?: Record<string, string> } }).connection?.parsedStatements
+  client.query = ((config: unknown, values?: unknown, callback?: unknown) => {
+    if (typeof config !== "string" || !Array.isArray(values) || (values.length === 0 && !SINGLE_QUERY.test(config))) return query(config, values, callback)
+    let name = names.get(config)
+    if (name === undefined) {
+      name = `veza_${++preparedNames}`
+      if (names.size >= limit) {
+        const [oldest, oldName] = names.entries().next().value as [string, string]
+        names.delete(oldest)
+        delete parsed()?.[oldName]
+        // Queued before the new statement on this connection; a failure (an aborted transaction) only leaves it allocated.
+        query(`DEALLOCATE ${oldName}`, () => {})
+      }
+    } else {
+      names.delete(config)
+    }
+    names.set(config, name)
+    return query({ name, text: config, values }, callback)
+  }) as typeof client.query
+}
+
 /**
  * The SQL client: `DATABASE_URL` when set, otherwise an embedded PostgreSQL
  * under `DATA_DIR/pg` that lives exactly as long as this layer. Migrations
@@ -37,6 +77,7 @@ export const DatabaseLive = Layer.unwrapScoped(
             })
             // A broken idle connection (database restarted) is dropped by the pool; don't crash.
             pool.on("error", () => {})
+            if (config.dbPreparedStatements > 0) pool.on("connect", (client) => prepareStatements(client, config.dbPreparedStatements))
             await pool.query("select 1").catch(async (e) => {
               await pool.end()
               throw e

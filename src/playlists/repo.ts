@@ -1,6 +1,6 @@
 import { SqlClient, type Statement } from "@effect/sql"
 import { Effect, Option } from "effect"
-import { type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
+import { rowLimit, type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
 import type { TrackId, Visibility } from "../tracks/schema.js"
 import type { UserId } from "../users/schema.js"
 import type { Collaborator, CollaboratorRole, Playlist, PlaylistId, PlaylistItem, TrackSummary } from "./schema.js"
@@ -85,7 +85,7 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
             ${options.all ? sql`` : sql`and p.visibility = 'public'`}
             ${afterCursor(options.after, "p.created_at")}
             order by p.created_at desc, p.id desc
-            limit ${options.limit + 1}`
+            limit ${rowLimit(options.limit + 1)}`
       )
 
     /** Playlists the user follows and may still see, most recently followed first; the cursor is the follow's time. */
@@ -99,7 +99,7 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
            and (p.visibility <> 'private' or p.user_id = ${user} or c.user_id is not null)
            ${afterCursor(options.after, "pf.created_at")}
          order by pf.created_at desc, p.id desc
-         limit ${options.limit + 1}`
+         limit ${rowLimit(options.limit + 1)}`
 
     /** Playlists the user was invited to, most recent invitation first; the cursor is the invitation's time. */
     const listShared = (user: UserId, options: { after: Option.Option<TimeCursor>; limit: number }) =>
@@ -110,7 +110,7 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
          where c.user_id = ${user}
            ${afterCursor(options.after, "c.created_at")}
          order by c.created_at desc, p.id desc
-         limit ${options.limit + 1}`
+         limit ${rowLimit(options.limit + 1)}`
 
     const insert = (owner: UserId, p: { title: string; description: string | null; visibility: Visibility; collaborative: boolean }) =>
       sql<{ id: PlaylistId }>`
@@ -194,7 +194,7 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
          where pt.playlist_id = ${playlist} and pt.position > ${options.afterPosition}
            and t.deleted_at is null and ${visibleTo(viewer)}
          order by pt.position
-         limit ${options.limit + 1}`.pipe(Effect.map((rows) => rows.map(toItem)))
+         limit ${rowLimit(options.limit + 1)}`.pipe(Effect.map((rows) => rows.map(toItem)))
 
     /** One entry as `viewer` may see it: a track that turned private or hidden since it was added is not shown. */
     const item = (playlist: PlaylistId, track: TrackId, viewer: Viewer) =>

@@ -4,6 +4,7 @@ import { Effect } from "effect"
 import { isoMillisColumn } from "../platform/encoded-json.js"
 import type { UserId } from "../users/schema.js"
 import type { PlaylistHit, TrackHit, UserHit } from "./schema.js"
+import { rowLimit } from "../platform/cursor.js"
 
 /** Who is searching: what they may see depends on it. */
 export interface Viewer {
@@ -83,23 +84,23 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
               from tracks t
              where ${ginMatches} and ${visible})
           select m.id, ts_rank(m.search_vector, q.query) as rank
-            from to_tsquery('simple', ${tsquery}) as q(query), (select * from matches limit ${MAX_RANKED_TRACKS}) m
+            from to_tsquery('simple', ${tsquery}) as q(query), (select * from matches limit ${rowLimit(MAX_RANKED_TRACKS)}) m
            where true ${after(sql`ts_rank(m.search_vector, q.query)`, sql`m.id`)}
            order by rank desc, m.id desc
-           limit ${limit + 1}`
+           limit ${rowLimit(limit + 1)}`
       }
       const fromKeys = sql`select s.track_id as id, s.rank
                              from track_search_keys s
                             where s.key = ${words[0]!} and ${keyed} ${after(sql`s.rank`, sql`s.track_id`)}
                             order by s.rank desc, s.track_id desc
-                            limit ${limit + 1}`
+                            limit ${rowLimit(limit + 1)}`
       const fromGin = (condition: Statement.Fragment) => sql`
         select t.id, ts_rank(t.search_vector, q.query) as rank
           from to_tsquery('simple', ${tsquery}) as q(query), tracks t
          where ${ginMatches} and ${condition}
            ${after(sql`ts_rank(t.search_vector, q.query)`, sql`t.id`)}
          order by rank desc, t.id desc
-         limit ${limit + 1}`
+         limit ${rowLimit(limit + 1)}`
       const branches = [
         fromKeys,
         ...(plain ? [] : [fromGin(sql`not (${keyed}) and ${visible}`)]),
@@ -109,7 +110,7 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
       return sql`
         select m.id, m.rank from (${sql.join(" union all ", false)(branches.map((b) => sql`(${b})`))}) m
          order by m.rank desc, m.id desc
-         limit ${limit + 1}`
+         limit ${rowLimit(limit + 1)}`
     }
 
     /** A subquery rather than a join: PostgreSQL plans it in about half the time (~0.1 ms a search). */
@@ -160,7 +161,7 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
                    ${viewer.admin ? sql`` : viewer.id === undefined ? sql`and ${visibleProfile}` : sql`and (u.id = ${viewer.id} or ${visibleProfile})`}
                    ${position === undefined ? sql`` : sql`and (ts_rank(u.search_vector, q.query), u.id) < (${position.rank}::real, ${position.id}::uuid)`}
                  order by rank desc, u.id desc
-                 limit ${limit + 1}) c
+                 limit ${rowLimit(limit + 1)}) c
           join users u on u.id = c.id
           join user_profiles p on p.user_id = c.id
          order by c.rank desc, c.id desc`.pipe(
@@ -188,7 +189,7 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
            }
            ${position === undefined ? sql`` : sql`and (ts_rank(p.search_vector, q.query), p.id) < (${position.rank}::real, ${position.id}::uuid)`}
          order by ts_rank(p.search_vector, q.query) desc, p.id desc
-         limit ${limit + 1}`.pipe(
+         limit ${rowLimit(limit + 1)}`.pipe(
         Effect.map((rows) =>
           rows.map((r): Ranked<PlaylistHit> => ({ hit: { type: "playlist", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } }))
         )

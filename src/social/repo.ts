@@ -1,6 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Option } from "effect"
-import { type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
+import { rowLimit, type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
 import type { UserId } from "../users/schema.js"
 import type { FeedItem, Notification, NotificationId, NotificationType, UserListEntry } from "./schema.js"
 
@@ -89,7 +89,7 @@ export class SocialRepo extends Effect.Service<SocialRepo>()("veza/SocialRepo", 
           join user_profiles p on p.user_id = u.id
          where x.${sql(where)} = ${user} ${after(cursor, "x.created_at", `x.${join}`)}
          order by x.created_at desc, x.${sql(join)} desc
-         limit ${limit + 1}`
+         limit ${rowLimit(limit + 1)}`
 
     const followers = (user: UserId, cursor: Option.Option<TimeCursor>, limit: number) => userList("follower_id", "follows", "following_id", user, cursor, limit)
     const following = (user: UserId, cursor: Option.Option<TimeCursor>, limit: number) => userList("following_id", "follows", "follower_id", user, cursor, limit)
@@ -111,7 +111,7 @@ export class SocialRepo extends Effect.Service<SocialRepo>()("veza/SocialRepo", 
            and t.deleted_at is null and t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null
            ${after(cursor, "t.created_at", "t.id")}
          order by t.created_at desc, t.id desc
-         limit ${limit + 1}`
+         limit ${rowLimit(limit + 1)}`
 
     const selectNotifications = sql.literal(`
       select n.id, n.type, n.actor_id, a.username as actor_username, n.payload, n.read_at, n.created_at,
@@ -134,7 +134,7 @@ export class SocialRepo extends Effect.Service<SocialRepo>()("veza/SocialRepo", 
          where n.user_id = ${user} ${options.unreadOnly ? sql`and n.read_at is null` : sql``}
            ${after(options.cursor, "n.created_at", "n.id")}
          order by n.created_at desc, n.id desc
-         limit ${options.limit + 1}`.pipe(Effect.map((rows) => rows.map(toNotification)))
+         limit ${rowLimit(options.limit + 1)}`.pipe(Effect.map((rows) => rows.map(toNotification)))
 
     const unreadCount = (user: UserId) =>
       sql<{ n: number }>`select count(*)::int as n from notifications where user_id = ${user} and read_at is null`.pipe(Effect.map((rows) => rows[0]!.n))

@@ -1,7 +1,7 @@
 import { SqlClient, type Statement } from "@effect/sql"
 import { Effect, Option } from "effect"
 import type { Actor } from "../auth/current-user.js"
-import { type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
+import { rowLimit, type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
 import type { UserId } from "../users/schema.js"
 import { type TrackJsonRow, type TrackRow, TracksRepo } from "./repo.js"
 import type { Comment, CommentId, TrackId, UpdateTrack, Visibility } from "./schema.js"
@@ -104,7 +104,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
                              where t.creator_id = ${viewer.id} and t.deleted_at is null and not ${listedFor(undefined)}
                                and t.tags && ${tags}::text[] ${window(sql`t.created_at`, sql`t.id`)}
                              order by t.created_at desc, t.id desc
-                             limit ${limit + 1})`
+                             limit ${rowLimit(limit + 1)})`
         return sql<R>`
           with page as (
             select distinct m.id, m.created_at
@@ -113,10 +113,10 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
                        cross join lateral (select k.track_id, k.created_at from track_tags k
                                             where k.tag = g.tag ${window(sql`k.created_at`, sql`k.track_id`)}
                                             order by k.created_at desc, k.track_id desc
-                                            limit ${limit + 1}) k)
+                                            limit ${rowLimit(limit + 1)}) k)
                     ${ownOthers}) m
              order by m.created_at desc, m.id desc
-             limit ${limit + 1})
+             limit ${rowLimit(limit + 1)})
           ${select} join page p on p.id = t.id
            order by p.created_at desc, p.id desc`
       }
@@ -130,7 +130,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
            ${f.titlePrefix === undefined ? sql`` : sql`and lower(t.title) like ${likePrefix(f.titlePrefix)}`}
            ${window(sql`t.created_at`, sql`t.id`)}
          order by t.created_at desc, t.id desc
-         limit ${limit + 1}`
+         limit ${rowLimit(limit + 1)}`
     }
 
     const list = (viewer: Actor | undefined, f: TrackFilters, after: Option.Option<TimeCursor>, limit: number) =>
@@ -216,7 +216,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
          where c.track_id = ${track} and c.deleted_at is null
            ${cursor === undefined ? sql`` : sql`and (c.created_at, c.id) > (${cursor.at}::timestamptz, ${cursor.id}::uuid)`}
          order by c.created_at, c.id
-         limit ${limit + 1}`.pipe(Effect.map((rows) => rows.map((r) => ({ comment: toComment(r), cursorAt: r.cursor_at }))))
+         limit ${rowLimit(limit + 1)}`.pipe(Effect.map((rows) => rows.map((r) => ({ comment: toComment(r), cursorAt: r.cursor_at }))))
     }
 
     const editComment = (id: CommentId, content: string) =>
@@ -276,7 +276,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
          where p.user_id = ${viewer.id}
            ${cursor === undefined ? sql`` : sql`and (p.played_at, p.id) < (${cursor.at}::timestamptz, ${cursor.id}::uuid)`}
          order by p.played_at desc, p.id desc
-         limit ${limit + 1}`
+         limit ${rowLimit(limit + 1)}`
     }
 
     const createShare = (track: TrackId, user: UserId, tokenHash: string, expiresAt: Date | null) =>
@@ -317,7 +317,7 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
              where p.run_after <= now()
                and not exists (select 1 from transcode_jobs j
                                 where j.track_id = p.track_id and j.status = 'running' and j.lease_expires_at > now())
-             order by p.run_after limit ${PURGE_BATCH}
+             order by p.run_after limit ${rowLimit(PURGE_BATCH)}
                for update of p skip locked`
           for (const row of due) {
             const removed = yield* Effect.either(remove(row))
