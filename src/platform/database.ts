@@ -26,7 +26,7 @@ const SINGLE_QUERY = /^\s*(?:select|with)\b[^;]*$/i
  * parameters than single queries (transaction control, migrations'
  * multi-statement files) run as before.
  */
-const prepareStatements = (client: Pg.PoolClient, limit: number) => {
+export const prepareStatements = (client: Pg.PoolClient, limit: number) => {
   const names = new Map<string, string>()
   const query = client.query.bind(client) as (...args: Array<unknown>) => unknown
   const parsed = () => (client as { connection?: { parsedStatements?: Record<string, string> } }).connection?.parsedStatements
