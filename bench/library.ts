@@ -21,6 +21,7 @@ import * as NodePath from "node:path"
 import { pathToFileURL } from "node:url"
 import pg from "pg"
 import { encodeTimeCursor } from "../src/platform/cursor.js"
+import { prepareStatements } from "../src/platform/database.js"
 import { demoTrackId, demoUserId, FULL, migrateDatabase, scaled, seedDemo } from "../scripts/seed-demo.js"
 import { adminUrl, DURATION_S, freshDatabase, load, percentile, type Server, start, stop, tempDataDir, vezaEnv, vezaNodeArgs, WARMUP_S } from "./lib.js"
 
@@ -106,9 +107,16 @@ const captureStatements = async (db: string, paths: ReadonlyArray<string>) => {
   return captured
 }
 
-/** The statements of one request, back to back on one pooled connection, from `connections` loops at once. */
+/** The server's default (DB_PREPARED_STATEMENTS). */
+const PREPARED_PER_CONNECTION = 200
+
+/**
+ * The statements of one request, back to back on one pooled connection, from
+ * `connections` loops at once; prepared per connection as the server's are.
+ */
 const loadSql = async (url: string, statements: ReadonlyArray<Captured>, connections: number, seconds: number) => {
   const pool = new pg.Pool({ connectionString: url, max: connections })
+  pool.on("connect", (client) => prepareStatements(client, PREPARED_PER_CONNECTION))
   const latencies: Array<number> = []
   const until = performance.now() + seconds * 1000
   try {
@@ -167,7 +175,7 @@ export const runLibrary = async (admin: Awaited<ReturnType<typeof adminUrl>>) =>
     servers.push(...variants.map((v) => v.server))
 
     console.log(
-      `Library on ${counts.tracks} tracks, ${counts.users} users, ${counts.likes} likes — ${CONNECTIONS} connections, ${DURATION_S}s per run after ${WARMUP_S}s warm-up, ${NodeOs.cpus().length} cores; SQL = the statements the server ran, replayed with pg; rows without "cached" run with the anonymous-read cache off (PUBLIC_READ_CACHE_MS=0), "cached" rows with it on (1000 ms, the same request repeated: mostly hits)`
+      `Library on ${counts.tracks} tracks, ${counts.users} users, ${counts.likes} likes — ${CONNECTIONS} connections, ${DURATION_S}s per run after ${WARMUP_S}s warm-up, ${NodeOs.cpus().length} cores; SQL = the statements the server ran, replayed with pg (prepared, as the server runs them); rows without "cached" run with the anonymous-read cache off (PUBLIC_READ_CACHE_MS=0), "cached" rows with it on (1000 ms, the same request repeated: mostly hits)`
     )
     console.log(
       `${"request".padEnd(27)}${"req/s".padStart(7)}${"p50 ms".padStart(8)}${"p95 ms".padStart(8)}${"p99 ms".padStart(8)}${"CPU µs".padStart(8)}${"non2xx".padStart(7)} |${"SQL r/s".padStart(8)}${"p50 ms".padStart(8)}${"p95 ms".padStart(8)}${"p99 ms".padStart(8)}${"1-conn p50".padStart(11)} | p95 ratio`
