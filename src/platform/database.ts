@@ -35,19 +35,34 @@ export const prepareStatements = (client: Pg.PoolClient, limit: number) => {
     let name = names.get(config)
     if (name === undefined) {
       name = `veza_${++preparedNames}`
-      if (names.size >= limit) {
-        const [oldest, oldName] = names.entries().next().value as [string, string]
-        names.delete(oldest)
-        delete parsed()?.[oldName]
-        // Queued before the new statement on this connection; a failure (an aborted transaction) only leaves it allocated.
-        query(`DEALLOCATE ${oldName}`, () => {})
-      }
+      if (names.size >= limit) forget(names.entries().next().value![0])
     } else {
       names.delete(config)
     }
     names.set(config, name)
-    return query({ name, text: config, values }, callback)
+    // A table whose columns changed under a prepared `select *` (another server's migration, in a rolling
+    // deploy) fails it for good: that run fails, the next one prepares the statement anew.
+    const changedUnder = (error: { code?: string } | null) => {
+      if (error?.code === "0A000") forget(config)
+    }
+    if (typeof callback !== "function") {
+      const result = query({ name, text: config, values }) as Promise<unknown>
+      result.then(undefined, changedUnder)
+      return result
+    }
+    return query({ name, text: config, values }, (error: { code?: string } | null, result: unknown) => {
+      changedUnder(error)
+      ;(callback as (error: unknown, result: unknown) => void)(error, result)
+    })
   }) as typeof client.query
+  const forget = (text: string) => {
+    const name = names.get(text)
+    if (name === undefined) return
+    names.delete(text)
+    delete parsed()?.[name]
+    // Queued behind what this connection runs now; a failure (an aborted transaction) only leaves it allocated.
+    query(`DEALLOCATE ${name}`, () => {})
+  }
 }
 
 /**

@@ -37,6 +37,29 @@ describe("prepared statements", () => {
     }
   })
 
+  it("prepares a statement anew when the table under its `select *` changed", async () => {
+    const client = await pool.connect()
+    try {
+      await client.query("create table widened (x int); insert into widened values (1)", [])
+      const all = "select * from widened where x = $1"
+      expect((await client.query(all, [1])).rows).toEqual([{ x: 1 }])
+      await client.query("alter table widened add column y int default 2", [])
+      // PostgreSQL refuses the prepared statement once; the next run is prepared for the new columns.
+      await expect(client.query(all, [1])).rejects.toThrow(/cached plan must not change result type/)
+      expect((await client.query(all, [1])).rows).toEqual([{ x: 1, y: 2 }])
+      // The same through a callback, as @effect/sql-pg calls it.
+      await client.query("alter table widened add column z int default 3", [])
+      const viaCallback = () =>
+        new Promise<unknown>((resolve, reject) =>
+          client.query(all, [1], (error: Error | undefined, result: pg.QueryResult) => (error ? reject(error) : resolve(result.rows)))
+        )
+      await expect(viaCallback()).rejects.toThrow(/cached plan must not change result type/)
+      expect(await viaCallback()).toEqual([{ x: 1, y: 2, z: 3 }])
+    } finally {
+      client.release()
+    }
+  })
+
   it("runs several statements without parameters as before, and recovers from a failing one", async () => {
     const client = await pool.connect()
     try {
