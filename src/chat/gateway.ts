@@ -103,6 +103,8 @@ type Inbound = { readonly text: string } | { readonly problem: FrameProblem }
  */
 interface ConnectionHost {
   readonly settings: ChatSettings
+  /** A frame from the client, before the rate limit and the inbox. */
+  readonly frameReceived: (connection: Connection, data: WS.RawData, isBinary: boolean) => void
   readonly forkWriter: (writer: Effect.Effect<void>) => void
   readonly scheduleFlush: (connection: Connection) => void
   readonly dropped: (reason: "ephemeral" | "slow_consumer") => void
@@ -114,6 +116,37 @@ interface ConnectionHost {
 const noMoreInbound: Effect.Effect<Inbound | undefined> = Effect.succeed(undefined)
 
 /**
+ * The gateway's sockets (`WebSocketServer`'s `WebSocket` option). Their
+ * events reach their connection from `emit` rather than through listeners:
+ * four event names grow a socket's listener map to a ~260 B dictionary, and
+ * no listener leaves it at its initial size. Listeners added otherwise (the
+ * end of a connection waits for 'close') are still called.
+ */
+class ChatSocket extends WS.WebSocket {
+  /** Unset once the connection is released: later events are ignored. */
+  connection: Connection | undefined
+
+  override emit(event: string | symbol, ...args: Array<any>): boolean {
+    const c = this.connection
+    switch (event) {
+      case "message":
+        c?.host.frameReceived(c, args[0], args[1])
+        break
+      case "pong":
+        if (c !== undefined) c.pingSentAt = 0
+        break
+      case "close":
+        c?.socketClosed()
+        break
+      case "error":
+        // The close that follows ends the connection; with no listener, an emitted error would throw.
+        return true
+    }
+    return super.emit(event, ...args)
+  }
+}
+
+/**
  * One WebSocket connection: its inbox of client frames, its mailbox of
  * frames for the client, its rooms and its heartbeat state. The connection's
  * fiber reads the inbox; frames for the client are written at once while the
@@ -123,8 +156,8 @@ const noMoreInbound: Effect.Effect<Inbound | undefined> = Effect.succeed(undefin
  * durable ones no longer fit, so one slow reader never holds up a room.
  *
  * Thousands sit idle at once, so an idle one is kept small: no per-connection
- * closures, its room map made on the first join, and buffers given back by
- * the heartbeat sweep (`compact`).
+ * closures or socket listeners, its room map made on the first join, and
+ * buffers given back by the heartbeat sweep (`compact`).
  */
 class Connection implements HubConnection {
   readonly sessionId = NodeCrypto.randomUUID()
@@ -152,8 +185,8 @@ class Connection implements HubConnection {
   private wakeWriter: (() => void) | undefined
 
   constructor(
-    readonly ws: WS.WebSocket,
-    private readonly host: ConnectionHost,
+    readonly ws: ChatSocket,
+    readonly host: ConnectionHost,
     offered: string | undefined
   ) {
     this.offered = offered
@@ -181,6 +214,11 @@ class Connection implements HubConnection {
 
   roomIds(): Array<RoomId> {
     return this.rooms === undefined ? [] : [...this.rooms.keys()]
+  }
+
+  socketClosed() {
+    this.closed = true
+    this.wakeUpReader()
   }
 
   // ---- inbox: client frames, read by the connection's fiber in order ----
@@ -431,7 +469,7 @@ export const ChatGatewayLive = Layer.scoped(
     metrics.gauge("veza_chat_rate_buckets", "Users with a message-rate bucket on this node", limits.localUsers)
 
     const server = yield* Effect.acquireRelease(
-      Effect.sync(() => new WS.WebSocketServer({ noServer: true, maxPayload: settings.maxFrameBytes, clientTracking: false })),
+      Effect.sync(() => new WS.WebSocketServer({ noServer: true, maxPayload: settings.maxFrameBytes, clientTracking: false, WebSocket: ChatSocket })),
       (wss) => Effect.async<void>((resume) => wss.close(() => resume(Effect.void)))
     )
     const fibers = yield* FiberSet.make()
@@ -687,13 +725,8 @@ export const ChatGatewayLive = Layer.scoped(
       }
     }
 
-    const host: ConnectionHost = { settings, forkWriter, scheduleFlush, dropped: countDropped, delivered, membershipChanged }
-
-    // The socket's listeners are shared by every connection (`this` is the socket), so an idle connection holds none of its own.
-    const connections = new WeakMap<WS.WebSocket, Connection>()
-    function onSocketMessage(this: WS.WebSocket, data: WS.RawData, isBinary: boolean) {
-      const c = connections.get(this)
-      if (c === undefined || c.closed || c.closing) return
+    const frameReceived = (c: Connection, data: WS.RawData, isBinary: boolean) => {
+      if (c.closed || c.closing) return
       if (isBinary) return c.receive({ problem: { code: "BAD_FRAME", message: "frames must be JSON text, not binary" } })
       const text = data.toString()
       if (c.actor !== undefined) return takeToken(c.userId, { c, text })
@@ -703,17 +736,8 @@ export const ChatGatewayLive = Layer.scoped(
       }
       c.receive({ text })
     }
-    function onSocketClose(this: WS.WebSocket) {
-      const c = connections.get(this)
-      if (c === undefined) return
-      c.closed = true
-      c.wakeUpReader()
-    }
-    function onSocketPong(this: WS.WebSocket) {
-      const c = connections.get(this)
-      if (c !== undefined) c.pingSentAt = 0
-    }
-    const ignoreSocketError = () => {}
+
+    const host: ConnectionHost = { settings, frameReceived, forkWriter, scheduleFlush, dropped: countDropped, delivered, membershipChanged }
 
     // The user's token bucket, on this node or shared by every node (limits.ts); its answer may come after a round trip to Redis.
     const takeToken = limits.gate<{ readonly c: Connection; readonly text: string }>(({ c, text }) => {
@@ -796,7 +820,7 @@ export const ChatGatewayLive = Layer.scoped(
     const release = (c: Connection) =>
       Effect.suspend(() => {
         live.delete(c)
-        connections.delete(c.ws)
+        c.ws.connection = undefined
         if (!c.admitted) return Effect.void
         return Effect.zipRight(
           Effect.forEach(c.roomIds(), (room) => unsubscribe(c, room), { discard: true }),
@@ -811,14 +835,10 @@ export const ChatGatewayLive = Layer.scoped(
      * the same set, uninterruptibly, so that shutdown waits for it.
      * `offered`: the token the upgrade request carried, if any (the request itself is not kept).
      */
-    const connection = (ws: WS.WebSocket, offered: string | undefined) => {
+    const connection = (ws: ChatSocket, offered: string | undefined) => {
       const c = new Connection(ws, host, offered)
       live.add(c)
-      connections.set(ws, c)
-      ws.on("close", onSocketClose)
-      ws.on("error", ignoreSocketError)
-      ws.on("pong", onSocketPong)
-      ws.on("message", onSocketMessage)
+      ws.connection = c
       // Admission runs as a fiber of its own that the connection's fiber awaits: a fiber's stack keeps the
       // capacity of its deepest moment (the token check and the credentials query: ~200 B per connection),
       // and the connection's fiber lives as long as the socket. Awaited, not joined: joining would merge the
