@@ -156,8 +156,9 @@ class ChatSocket extends WS.WebSocket {
  * durable ones no longer fit, so one slow reader never holds up a room.
  *
  * Thousands sit idle at once, so an idle one is kept small: no per-connection
- * closures or socket listeners, its room map made on the first join, and
- * buffers given back by the heartbeat sweep (`compact`).
+ * closures or socket listeners, its room map made on the first join, and its
+ * inbox and mailbox arrays made on first use and dropped by the heartbeat
+ * sweep once empty (`compact`).
  */
 class Connection implements HubConnection {
   readonly sessionId = NodeCrypto.randomUUID()
@@ -176,9 +177,11 @@ class Connection implements HubConnection {
   framesBeforeReady = 0
   /** The token the upgrade request carried, if any; handed over once (`takeOfferedToken`) so that it is not kept. */
   private offered: string | undefined
-  private readonly inbox: Array<Inbound> = []
+  /** Made on the first frame and dropped again by `compact` once empty: most connections are idle, and an array is 32 B. */
+  private inbox: Array<Inbound> | undefined
   private wakeReader: ((next: Effect.Effect<Inbound | undefined>) => void) | undefined
-  private readonly queue: Array<{ readonly frame: Frame; readonly durable: boolean }> = []
+  /** Made on the first frame and dropped again by `compact` once empty, as the inbox. */
+  private queue: Array<{ readonly frame: Frame; readonly durable: boolean }> | undefined
   private queuedBytes = 0
   private writing = false
   private flushPending = false
@@ -224,7 +227,7 @@ class Connection implements HubConnection {
   // ---- inbox: client frames, read by the connection's fiber in order ----
 
   receive(item: Inbound) {
-    this.inbox.push(item)
+    ;(this.inbox ??= []).push(item)
     this.wakeUpReader()
   }
 
@@ -241,7 +244,7 @@ class Connection implements HubConnection {
    */
   nextInbound(): Effect.Effect<Inbound | undefined> {
     if (this.closing || this.closed) return noMoreInbound
-    const item = this.inbox.shift()
+    const item = this.inbox?.shift()
     if (item !== undefined) return Effect.succeed(item)
     return Effect.async<Inbound | undefined>((resume) => {
       this.wakeReader = resume
@@ -250,17 +253,17 @@ class Connection implements HubConnection {
 
   /** The next client frame already waiting, taken only when `wanted` accepts it (and answers it parsed). */
   takeWaiting<A>(wanted: (text: string) => A | undefined): A | undefined {
-    const item = this.inbox[0]
+    const item = this.inbox?.[0]
     if (item === undefined || !("text" in item) || this.closing || this.closed) return undefined
     const taken = wanted(item.text)
-    if (taken !== undefined) this.inbox.shift()
+    if (taken !== undefined) this.inbox!.shift()
     return taken
   }
 
-  /** Gives back the buffers an idle connection's arrays grew to (an emptied array keeps its capacity). */
+  /** Gives back an idle connection's emptied arrays (an emptied array keeps its capacity). */
   compact() {
-    if (this.inbox.length === 0) this.inbox.length = 0
-    if (this.queue.length === 0 && !this.writing) this.queue.length = 0
+    if (this.inbox?.length === 0) this.inbox = undefined
+    if (this.queue?.length === 0 && !this.writing) this.queue = undefined
   }
 
   // ---- mailbox: frames for the client ----
@@ -268,7 +271,8 @@ class Connection implements HubConnection {
   /** Whether one more frame of `bytes` fits beside what is queued; a lone frame always does (a large replay, say). */
   private fits(bytes: number, share: number) {
     const settings = this.host.settings
-    return this.queue.length === 0 || (this.queue.length < settings.mailboxFrames * share && this.queuedBytes + bytes <= settings.mailboxBytes * share)
+    const queued = this.queue?.length ?? 0
+    return queued === 0 || (queued < settings.mailboxFrames * share && this.queuedBytes + bytes <= settings.mailboxBytes * share)
   }
 
   send(frame: Frame, durable: boolean) {
@@ -289,10 +293,11 @@ class Connection implements HubConnection {
         return
       }
     }
-    this.queue.push({ frame, durable })
+    const queue = (this.queue ??= [])
+    queue.push({ frame, durable })
     this.queuedBytes += bytes
     if (this.writing) return
-    if (this.queue.length >= FLUSH_AT_FRAMES) this.flush()
+    if (queue.length >= FLUSH_AT_FRAMES) this.flush()
     else if (!this.flushPending) {
       this.flushPending = true
       this.host.scheduleFlush(this)
@@ -306,18 +311,19 @@ class Connection implements HubConnection {
    */
   flush() {
     this.flushPending = false
-    if (this.closed || this.writing || this.queue.length === 0) return
+    const queue = this.queue
+    if (this.closed || this.writing || queue === undefined || queue.length === 0) return
     const socket = (this.ws as unknown as { _socket: { cork(): void; uncork(): void } | null })._socket
     socket?.cork()
-    while (this.queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
-      const entry = this.queue.shift()!
+    while (queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
+      const entry = queue.shift()!
       this.queuedBytes -= entry.frame.length
       this.write(entry.frame)
     }
     socket?.uncork()
-    if (this.queue.length > 0) {
+    if (queue.length > 0) {
       this.writing = true
-      this.host.forkWriter(this.writer())
+      this.host.forkWriter(this.writer(queue))
     }
   }
 
@@ -328,23 +334,28 @@ class Connection implements HubConnection {
   }
 
   private evictEphemeral() {
-    const kept = this.queue.filter((entry) => entry.durable)
-    for (let i = kept.length; i < this.queue.length; i++) this.host.dropped("ephemeral")
-    this.queue.length = 0
-    this.queue.push(...kept)
+    const queue = this.queue ?? []
+    const kept = queue.filter((entry) => entry.durable)
+    for (let i = kept.length; i < queue.length; i++) this.host.dropped("ephemeral")
+    // In place: a writer may be draining this array.
+    queue.length = 0
+    queue.push(...kept)
     this.queuedBytes = kept.reduce((sum, entry) => sum + entry.frame.length, 0)
   }
 
-  /** The writer fiber, built when a client lags (most never do): sends the backlog as the socket drains, then ends. */
-  private writer(): Effect.Effect<void> {
+  /**
+   * The writer fiber, built when a client lags (most never do): sends the backlog as the socket drains, then ends.
+   * The mailbox array is kept while it runs (`compact` waits for it).
+   */
+  private writer(queue: Array<{ readonly frame: Frame; readonly durable: boolean }>): Effect.Effect<void> {
     return Effect.gen(this, function* () {
-      while (this.queue.length > 0 && !this.closed) {
+      while (queue.length > 0 && !this.closed) {
         if (this.ws.bufferedAmount >= SOCKET_HIGH_WATER) {
           yield* this.socketDrained()
           continue
         }
-        while (this.queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
-          const entry = this.queue.shift()!
+        while (queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
+          const entry = queue.shift()!
           this.queuedBytes -= entry.frame.length
           this.write(entry.frame)
         }
@@ -381,7 +392,7 @@ class Connection implements HubConnection {
   /** Waits for the writer to send what is queued, then closes; used on shutdown. */
   flushAndClose(code: number, reason: string) {
     return Effect.gen(this, function* () {
-      while (this.queue.length > 0 && !this.closed) yield* Effect.sleep(10)
+      while ((this.queue?.length ?? 0) > 0 && !this.closed) yield* Effect.sleep(10)
       this.close(code, reason)
     })
   }
@@ -397,7 +408,7 @@ class Connection implements HubConnection {
     // a slow consumer's backlog does not.
     if (code !== CloseCode.slowConsumer && !this.writing) this.flush()
     this.closed = true
-    this.queue.length = 0
+    if (this.queue !== undefined) this.queue.length = 0
     this.queuedBytes = 0
     const wake = this.wakeWriter
     this.wakeWriter = undefined
