@@ -103,6 +103,8 @@ type Inbound = { readonly text: string } | { readonly problem: FrameProblem }
  */
 interface ConnectionHost {
   readonly settings: ChatSettings
+  /** A frame from the client, before the rate limit and the inbox. */
+  readonly frameReceived: (connection: Connection, data: WS.RawData, isBinary: boolean) => void
   readonly forkWriter: (writer: Effect.Effect<void>) => void
   readonly scheduleFlush: (connection: Connection) => void
   readonly dropped: (reason: "ephemeral" | "slow_consumer") => void
@@ -114,6 +116,37 @@ interface ConnectionHost {
 const noMoreInbound: Effect.Effect<Inbound | undefined> = Effect.succeed(undefined)
 
 /**
+ * The gateway's sockets (`WebSocketServer`'s `WebSocket` option). Their
+ * events reach their connection from `emit` rather than through listeners:
+ * four event names grow a socket's listener map to a ~260 B dictionary, and
+ * no listener leaves it at its initial size. Listeners added otherwise (the
+ * end of a connection waits for 'close') are still called.
+ */
+class ChatSocket extends WS.WebSocket {
+  /** Unset once the connection is released: later events are ignored. */
+  connection: Connection | undefined
+
+  override emit(event: string | symbol, ...args: Array<any>): boolean {
+    const c = this.connection
+    switch (event) {
+      case "message":
+        c?.host.frameReceived(c, args[0], args[1])
+        break
+      case "pong":
+        if (c !== undefined) c.pingSentAt = 0
+        break
+      case "close":
+        c?.socketClosed()
+        break
+      case "error":
+        // The close that follows ends the connection; with no listener, an emitted error would throw.
+        return true
+    }
+    return super.emit(event, ...args)
+  }
+}
+
+/**
  * One WebSocket connection: its inbox of client frames, its mailbox of
  * frames for the client, its rooms and its heartbeat state. The connection's
  * fiber reads the inbox; frames for the client are written at once while the
@@ -123,8 +156,9 @@ const noMoreInbound: Effect.Effect<Inbound | undefined> = Effect.succeed(undefin
  * durable ones no longer fit, so one slow reader never holds up a room.
  *
  * Thousands sit idle at once, so an idle one is kept small: no per-connection
- * closures, its room map made on the first join, and buffers given back by
- * the heartbeat sweep (`compact`).
+ * closures or socket listeners, its room map made on the first join, and its
+ * inbox and mailbox arrays made on first use and dropped by the heartbeat
+ * sweep once empty (`compact`).
  */
 class Connection implements HubConnection {
   readonly sessionId = NodeCrypto.randomUUID()
@@ -143,17 +177,19 @@ class Connection implements HubConnection {
   framesBeforeReady = 0
   /** The token the upgrade request carried, if any; handed over once (`takeOfferedToken`) so that it is not kept. */
   private offered: string | undefined
-  private readonly inbox: Array<Inbound> = []
+  /** Made on the first frame and dropped again by `compact` once empty: most connections are idle, and an array is 32 B. */
+  private inbox: Array<Inbound> | undefined
   private wakeReader: ((next: Effect.Effect<Inbound | undefined>) => void) | undefined
-  private readonly queue: Array<{ readonly frame: Frame; readonly durable: boolean }> = []
+  /** Made on the first frame and dropped again by `compact` once empty, as the inbox. */
+  private queue: Array<{ readonly frame: Frame; readonly durable: boolean }> | undefined
   private queuedBytes = 0
   private writing = false
   private flushPending = false
   private wakeWriter: (() => void) | undefined
 
   constructor(
-    readonly ws: WS.WebSocket,
-    private readonly host: ConnectionHost,
+    readonly ws: ChatSocket,
+    readonly host: ConnectionHost,
     offered: string | undefined
   ) {
     this.offered = offered
@@ -183,10 +219,15 @@ class Connection implements HubConnection {
     return this.rooms === undefined ? [] : [...this.rooms.keys()]
   }
 
+  socketClosed() {
+    this.closed = true
+    this.wakeUpReader()
+  }
+
   // ---- inbox: client frames, read by the connection's fiber in order ----
 
   receive(item: Inbound) {
-    this.inbox.push(item)
+    ;(this.inbox ??= []).push(item)
     this.wakeUpReader()
   }
 
@@ -203,7 +244,7 @@ class Connection implements HubConnection {
    */
   nextInbound(): Effect.Effect<Inbound | undefined> {
     if (this.closing || this.closed) return noMoreInbound
-    const item = this.inbox.shift()
+    const item = this.inbox?.shift()
     if (item !== undefined) return Effect.succeed(item)
     return Effect.async<Inbound | undefined>((resume) => {
       this.wakeReader = resume
@@ -212,17 +253,17 @@ class Connection implements HubConnection {
 
   /** The next client frame already waiting, taken only when `wanted` accepts it (and answers it parsed). */
   takeWaiting<A>(wanted: (text: string) => A | undefined): A | undefined {
-    const item = this.inbox[0]
+    const item = this.inbox?.[0]
     if (item === undefined || !("text" in item) || this.closing || this.closed) return undefined
     const taken = wanted(item.text)
-    if (taken !== undefined) this.inbox.shift()
+    if (taken !== undefined) this.inbox!.shift()
     return taken
   }
 
-  /** Gives back the buffers an idle connection's arrays grew to (an emptied array keeps its capacity). */
+  /** Gives back an idle connection's emptied arrays (an emptied array keeps its capacity). */
   compact() {
-    if (this.inbox.length === 0) this.inbox.length = 0
-    if (this.queue.length === 0 && !this.writing) this.queue.length = 0
+    if (this.inbox?.length === 0) this.inbox = undefined
+    if (this.queue?.length === 0 && !this.writing) this.queue = undefined
   }
 
   // ---- mailbox: frames for the client ----
@@ -230,7 +271,8 @@ class Connection implements HubConnection {
   /** Whether one more frame of `bytes` fits beside what is queued; a lone frame always does (a large replay, say). */
   private fits(bytes: number, share: number) {
     const settings = this.host.settings
-    return this.queue.length === 0 || (this.queue.length < settings.mailboxFrames * share && this.queuedBytes + bytes <= settings.mailboxBytes * share)
+    const queued = this.queue?.length ?? 0
+    return queued === 0 || (queued < settings.mailboxFrames * share && this.queuedBytes + bytes <= settings.mailboxBytes * share)
   }
 
   send(frame: Frame, durable: boolean) {
@@ -251,10 +293,11 @@ class Connection implements HubConnection {
         return
       }
     }
-    this.queue.push({ frame, durable })
+    const queue = (this.queue ??= [])
+    queue.push({ frame, durable })
     this.queuedBytes += bytes
     if (this.writing) return
-    if (this.queue.length >= FLUSH_AT_FRAMES) this.flush()
+    if (queue.length >= FLUSH_AT_FRAMES) this.flush()
     else if (!this.flushPending) {
       this.flushPending = true
       this.host.scheduleFlush(this)
@@ -268,18 +311,19 @@ class Connection implements HubConnection {
    */
   flush() {
     this.flushPending = false
-    if (this.closed || this.writing || this.queue.length === 0) return
+    const queue = this.queue
+    if (this.closed || this.writing || queue === undefined || queue.length === 0) return
     const socket = (this.ws as unknown as { _socket: { cork(): void; uncork(): void } | null })._socket
     socket?.cork()
-    while (this.queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
-      const entry = this.queue.shift()!
+    while (queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
+      const entry = queue.shift()!
       this.queuedBytes -= entry.frame.length
       this.write(entry.frame)
     }
     socket?.uncork()
-    if (this.queue.length > 0) {
+    if (queue.length > 0) {
       this.writing = true
-      this.host.forkWriter(this.writer())
+      this.host.forkWriter(this.writer(queue))
     }
   }
 
@@ -290,23 +334,28 @@ class Connection implements HubConnection {
   }
 
   private evictEphemeral() {
-    const kept = this.queue.filter((entry) => entry.durable)
-    for (let i = kept.length; i < this.queue.length; i++) this.host.dropped("ephemeral")
-    this.queue.length = 0
-    this.queue.push(...kept)
+    const queue = this.queue ?? []
+    const kept = queue.filter((entry) => entry.durable)
+    for (let i = kept.length; i < queue.length; i++) this.host.dropped("ephemeral")
+    // In place: a writer may be draining this array.
+    queue.length = 0
+    queue.push(...kept)
     this.queuedBytes = kept.reduce((sum, entry) => sum + entry.frame.length, 0)
   }
 
-  /** The writer fiber, built when a client lags (most never do): sends the backlog as the socket drains, then ends. */
-  private writer(): Effect.Effect<void> {
+  /**
+   * The writer fiber, built when a client lags (most never do): sends the backlog as the socket drains, then ends.
+   * The mailbox array is kept while it runs (`compact` waits for it).
+   */
+  private writer(queue: Array<{ readonly frame: Frame; readonly durable: boolean }>): Effect.Effect<void> {
     return Effect.gen(this, function* () {
-      while (this.queue.length > 0 && !this.closed) {
+      while (queue.length > 0 && !this.closed) {
         if (this.ws.bufferedAmount >= SOCKET_HIGH_WATER) {
           yield* this.socketDrained()
           continue
         }
-        while (this.queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
-          const entry = this.queue.shift()!
+        while (queue.length > 0 && this.ws.bufferedAmount < SOCKET_HIGH_WATER) {
+          const entry = queue.shift()!
           this.queuedBytes -= entry.frame.length
           this.write(entry.frame)
         }
@@ -343,7 +392,7 @@ class Connection implements HubConnection {
   /** Waits for the writer to send what is queued, then closes; used on shutdown. */
   flushAndClose(code: number, reason: string) {
     return Effect.gen(this, function* () {
-      while (this.queue.length > 0 && !this.closed) yield* Effect.sleep(10)
+      while ((this.queue?.length ?? 0) > 0 && !this.closed) yield* Effect.sleep(10)
       this.close(code, reason)
     })
   }
@@ -359,7 +408,7 @@ class Connection implements HubConnection {
     // a slow consumer's backlog does not.
     if (code !== CloseCode.slowConsumer && !this.writing) this.flush()
     this.closed = true
-    this.queue.length = 0
+    if (this.queue !== undefined) this.queue.length = 0
     this.queuedBytes = 0
     const wake = this.wakeWriter
     this.wakeWriter = undefined
@@ -431,7 +480,7 @@ export const ChatGatewayLive = Layer.scoped(
     metrics.gauge("veza_chat_rate_buckets", "Users with a message-rate bucket on this node", limits.localUsers)
 
     const server = yield* Effect.acquireRelease(
-      Effect.sync(() => new WS.WebSocketServer({ noServer: true, maxPayload: settings.maxFrameBytes, clientTracking: false })),
+      Effect.sync(() => new WS.WebSocketServer({ noServer: true, maxPayload: settings.maxFrameBytes, clientTracking: false, WebSocket: ChatSocket })),
       (wss) => Effect.async<void>((resume) => wss.close(() => resume(Effect.void)))
     )
     const fibers = yield* FiberSet.make()
@@ -687,13 +736,8 @@ export const ChatGatewayLive = Layer.scoped(
       }
     }
 
-    const host: ConnectionHost = { settings, forkWriter, scheduleFlush, dropped: countDropped, delivered, membershipChanged }
-
-    // The socket's listeners are shared by every connection (`this` is the socket), so an idle connection holds none of its own.
-    const connections = new WeakMap<WS.WebSocket, Connection>()
-    function onSocketMessage(this: WS.WebSocket, data: WS.RawData, isBinary: boolean) {
-      const c = connections.get(this)
-      if (c === undefined || c.closed || c.closing) return
+    const frameReceived = (c: Connection, data: WS.RawData, isBinary: boolean) => {
+      if (c.closed || c.closing) return
       if (isBinary) return c.receive({ problem: { code: "BAD_FRAME", message: "frames must be JSON text, not binary" } })
       const text = data.toString()
       if (c.actor !== undefined) return takeToken(c.userId, { c, text })
@@ -703,17 +747,8 @@ export const ChatGatewayLive = Layer.scoped(
       }
       c.receive({ text })
     }
-    function onSocketClose(this: WS.WebSocket) {
-      const c = connections.get(this)
-      if (c === undefined) return
-      c.closed = true
-      c.wakeUpReader()
-    }
-    function onSocketPong(this: WS.WebSocket) {
-      const c = connections.get(this)
-      if (c !== undefined) c.pingSentAt = 0
-    }
-    const ignoreSocketError = () => {}
+
+    const host: ConnectionHost = { settings, frameReceived, forkWriter, scheduleFlush, dropped: countDropped, delivered, membershipChanged }
 
     // The user's token bucket, on this node or shared by every node (limits.ts); its answer may come after a round trip to Redis.
     const takeToken = limits.gate<{ readonly c: Connection; readonly text: string }>(({ c, text }) => {
@@ -796,7 +831,7 @@ export const ChatGatewayLive = Layer.scoped(
     const release = (c: Connection) =>
       Effect.suspend(() => {
         live.delete(c)
-        connections.delete(c.ws)
+        c.ws.connection = undefined
         if (!c.admitted) return Effect.void
         return Effect.zipRight(
           Effect.forEach(c.roomIds(), (room) => unsubscribe(c, room), { discard: true }),
@@ -811,14 +846,10 @@ export const ChatGatewayLive = Layer.scoped(
      * the same set, uninterruptibly, so that shutdown waits for it.
      * `offered`: the token the upgrade request carried, if any (the request itself is not kept).
      */
-    const connection = (ws: WS.WebSocket, offered: string | undefined) => {
+    const connection = (ws: ChatSocket, offered: string | undefined) => {
       const c = new Connection(ws, host, offered)
       live.add(c)
-      connections.set(ws, c)
-      ws.on("close", onSocketClose)
-      ws.on("error", ignoreSocketError)
-      ws.on("pong", onSocketPong)
-      ws.on("message", onSocketMessage)
+      ws.connection = c
       // Admission runs as a fiber of its own that the connection's fiber awaits: a fiber's stack keeps the
       // capacity of its deepest moment (the token check and the credentials query: ~200 B per connection),
       // and the connection's fiber lives as long as the socket. Awaited, not joined: joining would merge the
