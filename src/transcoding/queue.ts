@@ -3,6 +3,9 @@ import { Effect, Option } from "effect"
 import { PublicReadCache } from "../platform/public-read-cache.js"
 import { StreamingConfig } from "../tracks/config.js"
 
+/** How long after a pass that deleted files the sweep looks at a retired prefix again (see `sweepRetired`). */
+const RETIRED_RECHECK_MS = 2000
+
 /** A job this worker holds the lease of, with what it needs to run. */
 export interface ClaimedJob {
   readonly id: string
@@ -139,9 +142,13 @@ export class JobQueue extends Effect.Service<JobQueue>()("veza/JobQueue", {
     /**
      * Deletes replaced prefixes that are due, a few at a time. Each row stays
      * locked (and is only removed) until its files are gone, so a failure
-     * leaves it for the next sweep and two sweepers never collide.
+     * leaves it for the next sweep and two sweepers never collide. A pass
+     * that deleted files looks again RETIRED_RECHECK_MS later, and the row
+     * goes once a pass finds nothing: writes still under way when a failed
+     * attempt's prefix was swept (requests the storage had not answered when
+     * it went away, and finished once it was back) land after the deletion.
      */
-    const sweepRetired = (deletePrefix: (prefix: string) => Effect.Effect<unknown, unknown>) =>
+    const sweepRetired = (deletePrefix: (prefix: string) => Effect.Effect<number, unknown>) =>
       sql.withTransaction(
         Effect.gen(function* () {
           const due = yield* sql<{ id: string; prefix: string }>`
@@ -149,8 +156,9 @@ export class JobQueue extends Effect.Service<JobQueue>()("veza/JobQueue", {
              order by delete_after limit 10 for update skip locked`
           for (const row of due) {
             const deleted = yield* Effect.either(deletePrefix(row.prefix))
-            if (deleted._tag === "Right") yield* sql`delete from hls_retired_prefixes where id = ${row.id}`
-            else yield* Effect.logWarning("deleting a replaced HLS prefix failed; retrying later", deleted.left)
+            if (deleted._tag === "Left") yield* Effect.logWarning("deleting a replaced HLS prefix failed; retrying later", deleted.left)
+            else if (deleted.right === 0) yield* sql`delete from hls_retired_prefixes where id = ${row.id}`
+            else yield* sql`update hls_retired_prefixes set delete_after = now() + ${RETIRED_RECHECK_MS} * interval '1 millisecond' where id = ${row.id}`
           }
           return due.length
         })

@@ -104,7 +104,11 @@ describe("S3 stopped mid-publish", () => {
       for (const url of firstUrls) expect((await fetch(url)).status, url).toBe(200)
 
       // Only published attempts remain: what the cut attempt had stored is swept once S3 is back.
-      await waitUntil("the cut attempt's objects to be deleted", () => !attemptsStored(s3dir, trackId).includes(cutAttempt), 15_000)
+      await waitUntil("the cut attempt's objects to be deleted", () => !attemptsStored(s3dir, trackId).includes(cutAttempt), 15_000).catch(async (e) => {
+        const retired = await query(db, "select prefix, delete_after, now() as now from hls_retired_prefixes where track_id = $1", [trackId])
+        const warnings = server.stdout.filter((l) => /WARN|ERROR|retired|sweep|prefix/i.test(l)).slice(-30)
+        throw new Error(`${e.message}; retired rows ${JSON.stringify(retired)}; log ${warnings.join("\n")}`)
+      })
       expect(attemptsStored(s3dir, trackId).sort()).toEqual([firstAttempt, newAttempt].sort())
 
       figure("s3-stop-mid-publish", {
