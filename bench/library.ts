@@ -20,6 +20,7 @@ import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { pathToFileURL } from "node:url"
 import pg from "pg"
+import { DEFAULT_DB_PREPARED_STATEMENTS } from "../src/platform/config.js"
 import { encodeTimeCursor } from "../src/platform/cursor.js"
 import { prepareStatements } from "../src/platform/database.js"
 import { demoTrackId, demoUserId, FULL, migrateDatabase, scaled, seedDemo } from "../scripts/seed-demo.js"
@@ -107,16 +108,13 @@ const captureStatements = async (db: string, paths: ReadonlyArray<string>) => {
   return captured
 }
 
-/** The server's default (DB_PREPARED_STATEMENTS). */
-const PREPARED_PER_CONNECTION = 200
-
 /**
  * The statements of one request, back to back on one pooled connection, from
  * `connections` loops at once; prepared per connection as the server's are.
  */
 const loadSql = async (url: string, statements: ReadonlyArray<Captured>, connections: number, seconds: number) => {
   const pool = new pg.Pool({ connectionString: url, max: connections })
-  pool.on("connect", (client) => prepareStatements(client, PREPARED_PER_CONNECTION))
+  pool.on("connect", (client) => prepareStatements(client, DEFAULT_DB_PREPARED_STATEMENTS))
   const latencies: Array<number> = []
   const until = performance.now() + seconds * 1000
   try {

@@ -47,6 +47,9 @@ export const logLevelConfig = Config.literal("trace", "debug", "info", "warn", "
   Config.withDefault("info" as const)
 )
 
+/** Statements each pooled connection keeps prepared unless DB_PREPARED_STATEMENTS says otherwise (src/platform/database.ts). */
+export const DEFAULT_DB_PREPARED_STATEMENTS = 200
+
 const rawConfig = Config.all({
   appEnv: Config.literal("development", "test", "staging", "production")("APP_ENV").pipe(
     Config.withDefault("development" as const)
@@ -63,7 +66,7 @@ const rawConfig = Config.all({
   dbPoolMax: positiveInt("DB_POOL_MAX", 10),
   dbConnectTimeoutMs: positiveInt("DB_CONNECT_TIMEOUT_MS", 5000),
   dbStatementTimeoutMs: positiveInt("DB_STATEMENT_TIMEOUT_MS", 15000),
-  dbPreparedStatements: nonNegativeInt("DB_PREPARED_STATEMENTS", 200),
+  dbPreparedStatements: nonNegativeInt("DB_PREPARED_STATEMENTS", DEFAULT_DB_PREPARED_STATEMENTS),
   jwtSecret: optionalSecret("JWT_SECRET"),
   jwtIssuer: Config.string("JWT_ISSUER").pipe(Config.withDefault("veza-api")),
   jwtAudience: Config.string("JWT_AUDIENCE").pipe(Config.withDefault("veza-app")),
