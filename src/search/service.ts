@@ -34,18 +34,14 @@ export const searchWords = (input: string): ReadonlyArray<string> => {
 }
 
 /**
- * A tsquery matching every word (`'night' & 'dri':*`): the last word as a
- * prefix from MIN_PREFIX_LENGTH characters on, as the word being typed;
- * the others, and shorter ones, as whole words (Algolia's default,
- * `prefixLast`). A finished word as a prefix made the GIN index merge the
- * posting lists of every longer word it begins (`night:*`: nights,
- * nightfall, …), a fifth of a search's time. Undefined when there are no
- * words. Any input gives a valid query.
+ * A tsquery matching every word (`'lo' & 'caf':*`): as a prefix from
+ * MIN_PREFIX_LENGTH characters on, as a whole word below; undefined when
+ * there are none. Any input gives a valid query. Every word stays a prefix
+ * (SPEC §4: "prefixes match"), though a finished one costs the most: `night:*`
+ * makes the GIN index merge the posting lists of every word it begins.
  */
 export const prefixQuery = (words: ReadonlyArray<string>): string | undefined =>
-  words.length === 0
-    ? undefined
-    : words.map((w, i) => `'${w}'${i < words.length - 1 || Array.from(w).length < MIN_PREFIX_LENGTH ? "" : ":*"}`).join(" & ")
+  words.length === 0 ? undefined : words.map((w) => `'${w}'${Array.from(w).length < MIN_PREFIX_LENGTH ? "" : ":*"}`).join(" & ")
 
 const encodeCursor = (p: RankPosition) => Buffer.from(JSON.stringify([p.rank, p.id])).toString("base64url")
 const decodeCursor = (cursor: string | undefined) =>
