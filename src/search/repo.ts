@@ -1,7 +1,6 @@
 import { SqlClient } from "@effect/sql"
 import type { Statement } from "@effect/sql"
 import { Effect } from "effect"
-import { isoMillisColumn } from "../platform/encoded-json.js"
 import type { UserId } from "../users/schema.js"
 import type { PlaylistHit, TrackHit, UserHit } from "./schema.js"
 import { rowLimit } from "../platform/cursor.js"
@@ -163,22 +162,19 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
 
     /**
      * `tracks`, each hit as its JSON text in TrackHit's encoded form, written
-     * by PostgreSQL as track lists are (`selectTrackJson`): the server then
-     * neither parses rows nor stringifies values. The rank is appended here,
-     * from its text as the value path reads it: PostgreSQL writes a small
-     * real in exponent form (`1.5e-05`) where JSON.stringify does not.
+     * by PostgreSQL as track lists are: the row keeps the hit's parts
+     * (migration 0018) around the creator's username, read here. The server
+     * then neither parses rows nor stringifies values. The rank is appended
+     * here, from its text as the value path reads it: PostgreSQL writes a
+     * small real in exponent form (`1.5e-05`) where JSON.stringify does not.
      */
     const tracksJson = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
       sql<{ json: string; id: string; rank: string }>`
-        select row_to_json(h)::text as json, c.id, c.rank::text as rank
+        select t.hit_json_head || ',"creator_username":' || to_json(${creatorUsername})::text || t.hit_json_tail as json, c.id, c.rank::text as rank
           from (${rankedTracks(words, tsquery, viewer, position, limit)}) c
           join tracks t on t.id = c.id
-          cross join lateral (select 'track' as type, t.id, t.title, t.artist, t.creator_id, ${creatorUsername} as creator_username, t.genre,
-                                     t.tags, t.duration_ms, t.visibility, ${sql.literal(isoMillisColumn("t.created_at"))} as created_at) h
          order by c.rank desc, c.id desc`.pipe(
-        Effect.map((rows) =>
-          rows.map((r) => ({ json: `${r.json.slice(0, -1)},"rank":${JSON.stringify(Number(r.rank))}}`, position: { rank: r.rank, id: r.id } }))
-        )
+        Effect.map((rows) => rows.map((r) => ({ json: `${r.json},"rank":${JSON.stringify(Number(r.rank))}}`, position: { rank: r.rank, id: r.id } })))
       )
 
     /**

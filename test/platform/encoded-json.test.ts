@@ -157,6 +157,10 @@ describe("hot reads written without the schema encode", () => {
       expect([t.waveform, t.renditions.length, t.published_at?.toISOString()]).toEqual([[1, 0.5], 1, "2026-01-02T03:04:05.678Z"])
       expect(t.updated_at.getTime()).toBeGreaterThan(track!.updated_at.getTime())
     }
+    // Search hits keep their parts in the row as well (migration 0018).
+    const hits = await pages(SearchResults, `/api/v1/search?type=tracks&q=${encodeURIComponent("édité encore other")}`, "listener")
+    expect(hits.map((h) => h.id)).toEqual([id])
+    expect(hits[0]).toMatchObject({ title: edit.title, artist: edit.artist, genre: edit.genre, tags: edit.tags })
     await query(url, "update tracks set hidden_at = now() where id = $1", [id])
     expect((await find("artist")).hidden_at).toBeInstanceOf(Date)
   })
