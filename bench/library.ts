@@ -58,6 +58,8 @@ const scenarios = async (db: string) => {
     { name: "search 'mid'", path: "/api/v1/search?type=tracks&q=mid" },
     // Two words, the second being typed: its third character is the first to match as a prefix.
     { name: "search 'night dri'", path: "/api/v1/search?type=tracks&q=night%20dri" },
+    // Two common words: "night" in 11k tracks, "tra" beginning "track" (a quarter of the descriptions); ~2.7k matches.
+    { name: "search 'night tra'", path: "/api/v1/search?type=tracks&q=night%20tra" },
     // Two letters match the whole word only (~1k tracks: "Lo-Fi"), not every word starting with them.
     { name: "search 'lo'", path: "/api/v1/search?type=tracks&q=lo" },
     // The broadest three-letter prefix of the seed ("track" in a quarter of the descriptions).
