@@ -60,7 +60,9 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
      * first, and a common word's whole list with them (2.6 ms for `night dri`
      * on the demo seed), while it skips through words' lists to the entries
      * the others share (0.15 ms). A prefix beginning no word, or more than
-     * MAX_PREFIX_WORDS, stays a prefix.
+     * MAX_PREFIX_WORDS, stays a prefix. A prefix's words are the range from
+     * it up to it followed by the last code point, in byte order as tsquery
+     * compares.
      */
     const wordsQuery = (words: ReadonlyArray<string>) => {
       // A subquery per word rather than one over an array of them: PostgreSQL then costs its generic plan as
