@@ -8,7 +8,7 @@
 -- entries: ~0.15 ms.
 --
 -- Only ever added to: a word no track has any more stays, one more
--- alternative that matches nothing. A search may so miss nothing, and no
+-- alternative that matches nothing. So a search misses no word, and no
 -- write has to count the tracks left with a word. Every track's words, of
 -- whatever visibility: the owner's and admins' searches find non-listed
 -- tracks by the same query.
@@ -19,7 +19,7 @@ CREATE TABLE track_search_lexemes (
   lexeme text COLLATE "C" PRIMARY KEY
 );
 
--- A lexeme as a tsquery operand, quoted: lexemes can hold any character.
+-- A lexeme as a tsquery operand, quoted whatever characters it holds.
 CREATE FUNCTION tsquery_operand(lexeme text) RETURNS text AS $$
   SELECT '''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || ''''
 $$ LANGUAGE sql IMMUTABLE PARALLEL SAFE;
@@ -32,7 +32,9 @@ CREATE FUNCTION add_track_search_lexemes(vectors tsvector[]) RETURNS void AS $$
   ON CONFLICT DO NOTHING;
 $$ LANGUAGE sql;
 
-SELECT add_track_search_lexemes(ARRAY(SELECT search_vector FROM tracks));
+-- The existing tracks' words, set-based rather than as one array of every vector.
+INSERT INTO track_search_lexemes (lexeme)
+SELECT DISTINCT w FROM tracks t, unnest(tsvector_to_array(t.search_vector)) w ORDER BY 1;
 ANALYZE track_search_lexemes;
 
 -- Per statement, so a bulk insert (the demo seed's 100k tracks) is one insert here.
