@@ -516,4 +516,18 @@ describe("reviews", () => {
     expect(rest.body).toEqual({ items: [first.body], next_cursor: null })
     expectError(await api("POST", `/marketplace/products/${NodeCrypto.randomUUID()}/reviews`, b1, { rating: 3 }), 404)
   })
+
+  it("reviews arriving together are all counted in the average", async () => {
+    const s = await seller()
+    const p = await createProduct(s)
+    const buyers = await Promise.all(Array.from({ length: 16 }, () => listener()))
+    for (const b of buyers) await buy(b, p)
+    // Each review's trigger recounts the product's reviews: one that counted before another committed must not win.
+    const ratings = buyers.map((_, i) => 1 + (i % 5))
+    const posted = await Promise.all(buyers.map((b, i) => api("POST", `/marketplace/products/${p.id}/reviews`, b, { rating: ratings[i] })))
+    expect(posted.map((r) => r.status)).toEqual(buyers.map(() => 201))
+    const product = (await api("GET", `/marketplace/products/${p.id}`)).body
+    const average = Math.round((ratings.reduce((a, b) => a + b, 0) / ratings.length) * 100) / 100
+    expect(product).toMatchObject({ review_count: buyers.length, average_rating: average })
+  })
 })
