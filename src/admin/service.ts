@@ -127,9 +127,9 @@ export class Admin extends Effect.Service<Admin>()("veza/Admin", {
 
     const changedOr = (changed: boolean, message: string, code: string) => (changed ? Effect.void : Effect.fail(Conflict.of(message, code)))
 
-    /** The change itself, through the owning service, and what the audit entry should add about it. */
+    /** The change itself, through the owning service, and what the audit entry should add about it (the one entry: `record`'s). */
     const apply = (admin: Actor, req: ActionRequest) =>
-      Effect.gen(function* () {
+      audit.recordingItself(Effect.gen(function* () {
         const id = req.targetId
         switch (req.action) {
           case "hide_track":
@@ -159,7 +159,7 @@ export class Admin extends Effect.Service<Admin>()("veza/Admin", {
             return {}
           }
         }
-      })
+      }))
 
     const act = (admin: Actor, client: ClientInfo, req: ActionRequest) =>
       (req.action === "delete_message"

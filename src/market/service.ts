@@ -25,6 +25,7 @@ import { canSeeProduct, managesProduct } from "./policy.js"
 import { MarketRepo, type ProductRow, type StoredOrder, toProduct } from "./repo.js"
 import type { LicenseId, OrderId, ProductFileId, ProductId, ProductType } from "./schema.js"
 import { isUuid } from "../platform/text.js"
+import { AuditLog } from "../audit/service.js"
 
 const productNotFound = () => NotFound.of("product not found", "PRODUCT_NOT_FOUND")
 const orderNotFound = () => NotFound.of("order not found", "ORDER_NOT_FOUND")
@@ -66,6 +67,7 @@ const storableName = (filename: string) => NodePath.basename(filename).replace(/
 export class Market extends Effect.Service<Market>()("veza/Market", {
   effect: Effect.gen(function* () {
     const repo = yield* MarketRepo
+    const audit = yield* AuditLog
     const sql = yield* SqlClient.SqlClient
     const tracks = yield* Tracks
     const storage = yield* Storage
@@ -131,9 +133,10 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
 
     const updateProduct = (actor: Actor, id: ProductId, patch: UpdateProduct) =>
       Effect.gen(function* () {
-        yield* managed(actor, id)
+        const row = yield* managed(actor, id)
         if (patch.track_id !== undefined && patch.track_id !== null) yield* checkTrack(actor, patch.track_id)
-        yield* repo.updateProduct(id, { ...patch, licenses: patch.licenses === undefined ? undefined : offer(patch.licenses) }).pipe(
+        const entry = { action: "admin.product_updated", targetType: "product", targetId: id, metadata: { fields: Object.keys(patch) } }
+        yield* audit.onBehalf(actor, [row.seller_id], entry, repo.updateProduct(id, { ...patch, licenses: patch.licenses === undefined ? undefined : offer(patch.licenses) })).pipe(
           Effect.catchTag("SoldExclusiveWithdrawal", () =>
             Conflict.of("the exclusive licence has been sold: it stays on the product, which can be taken off sale instead", "EXCLUSIVE_SOLD")
           )
@@ -142,7 +145,10 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
       }).pipe(sqlErrors)
 
     /** Soft: buyers keep their downloads and orders keep their items. */
-    const deleteProduct = (actor: Actor, id: ProductId) => Effect.zipRight(managed(actor, id), repo.softDeleteProduct(id)).pipe(sqlErrors)
+    const deleteProduct = (actor: Actor, id: ProductId) =>
+      Effect.flatMap(managed(actor, id), (row) =>
+        audit.onBehalf(actor, [row.seller_id], { action: "admin.product_deleted", targetType: "product", targetId: id }, repo.softDeleteProduct(id))
+      ).pipe(sqlErrors)
 
     const tooLarge = () => PayloadTooLarge.of(`the file exceeds the limit of ${config.maxFileBytes} bytes`)
     const multipartFailure = (e: Multipart.MultipartError) => {

@@ -1,4 +1,5 @@
 import { Effect, Option } from "effect"
+import { AuditLog } from "../audit/service.js"
 import type { Actor } from "../auth/current-user.js"
 import { isAdmin } from "../auth/policy.js"
 import { Conflict, Forbidden, NotFound, Unprocessable } from "../platform/api-errors.js"
@@ -36,6 +37,7 @@ const playlistPage = (rows: ReadonlyArray<PlaylistRow>, limit: number) => {
 export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
   effect: Effect.gen(function* () {
     const repo = yield* PlaylistsRepo
+    const audit = yield* AuditLog
     const tracks = yield* Tracks
     const users = yield* Users
     const blocks = yield* Blocks
@@ -72,12 +74,16 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
 
     const update = (actor: Actor, id: PlaylistId, patch: UpdatePlaylist) =>
       Effect.gen(function* () {
-        yield* managed(actor, id)
-        yield* repo.update(id, patch)
+        const p = yield* managed(actor, id)
+        const entry = { action: "admin.playlist_updated", targetType: "playlist", targetId: id, metadata: { fields: Object.keys(patch) } }
+        yield* audit.onBehalf(actor, [p.owner_id], entry, repo.update(id, patch))
         return yield* reload(actor, id)
       }).pipe(sqlErrors)
 
-    const remove = (actor: Actor, id: PlaylistId) => Effect.zipRight(managed(actor, id), repo.softDelete(id)).pipe(sqlErrors)
+    const remove = (actor: Actor, id: PlaylistId) =>
+      Effect.flatMap(managed(actor, id), (p) =>
+        audit.onBehalf(actor, [p.owner_id], { action: "admin.playlist_deleted", targetType: "playlist", targetId: id }, repo.softDelete(id))
+      ).pipe(sqlErrors)
 
     /** Others see a user's public playlists; the owner and admins see all of them. */
     const listByOwner = (actor: Actor | undefined, owner: UserId, request: PageRequest) =>

@@ -1,3 +1,4 @@
+import { AuditLog } from "../audit/service.js"
 import { Blocks } from "../social/blocks.js"
 import { Notifications } from "../social/notifications.js"
 import * as NodeCrypto from "node:crypto"
@@ -45,6 +46,7 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
     const app = yield* AppConfig
     const config = yield* TrackLibraryConfig
     const repo = yield* LibraryRepo
+    const audit = yield* AuditLog
     const tracks = yield* Tracks
     const tracksRepo = yield* TracksRepo
     const downloads = yield* TrackDownloadLinks
@@ -78,16 +80,18 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
 
     const update = (id: TrackId, actor: Actor, patch: UpdateTrack) =>
       Effect.gen(function* () {
-        yield* owned(id, actor, "edit it")
-        yield* repo.update(id, patch)
+        const row = yield* owned(id, actor, "edit it")
+        yield* audit.onBehalf(actor, [row.creator_id], { action: "admin.track_updated", targetType: "track", targetId: id, metadata: { fields: Object.keys(patch) } }, repo.update(id, patch))
         yield* invalidate
         return yield* tracks.get(id, actor)
       }).pipe(sqlErrors)
 
     const remove = (id: TrackId, actor: Actor) =>
       Effect.gen(function* () {
-        yield* owned(id, actor, "delete it")
-        if (!(yield* repo.softDelete(id))) return yield* NotFound.of("track not found")
+        const row = yield* owned(id, actor, "delete it")
+        if (!(yield* audit.onBehalf(actor, [row.creator_id], { action: "admin.track_deleted", targetType: "track", targetId: id }, repo.softDelete(id)))) {
+          return yield* NotFound.of("track not found")
+        }
         yield* invalidate
         yield* Effect.logInfo("track deleted").pipe(Effect.annotateLogs({ track_id: id, by: actor.id }))
       }).pipe(sqlErrors)
@@ -185,7 +189,9 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
       Effect.gen(function* () {
         const { comment, track } = yield* commentOn(id, commentId, actor)
         if (!canDeleteComment(actor, comment, track)) return yield* Forbidden.of("you can only delete your own comments, or comments on your tracks")
-        if (!(yield* repo.deleteComment(commentId))) return yield* commentNotFound()
+        const deleted = repo.deleteComment(commentId)
+        const entry = { action: "admin.comment_deleted", targetType: "comment", targetId: commentId, metadata: { track_id: id } }
+        if (!(yield* audit.onBehalf(actor, [comment.user_id, track.creator_id], entry, deleted))) return yield* commentNotFound()
         yield* invalidate
       }).pipe(sqlErrors)
 

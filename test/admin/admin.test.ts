@@ -433,3 +433,38 @@ describe("moderation actions", () => {
     for (const a of all) expect(audited).toContain(`admin.${a.action}`)
   })
 })
+
+describe("admin changes through the owners' endpoints", () => {
+  it("are audited with who, what and which fields; owners' own changes are not admin actions", async () => {
+    const track = await newTrack(creator, unique("owned"))
+    const remark = await comment(member, track.id, "off topic")
+    const playlist = expectOk(await api("POST", "/playlists", creator, { title: "Creator's mix" }), 201)
+    const product = expectOk(
+      await api("POST", "/marketplace/products", creator, { title: unique("Beat"), type: "beat", licenses: [{ type: "basic", price_cents: 999, currency: "EUR" }] }),
+      201
+    )
+    // The owner's own edits: not admin actions.
+    expectOk(await api("PATCH", `/tracks/${track.id}`, creator, { genre: "House" }))
+    const mine = expectOk(await api("POST", "/playlists", admin, { title: "Admin's own" }), 201)
+    expectOk(await api("PATCH", `/playlists/${mine.id}`, admin, { title: "Admin's own, renamed" }))
+    expect(await auditActions({ target_id: track.id })).toEqual([])
+    expect(await auditActions({ target_id: mine.id })).toEqual([])
+
+    expectOk(await api("PATCH", `/tracks/${track.id}`, admin, { title: "Renamed by an admin", tags: ["x"] }))
+    expect(expectOk(await api("DELETE", `/tracks/${track.id}/comments/${remark.id}`, admin), 204)).toBeFalsy()
+    expectOk(await api("PATCH", `/playlists/${playlist.id}`, admin, { description: "edited" }))
+    expectOk(await api("PATCH", `/marketplace/products/${product.id}`, admin, { title: "Renamed beat" }))
+    for (const path of [`/playlists/${playlist.id}`, `/marketplace/products/${product.id}`, `/tracks/${track.id}`]) {
+      expect((await api("DELETE", path, admin)).status, path).toBeLessThan(300)
+    }
+    expect(await auditActions({ target_id: track.id, actor_id: admin.user.id })).toEqual(["admin.track_deleted", "admin.track_updated"])
+    expect(await auditActions({ target_id: remark.id })).toEqual(["admin.comment_deleted"])
+    expect(await auditActions({ target_id: playlist.id })).toEqual(["admin.playlist_deleted", "admin.playlist_updated"])
+    expect(await auditActions({ target_id: product.id })).toEqual(["admin.product_deleted", "admin.product_updated"])
+    const edit = expectOk(await api("GET", `/admin/audit/logs?action=admin.track_updated&target_id=${track.id}`, admin)).items[0]
+    expect(edit).toMatchObject({ actor_id: admin.user.id, target_type: "track", metadata: { fields: ["title", "tags"] } })
+    // A delete of what is already gone changes nothing and records nothing.
+    expectError(await api("DELETE", `/tracks/${track.id}`, admin), 404)
+    expect(await auditActions({ target_id: track.id })).toHaveLength(2)
+  })
+})
