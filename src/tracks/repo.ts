@@ -186,6 +186,13 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
           from tracks t`
     }
 
+    /** A track as `selectTrackJson` writes it, with what deciding who may see it needs. */
+    const findJsonById = (id: TrackId, viewer: Actor | undefined) =>
+      sql<{ json: string; creator_id: UserId; visibility: Visibility; hidden_at: Date | null }>`
+        select j.json, t.creator_id, t.visibility, t.hidden_at
+          from (${selectTrackJson(viewer)} where t.id = ${id} and t.deleted_at is null) j
+          join tracks t on t.id = j.id`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
+
     const findById = (id: TrackId, viewer: Actor | undefined) =>
       sql<TrackRow>`${selectTracks(viewer)} where t.id = ${id} and t.deleted_at is null`.pipe(
         Effect.map((rows) => Option.fromNullable(rows[0]))
@@ -245,6 +252,6 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
         Effect.map((rows) => Option.fromNullable(rows[0]))
       )
 
-    return { selectTracks, selectTrackJson, findById, insertWithJob, requeue, access, original } as const
+    return { selectTracks, selectTrackJson, findById, findJsonById, insertWithJob, requeue, access, original } as const
   })
 }) {}

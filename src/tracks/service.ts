@@ -178,6 +178,12 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
         sqlErrors
       )
 
+    /** `get`'s answer as JSON text, written by PostgreSQL as lists are (HTTP's hot read; RPC encodes `get`'s value). */
+    const getJson = (id: TrackId, actor: Actor | undefined) =>
+      Effect.flatMap(repo.findJsonById(id, actor), (row) =>
+        Option.isSome(row) && canSee(actor, row.value) ? Effect.succeed(row.value.json) : Effect.fail(notFound())
+      ).pipe(sqlErrors)
+
     const signedStreamUrl = (id: TrackId) => {
       const link = links.sign(id)
       const base = Option.getOrElse(app.publicUrl, () => "")
@@ -212,7 +218,7 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
     const originalFile = (id: TrackId) =>
       Effect.map(repo.original(id), Option.map((r) => ({ key: r.storage_key, filename: r.original_filename, size: r.file_size }))).pipe(sqlErrors)
 
-    return { upload, get, visibleRow, signedStreamUrl, streamUrl, retranscode, originalFile } as const
+    return { upload, get, getJson, visibleRow, signedStreamUrl, streamUrl, retranscode, originalFile } as const
   }),
   dependencies: [TracksRepo.Default, StreamLinks.Default, StreamingConfig.Default]
 }) {}
