@@ -30,6 +30,9 @@ export const searchWords = (input: string): ReadonlyArray<string> => {
   return [...new Set(words.map((w) => Array.from(w).slice(0, MAX_WORD_LENGTH).join("")))].slice(0, MAX_WORDS)
 }
 
+/** Words that PostgreSQL's parser reads unchanged: a run of ASCII letters is one word to it, a run of digits one number. */
+export const isPlainWord = (word: string) => /^(?:[a-z]+|[0-9]+)$/.test(word)
+
 /** Whether a word of `searchWords` matches every word it begins, or only itself. */
 export const isPrefixWord = (word: string): boolean => Array.from(word).length >= MIN_PREFIX_LENGTH
 

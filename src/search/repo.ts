@@ -4,7 +4,7 @@ import { Effect } from "effect"
 import type { UserId } from "../users/schema.js"
 import type { PlaylistHit, TrackHit, UserHit } from "./schema.js"
 import { rowLimit } from "../platform/cursor.js"
-import { isPrefixWord } from "./query.js"
+import { isPlainWord, isPrefixWord, prefixQuery } from "./query.js"
 
 /** Who is searching: what they may see depends on it. */
 export interface Viewer {
@@ -39,9 +39,6 @@ export const MAX_RANKED_TRACKS = 500
  * at most (see `wordsQuery`); one beginning more stays a prefix.
  */
 export const MAX_PREFIX_WORDS = 64
-
-/** Words that PostgreSQL's parser reads unchanged: a run of ASCII letters is one word to it, a run of digits one number. */
-const isPlainWord = (word: string) => /^(?:[a-z]+|[0-9]+)$/.test(word)
 
 /**
  * One query per kind of result, each ranked by ts_rank. Users and playlists
@@ -95,7 +92,7 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
      * of its own, merged by rank. Several words are ranked from the GIN
      * index, at most MAX_RANKED_TRACKS of their matches.
      */
-    const rankedTracks = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) => {
+    const rankedTracks = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number, driver: string | undefined) => {
       // Whether the words are the keys: plain words are each their own key; other words are checked against
       // the parser (per query: planning the fallback branch costs as much as running the keys' branch).
       const plain = words.every(isPlainWord)
@@ -108,7 +105,7 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
       /** Tracks of the GIN index matching the query, `t` being the track: not deleted, nor their creator. */
       const ginMatches = (query: Statement.Fragment = sql`to_tsquery('simple', ${tsquery})`) => sql`t.search_vector @@ ${query} and t.deleted_at is null
                and not exists (select 1 from users d where d.id = t.creator_id and d.deleted_at is not null)`
-      if (words.length > 1) {
+      if (words.length > 1 && driver === undefined) {
         // Several words: the GIN bitmap ANDs their posting lists, which leaves few tracks for most
         // queries. Joining the words' keys read every key of the first word instead (~10k for
         // `night`: 11 ms alone for `night dri`, against ~5 ms this way, ~0.5 ms with `wordsQuery`).
@@ -125,15 +122,26 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
            order by rank desc, m.id desc
            limit ${rowLimit(limit + 1)}`
       }
+      // One word's page, or several words' candidates in the rank order of the one leading them (`driver`), each
+      // kept when it has the other words' keys too (index-only probes, migration 0020; a scalar subquery, which
+      // PostgreSQL runs per candidate, where it turned `exists` into a join reading every key of the others): a page reads
+      // ~21 / (the share of the driver's tracks that match) keys, where the GIN index would AND the common
+      // words' whole posting lists.
+      const key = driver ?? words[0]!
+      const rankQuery = words.length === 1 ? tsquery : prefixQuery([key])!
+      const all = words.length === 1 ? undefined : wordsQuery(words)
+      const others = words.filter((w) => w !== key)
       const fromKeys = sql`select s.track_id as id, s.rank
                              from track_search_keys s
-                            where s.key = ${words[0]!} and ${keyed} ${after(sql`s.rank`, sql`s.track_id`)}
+                            where s.key = ${key} and ${keyed}
+                                  ${sql.join(" ", false)(others.map((w) => sql`and (select true from track_search_keys o where o.track_id = s.track_id and o.key = ${w} limit 1)`))}
+                                  ${after(sql`s.rank`, sql`s.track_id`)}
                             order by s.rank desc, s.track_id desc
                             limit ${rowLimit(limit + 1)}`
       const fromGin = (condition: Statement.Fragment) => sql`
         select t.id, ts_rank(t.search_vector, q.query) as rank
-          from to_tsquery('simple', ${tsquery}) as q(query), tracks t
-         where ${ginMatches()} and ${condition}
+          from to_tsquery('simple', ${rankQuery}) as q(query), tracks t
+         where ${ginMatches(all)} and ${condition}
            ${after(sql`ts_rank(t.search_vector, q.query)`, sql`t.id`)}
          order by rank desc, t.id desc
          limit ${rowLimit(limit + 1)}`
@@ -152,11 +160,11 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
     /** A subquery rather than a join: PostgreSQL plans it in about half the time (~0.1 ms a search). */
     const creatorUsername = sql`(select u.username from users u where u.id = t.creator_id)`
 
-    const tracks = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
+    const tracks = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number, driver: string | undefined) =>
       sql<Omit<TrackHit, "type" | "rank"> & { rank: string }>`
         select t.id, t.title, t.artist, t.creator_id, ${creatorUsername} as creator_username, t.genre, t.tags, t.duration_ms,
                t.visibility, t.created_at, c.rank::text as rank
-          from (${rankedTracks(words, tsquery, viewer, position, limit)}) c
+          from (${rankedTracks(words, tsquery, viewer, position, limit, driver)}) c
           join tracks t on t.id = c.id
          order by c.rank desc, c.id desc`.pipe(
         Effect.map((rows) => rows.map((r): Ranked<TrackHit> => ({ hit: { type: "track", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } })))
@@ -170,10 +178,10 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
      * here, from its text as the value path reads it: PostgreSQL writes a
      * small real in exponent form (`1.5e-05`) where JSON.stringify does not.
      */
-    const tracksJson = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
+    const tracksJson = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number, driver: string | undefined) =>
       sql<{ json: string; id: string; rank: string }>`
         select t.hit_json_head || ',"creator_username":' || to_json(${creatorUsername})::text || t.hit_json_tail as json, c.id, c.rank::text as rank
-          from (${rankedTracks(words, tsquery, viewer, position, limit)}) c
+          from (${rankedTracks(words, tsquery, viewer, position, limit, driver)}) c
           join tracks t on t.id = c.id
          order by c.rank desc, c.id desc`.pipe(
         Effect.map((rows) => rows.map((r) => ({ json: `${r.json},"rank":${JSON.stringify(Number(r.rank))}}`, position: { rank: r.rank, id: r.id } })))

@@ -1,10 +1,11 @@
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
 import { generateAudio } from "../support/audio.js"
 import { MAX_PREFIX_WORDS } from "../../src/search/repo.js"
+import { COMMON_WORD_TRACKS } from "../../src/search/service.js"
 import { freshDatabase, query } from "../support/database.js"
 import { http, type JsonResponse, type RunningServer, startServer, tempDataDir } from "../support/server.js"
 import { uploadTrack, waitForTrack } from "../support/tracks.js"
@@ -406,5 +407,97 @@ describe("hostile and bad input", () => {
     expectError(await search({ q: "a", cursor: "garbage" }), 400, "INVALID_CURSOR")
     expectError(await search({ q: "a", cursor: Buffer.from(JSON.stringify(["1; drop", "x"])).toString("base64url") }), 400, "INVALID_CURSOR")
     expectError(await http(server.baseUrl, "GET", "/api/v1/search?q=a", { headers: { authorization: "Bearer nope" } }), 401)
+  })
+})
+
+describe("a search of several common words, led by the keys of the rarest", () => {
+  // Its own server, started once PostgreSQL's statistics know the words are common (SearchKeyStats reads them at start).
+  let led: RunningServer
+  let creator: User
+  const count = COMMON_WORD_TRACKS * 2 + 1000
+  /** Tokens for the second server (each server signs its own): by user id. */
+  const tokens = new Map<string, string>()
+  const ledSearch = (params: Record<string, string>, who?: User) =>
+    http(led.baseUrl, "GET", `/api/v1/search?${new URLSearchParams(params)}`, who === undefined ? {} : { token: tokens.get(who.user.id)! })
+
+  beforeAll(async () => {
+    creator = await registerUser(server.baseUrl, { account_type: "artist" })
+    // Over COMMON_WORD_TRACKS tracks have "quokka", and over COMMON_WORD_TRACKS (fewer) "nimbus", in the title or only in the
+    // description; some have only "nimbus", a few are private.
+    await query(
+      db,
+      `insert into tracks (creator_id, title, description, visibility, status, original_filename, format_name, file_size,
+                           storage_backend, storage_key, duration_ms, codec, hls_backend, hls_prefix)
+       select $1, case when i % 7 = 0 then 'Nimbus ' || i when i % 2 = 0 then 'Quokka Nimbus ' || i else 'Quokka ' || i end,
+              case when i % 5 = 0 then 'a nimbus of sound' end,
+              (case when i % 997 = 0 then 'private' else 'public' end)::visibility, 'ready',
+              'q.mp3', 'mp3', 1, 'local', 'tracks/quokka/' || i, 1000, 'mp3', 'local', 'hls/quokka/' || i || '/'
+         from generate_series(1, $2::int) i`,
+      [creator.user.id, count]
+    )
+    await query(db, "analyze track_search_keys")
+    led = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir() })
+    for (const who of [creator, other]) {
+      const login = await http(led.baseUrl, "POST", "/api/v1/auth/login", { body: { email: who.email, password: who.password } })
+      expect(login.status, JSON.stringify(login.body)).toBe(200)
+      tokens.set(who.user.id, login.body.access_token)
+    }
+  }, 180_000)
+
+  afterAll(async () => {
+    await led?.stop()
+  })
+
+  const walk = async (q: string, who?: User) => {
+    const seen: Array<string> = []
+    const ranks: Array<number> = []
+    let cursor: string | null = null
+    do {
+      const res: JsonResponse = await ledSearch({ q, limit: "50", ...(cursor === null ? {} : { cursor }) }, who)
+      seen.push(...ids(res))
+      ranks.push(...res.body.items.map((i: any) => i.rank))
+      cursor = res.body.next_cursor
+    } while (cursor !== null)
+    return { seen, ranks }
+  }
+
+  /** Matches of the whole query, ordered by the leading word's rank (its keys' rank: ts_rank against that word alone). */
+  const expected = async (leading: string, all: string, visible: string) =>
+    (
+      await query(
+        db,
+        `select t.id from tracks t, to_tsquery('simple', $1) l, to_tsquery('simple', $2) q
+          where t.search_vector @@ q and t.deleted_at is null and ${visible}
+          order by ts_rank(t.search_vector, l) desc, t.id desc`,
+        [leading, all]
+      )
+    ).map((r) => r["id"])
+
+  it("pages through every match without repeats, in the rarest word's order, merged with the viewer's own", async () => {
+    const listed = "t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null"
+    const anonymous = await walk("quok nimbus")
+    expect(new Set(anonymous.seen).size).toBe(anonymous.seen.length)
+    // "nimbus" is the rarer word: its rank orders the hits, which the GIN path (ranked by the whole query) would not.
+    expect(anonymous.seen).toEqual(await expected("'nimbus':*", "'quok':* & 'nimbus':*", listed))
+    expect(anonymous.seen.length).toBeGreaterThan(COMMON_WORD_TRACKS)
+    expect(anonymous.ranks).toEqual([...anonymous.ranks].sort((a, b) => b - a))
+    const mine = await walk("nimbus quok", creator)
+    expect(mine.seen).toEqual(await expected("'nimbus':*", "'quok':* & 'nimbus':*", `(${listed} or t.creator_id = '${creator.user.id}')`))
+    expect(mine.seen.length).toBeGreaterThan(anonymous.seen.length)
+    expect((await walk("quok nimbus", other)).seen).toEqual(anonymous.seen)
+  }, 120_000)
+
+  it("a search with a rarer word keeps the GIN path, and a cursor keeps the path of its first page", async () => {
+    const rare = await ledSearch({ q: "quokka 12", limit: "5" })
+    expect(ids(rare).length).toBeGreaterThan(0)
+    const first = await ledSearch({ q: "quok nimbus", limit: "5" })
+    const cursor = first.body.next_cursor as string
+    const [, , leading] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))
+    expect(leading).toBe("nimbus")
+    // A cursor naming a word the search does not have, or given to another kind of search, is not one the API returned.
+    const forged = Buffer.from(JSON.stringify([...JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")).slice(0, 2), "zebra"])).toString("base64url")
+    expectError(await ledSearch({ q: "quok nimbus", cursor: forged }), 400, "INVALID_CURSOR")
+    expectError(await ledSearch({ q: "nimbus", cursor }), 400, "INVALID_CURSOR")
+    expectError(await ledSearch({ q: "quok nimbus", type: "users", cursor }), 400, "INVALID_CURSOR")
   })
 })
