@@ -90,7 +90,9 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
      * PostgreSQL's parser reads a word differently from `searchWords` (then
      * the keys would not be the query's words). Each branch is a keyset page
      * of its own, merged by rank. Several words are ranked from the GIN
-     * index, at most MAX_RANKED_TRACKS of their matches.
+     * index, at most MAX_RANKED_TRACKS of their matches; when `driver` (one
+     * of them) is given, by that word's keys instead, as for one word, each
+     * track checked for the others.
      */
     const rankedTracks = (words: ReadonlyArray<string>, tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number, driver: string | undefined) => {
       // Whether the words are the keys: plain words are each their own key; other words are checked against
