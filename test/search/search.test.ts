@@ -36,6 +36,20 @@ const expectError = (res: JsonResponse, status: number, code?: string) => {
   expect(res.body.error).toMatchObject({ code: code ?? expect.any(String), message: expect.any(String) })
 }
 
+/** Every page of a search, following its cursors: the hits' ids and ranks in order. */
+const allPages = async (get: typeof search, q: string, limit: string, who?: User) => {
+  const seen: Array<string> = []
+  const ranks: Array<number> = []
+  let cursor: string | null = null
+  do {
+    const res: JsonResponse = await get({ q, limit, ...(cursor === null ? {} : { cursor }) }, who)
+    seen.push(...ids(res))
+    ranks.push(...res.body.items.map((i: any) => i.rank))
+    cursor = res.body.next_cursor
+  } while (cursor !== null)
+  return { seen, ranks }
+}
+
 /** Uploads a track as `who` and sets its searchable metadata directly (metadata editing is another issue's API). */
 const addTrack = async (name: string, who: User, fields: { title: string; artist?: string; tags?: Array<string>; description?: string; visibility?: string }) => {
   const res = await uploadTrack(server.baseUrl, who.access_token, { path: song }, { title: fields.title, visibility: fields.visibility ?? "public" })
@@ -281,18 +295,7 @@ describe("track search keys (migration 0014)", () => {
           [q]
         )
       ).map((r) => r["id"])
-    const pages = async (q: string, who?: User) => {
-      const seen: Array<string> = []
-      const ranks: Array<number> = []
-      let cursor: string | null = null
-      do {
-        const res: JsonResponse = await search({ q, limit: "7", ...(cursor === null ? {} : { cursor }) }, who)
-        seen.push(...ids(res))
-        ranks.push(...res.body.items.map((i: any) => i.rank))
-        cursor = res.body.next_cursor
-      } while (cursor !== null)
-      return { seen, ranks }
-    }
+    const pages = (q: string, who?: User) => allPages(search, q, "7", who)
     const listed = "t.visibility = 'public' and t.status = 'ready' and t.hidden_at is null"
     const anonymous = await pages("vel")
     expect(anonymous.seen).toEqual(await ranked("'vel':*", listed))
@@ -448,18 +451,7 @@ describe("a search of several common words, led by the keys of the rarest", () =
     await led?.stop()
   })
 
-  const walk = async (q: string, who?: User) => {
-    const seen: Array<string> = []
-    const ranks: Array<number> = []
-    let cursor: string | null = null
-    do {
-      const res: JsonResponse = await ledSearch({ q, limit: "50", ...(cursor === null ? {} : { cursor }) }, who)
-      seen.push(...ids(res))
-      ranks.push(...res.body.items.map((i: any) => i.rank))
-      cursor = res.body.next_cursor
-    } while (cursor !== null)
-    return { seen, ranks }
-  }
+  const walk = (q: string, who?: User) => allPages(ledSearch, q, "50", who)
 
   /** Matches of the whole query, ordered by the leading word's rank (its keys' rank: ts_rank against that word alone). */
   const expected = async (leading: string, all: string, visible: string) =>
