@@ -6,7 +6,7 @@ import { Cause, Effect, Option } from "effect"
 import { errorBody } from "./api-errors.js"
 import type { AppSettings } from "./config.js"
 import type { Metrics } from "./metrics.js"
-import { unavailableError } from "./sql-errors.js"
+import { retryableError } from "./sql-errors.js"
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -118,10 +118,11 @@ const failureResponse = (cause: Cause.Cause<unknown>, request: HttpServerRequest
     }
     // A database outage can also surface as a defect: @effect/sql dies when the
     // ROLLBACK or COMMIT of a transaction fails, which it does once the
-    // connection is gone. That is still a 503 to retry, not a bug.
-    const unavailable = unavailableError(e)
+    // connection is gone. That is still a 503 to retry, not a bug; so is a
+    // transaction PostgreSQL aborted to settle a collision.
+    const unavailable = retryableError(e)
     if (Option.isSome(unavailable)) {
-      yield* Effect.logWarning("database unavailable").pipe(Effect.annotateLogs({ request_id: requestId, error: String((e as { cause?: unknown }).cause) }))
+      yield* Effect.logWarning("database error to retry").pipe(Effect.annotateLogs({ request_id: requestId, error: String((e as { cause?: unknown }).cause) }))
       return jsonError(503, unavailable.value.code, unavailable.value.message)
     }
     yield* Effect.logError("unhandled failure").pipe(Effect.annotateLogs({ request_id: requestId, cause: Cause.pretty(cause) }))

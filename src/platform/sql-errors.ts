@@ -37,10 +37,26 @@ export const unavailableError = (u: unknown): Option.Option<ServiceUnavailable> 
 }
 
 /**
- * SqlError never reaches a client as such: an unreachable database is a 503
- * the client may retry; anything else is a defect, logged and answered 500.
+ * The 503 for a transaction PostgreSQL rolled back whole to settle a
+ * collision with a concurrent one (a deadlock, a serialization failure): it
+ * asks for the transaction to be run again. None for anything else.
+ */
+export const conflictError = (u: unknown): Option.Option<ServiceUnavailable> => {
+  const code = isSqlError(u) ? pgError(u).code : undefined
+  return code === "40P01" || code === "40001"
+    ? Option.some(ServiceUnavailable.of("the request collided with a concurrent one and was not applied, retry it", "DATABASE_CONFLICT"))
+    : Option.none()
+}
+
+/** What a client may retry: the database away or too slow, or a collision that rolled its transaction back. */
+export const retryableError = (u: unknown): Option.Option<ServiceUnavailable> => Option.orElse(unavailableError(u), () => conflictError(u))
+
+/**
+ * SqlError never reaches a client as such: an unreachable database, and a
+ * transaction aborted by a deadlock or serialization failure, are a 503 the
+ * client may retry; anything else is a defect, logged and answered 500.
  */
 export const sqlErrors = <A, E, R>(effect: Effect.Effect<A, E | SqlError, R>): Effect.Effect<A, Exclude<E, SqlError> | ServiceUnavailable, R> =>
   Effect.catchIf(effect, isSqlError, (e) =>
-    Option.match(unavailableError(e), { onNone: () => Effect.die(e), onSome: Effect.fail })
+    Option.match(retryableError(e), { onNone: () => Effect.die(e), onSome: Effect.fail })
   ) as Effect.Effect<A, Exclude<E, SqlError> | ServiceUnavailable, R>
