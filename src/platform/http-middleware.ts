@@ -120,10 +120,10 @@ const failureResponse = (cause: Cause.Cause<unknown>, request: HttpServerRequest
     // ROLLBACK or COMMIT of a transaction fails, which it does once the
     // connection is gone. That is still a 503 to retry, not a bug; so is a
     // transaction PostgreSQL aborted to settle a collision.
-    const unavailable = retryableError(e)
-    if (Option.isSome(unavailable)) {
+    const retryable = retryableError(e)
+    if (Option.isSome(retryable)) {
       yield* Effect.logWarning("database error to retry").pipe(Effect.annotateLogs({ request_id: requestId, error: String((e as { cause?: unknown }).cause) }))
-      return jsonError(503, unavailable.value.code, unavailable.value.message)
+      return jsonError(503, retryable.value.code, retryable.value.message)
     }
     yield* Effect.logError("unhandled failure").pipe(Effect.annotateLogs({ request_id: requestId, cause: Cause.pretty(cause) }))
     return jsonError(500, "INTERNAL", `internal error (request ${requestId})`)

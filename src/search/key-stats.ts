@@ -21,7 +21,13 @@ export class SearchKeyStats extends Effect.Service<SearchKeyStats>()("veza/Searc
         from pg_class c
         left join pg_stats s on s.schemaname = current_schema() and s.tablename = c.relname and s.attname = 'key'
        where c.oid = 'track_search_keys'::regclass`.pipe(
-      Effect.map(([r]) => new Map((r?.keys ?? []).map((key, i) => [key, Math.round((r!.freqs?.[i] ?? 0) * Math.max(r!.rows, 0))]))),
+      Effect.map(([r]) => {
+        // No statistics yet (never analyzed): no row of pg_stats, and reltuples -1.
+        const freqs = r?.freqs
+        if (r?.keys == null || freqs == null) return new Map<string, number>()
+        const rows = Math.max(r.rows, 0)
+        return new Map(r.keys.map((key, i) => [key, Math.round((freqs[i] ?? 0) * rows)]))
+      }),
       Effect.flatMap((m) => Ref.set(estimates, m)),
       // Without estimates every search takes the GIN path: slower for common words, never wrong.
       Effect.catchAll((e) => Effect.logWarning("search key statistics could not be read", e))

@@ -131,7 +131,6 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
       // words' whole posting lists.
       const key = driver ?? words[0]!
       const rankQuery = words.length === 1 ? tsquery : prefixQuery([key])!
-      const all = words.length === 1 ? undefined : wordsQuery(words)
       const others = words.filter((w) => w !== key)
       const fromKeys = sql`select s.track_id as id, s.rank
                              from track_search_keys s
@@ -143,7 +142,7 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
       const fromGin = (condition: Statement.Fragment) => sql`
         select t.id, ts_rank(t.search_vector, q.query) as rank
           from to_tsquery('simple', ${rankQuery}) as q(query), tracks t
-         where ${ginMatches(all)} and ${condition}
+         where ${ginMatches(words.length === 1 ? undefined : wordsQuery(words))} and ${condition}
            ${after(sql`ts_rank(t.search_vector, q.query)`, sql`t.id`)}
          order by rank desc, t.id desc
          limit ${rowLimit(limit + 1)}`

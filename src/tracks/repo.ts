@@ -173,25 +173,22 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
      * `liked_by_me` and the owner's view (`transcode` and `hidden_at`). The
      * bytes are those of the `selectTracks` → `toTrack` path
      * (test/platform/encoded-json.test.ts compares both on real rows, after
-     * edits too), which RPC still uses. Also what list cursors need,
-     * `t` being the track.
+     * edits too), which RPC still uses. `selectTrackJson` adds what list
+     * cursors need, `t` being the track.
      */
-    const selectTrackJson = (viewer: Actor | undefined) => {
+    const trackJson = (viewer: Actor | undefined) => {
       const owner = viewer === undefined ? sql`` : isAdmin(viewer) ? sql`|| ${ownerJson}` : sql`|| case when t.creator_id = ${viewer.id} then ${ownerJson} else '' end`
-      return sql`
-        select t.json_head || ',"like_count":' || t.like_count || ',"comment_count":' || t.comment_count || ',"play_count":' || t.play_count
+      return sql`t.json_head || ',"like_count":' || t.like_count || ',"comment_count":' || t.comment_count || ',"play_count":' || t.play_count
                || ',"liked_by_me":' || ${likedByMe(viewer)} ${owner}
-               || t.json_tail as json,
-               t.id, ${cursorAt} as cursor_at
-          from tracks t`
+               || t.json_tail`
     }
+    const selectTrackJson = (viewer: Actor | undefined) => sql`select ${trackJson(viewer)} as json, t.id, ${cursorAt} as cursor_at from tracks t`
 
     /** A track as `selectTrackJson` writes it, with what deciding who may see it needs. */
     const findJsonById = (id: TrackId, viewer: Actor | undefined) =>
       sql<{ json: string; creator_id: UserId; visibility: Visibility; hidden_at: Date | null }>`
-        select j.json, t.creator_id, t.visibility, t.hidden_at
-          from (${selectTrackJson(viewer)} where t.id = ${id} and t.deleted_at is null) j
-          join tracks t on t.id = j.id`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
+        select ${trackJson(viewer)} as json, t.creator_id, t.visibility, t.hidden_at
+          from tracks t where t.id = ${id} and t.deleted_at is null`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
 
     const findById = (id: TrackId, viewer: Actor | undefined) =>
       sql<TrackRow>`${selectTracks(viewer)} where t.id = ${id} and t.deleted_at is null`.pipe(
