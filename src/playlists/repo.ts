@@ -17,7 +17,10 @@ export interface Viewer {
 }
 
 interface ItemRow {
+  /** Where the reader sees the entry: entries concealed from them are not numbered. */
   readonly position: number
+  /** Where the entry is among all of them: what a page's cursor holds. */
+  readonly stored_position: number
   readonly added_by: UserId | null
   readonly added_at: Date
   readonly track_id: TrackId
@@ -50,16 +53,31 @@ const toItem = (r: ItemRow): PlaylistItem => ({
 
 export const toPlaylist = ({ cursor_at: _, ...playlist }: PlaylistRow): Playlist => playlist
 
+export interface PlaylistItemRow {
+  readonly item: PlaylistItem
+  readonly storedPosition: number
+}
+
 export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/PlaylistsRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-    /** A playlist as `viewer` sees it (aliases p for playlists, c for the viewer's collaboration), placed in a list by `cursorColumn`. */
-    const columns = (viewer: UserId | null, cursorColumn: string) => sql`
+    /**
+     * A playlist as `viewer` sees it (aliases p for playlists, c for the
+     * viewer's collaboration, hidden for `concealedFrom`), placed in a list
+     * by `cursorColumn`.
+     */
+    const columns = (viewer: Viewer, cursorColumn: string) => sql`
       p.id, p.user_id as owner_id, p.title, p.description, p.visibility, p.is_collaborative as collaborative,
-      p.track_count, p.total_duration_ms::float8 as total_duration_ms, p.follower_count, p.created_at, p.updated_at,
-      case when p.user_id = ${viewer} then 'owner' else c.role::text end as my_role,
-      exists (select 1 from playlist_follows f where f.playlist_id = p.id and f.user_id = ${viewer}) as following,
+      p.track_count - hidden.track_count as track_count, (p.total_duration_ms - hidden.duration_ms)::float8 as total_duration_ms,
+      p.follower_count, p.created_at, p.updated_at,
+      case when p.user_id = ${viewer.id} then 'owner' else c.role::text end as my_role,
+      exists (select 1 from playlist_follows f where f.playlist_id = p.id and f.user_id = ${viewer.id}) as following,
       ${sql.literal(timeCursorColumn(cursorColumn))} as cursor_at`
+
+    /** How many of playlist p's entries are concealed from `viewer`, and their length (see migration 0021). */
+    const concealedFrom = (viewer: Viewer) => sql`
+      cross join lateral (select count(*)::integer as track_count, coalesce(sum(e.duration_ms), 0)::bigint as duration_ms
+                            from playlist_concealed_entries(p.id, ${viewer.id}, ${viewer.admin}) e) hidden`
 
     const afterCursor = (cursor: Option.Option<TimeCursor>, column: string) =>
       Option.match(cursor, {
@@ -67,18 +85,19 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
         onSome: (c) => sql`and (${sql.literal(column)}, p.id) < (${c.at}::timestamptz, ${c.id}::uuid)`
       })
 
-    const select = (viewer: UserId | null, where: Statement.Fragment) =>
+    const select = (viewer: Viewer, where: Statement.Fragment) =>
       sql<PlaylistRow>`
         select ${columns(viewer, "p.created_at")}
           from playlists p
-          left join playlist_collaborators c on c.playlist_id = p.id and c.user_id = ${viewer}
+          left join playlist_collaborators c on c.playlist_id = p.id and c.user_id = ${viewer.id}
+          ${concealedFrom(viewer)}
          where p.deleted_at is null and ${where}`
 
-    const findById = (id: PlaylistId, viewer: UserId | null) =>
+    const findById = (id: PlaylistId, viewer: Viewer) =>
       select(viewer, sql`p.id = ${id}`).pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
 
     /** A user's playlists, newest first; `all` includes unlisted and private ones (the owner's own view). */
-    const listByOwner = (owner: UserId, viewer: UserId | null, options: { all: boolean; after: Option.Option<TimeCursor>; limit: number }) =>
+    const listByOwner = (owner: UserId, viewer: Viewer, options: { all: boolean; after: Option.Option<TimeCursor>; limit: number }) =>
       select(
         viewer,
         sql`p.user_id = ${owner}
@@ -89,25 +108,27 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
       )
 
     /** Playlists the user follows and may still see, most recently followed first; the cursor is the follow's time. */
-    const listFollowed = (user: UserId, options: { after: Option.Option<TimeCursor>; limit: number }) =>
+    const listFollowed = (user: Viewer & { id: UserId }, options: { after: Option.Option<TimeCursor>; limit: number }) =>
       sql<PlaylistRow>`
         select ${columns(user, "pf.created_at")}
           from playlist_follows pf
           join playlists p on p.id = pf.playlist_id and p.deleted_at is null
-          left join playlist_collaborators c on c.playlist_id = p.id and c.user_id = ${user}
-         where pf.user_id = ${user}
-           and (p.visibility <> 'private' or p.user_id = ${user} or c.user_id is not null)
+          left join playlist_collaborators c on c.playlist_id = p.id and c.user_id = ${user.id}
+          ${concealedFrom(user)}
+         where pf.user_id = ${user.id}
+           and (p.visibility <> 'private' or p.user_id = ${user.id} or c.user_id is not null)
            ${afterCursor(options.after, "pf.created_at")}
          order by pf.created_at desc, p.id desc
          limit ${rowLimit(options.limit + 1)}`
 
     /** Playlists the user was invited to, most recent invitation first; the cursor is the invitation's time. */
-    const listShared = (user: UserId, options: { after: Option.Option<TimeCursor>; limit: number }) =>
+    const listShared = (user: Viewer & { id: UserId }, options: { after: Option.Option<TimeCursor>; limit: number }) =>
       sql<PlaylistRow>`
         select ${columns(user, "c.created_at")}
           from playlist_collaborators c
           join playlists p on p.id = c.playlist_id and p.deleted_at is null
-         where c.user_id = ${user}
+          ${concealedFrom(user)}
+         where c.user_id = ${user.id}
            ${afterCursor(options.after, "c.created_at")}
          order by c.created_at desc, p.id desc
          limit ${rowLimit(options.limit + 1)}`
@@ -179,30 +200,45 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
           from current
          where pt.playlist_id = ${playlist} and pt.position between least(current.at, ${to}) and greatest(current.at, ${to})`.pipe(Effect.asVoid)
 
-    /** The trigger closes the gap. Call under `locked`. */
-    const remove = (playlist: PlaylistId, track: TrackId) =>
-      sql`delete from playlist_tracks where playlist_id = ${playlist} and track_id = ${track} returning id`.pipe(Effect.map((rows) => rows.length > 0))
+    /** Whether `viewer` sees entry pt of track t: a track private or hidden to them is concealed. */
+    const seenBy = (viewer: Viewer) => (viewer.admin ? sql`true` : sql`(not pt.track_concealed or t.creator_id = ${viewer.id})`)
 
-    const visibleTo = (viewer: Viewer) =>
-      viewer.admin ? sql`true` : sql`((t.visibility <> 'private' and t.hidden_at is null) or t.creator_id = ${viewer.id})`
-
-    const items = (playlist: PlaylistId, viewer: Viewer, options: { afterPosition: number; limit: number }) =>
+    /**
+     * The entries `viewer` sees, numbered as they see them: each one's
+     * position less the concealed entries before it. One statement, so the
+     * numbering and the entries come from one snapshot.
+     */
+    const entries = (playlist: PlaylistId, viewer: Viewer, where: Statement.Fragment, rest: Statement.Fragment = sql``) =>
       sql<ItemRow>`
-        select pt.position, pt.added_by, pt.added_at, t.id as track_id, t.creator_id, t.title, t.artist, t.genre,
+        with concealed as (select entry_position from playlist_concealed_entries(${playlist}, ${viewer.id}, ${viewer.admin}))
+        select pt.position - (select count(*) from concealed where entry_position < pt.position)::integer as position,
+               pt.position as stored_position, pt.added_by, pt.added_at, t.id as track_id, t.creator_id, t.title, t.artist, t.genre,
                t.visibility, t.status, t.duration_ms, t.created_at
           from playlist_tracks pt join tracks t on t.id = pt.track_id
-         where pt.playlist_id = ${playlist} and pt.position > ${options.afterPosition}
-           and t.deleted_at is null and ${visibleTo(viewer)}
-         order by pt.position
-         limit ${rowLimit(options.limit + 1)}`.pipe(Effect.map((rows) => rows.map(toItem)))
+         where pt.playlist_id = ${playlist} and ${seenBy(viewer)} and ${where}
+         ${rest}`.pipe(
+        Effect.map((rows) => rows.map((r): PlaylistItemRow => ({ item: toItem(r), storedPosition: r.stored_position })))
+      )
+
+    /** A page of the entries `viewer` sees, after the stored position `afterPosition`. */
+    const items = (playlist: PlaylistId, viewer: Viewer, options: { afterPosition: number; limit: number }) =>
+      entries(playlist, viewer, sql`pt.position > ${options.afterPosition}`, sql`order by pt.position limit ${rowLimit(options.limit + 1)}`)
 
     /** One entry as `viewer` may see it: a track that turned private or hidden since it was added is not shown. */
     const item = (playlist: PlaylistId, track: TrackId, viewer: Viewer) =>
-      sql<ItemRow>`
-        select pt.position, pt.added_by, pt.added_at, t.id as track_id, t.creator_id, t.title, t.artist, t.genre,
-               t.visibility, t.status, t.duration_ms, t.created_at
-          from playlist_tracks pt join tracks t on t.id = pt.track_id
-         where pt.playlist_id = ${playlist} and pt.track_id = ${track} and t.deleted_at is null and ${visibleTo(viewer)}`.pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toItem)))
+      entries(playlist, viewer, sql`pt.track_id = ${track}`).pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => r.item)))
+
+    /** The stored positions of the entries concealed from `viewer`, in order. */
+    const concealedPositions = (playlist: PlaylistId, viewer: Viewer) =>
+      sql<{ entry_position: number }>`select entry_position from playlist_concealed_entries(${playlist}, ${viewer.id}, ${viewer.admin}) order by entry_position`.pipe(
+        Effect.map((rows) => rows.map((r) => r.entry_position))
+      )
+
+    /** Removes the entry if `viewer` sees it; the trigger closes the gap. Call under `locked`. */
+    const remove = (playlist: PlaylistId, track: TrackId, viewer: Viewer) =>
+      sql`delete from playlist_tracks pt using tracks t
+           where pt.playlist_id = ${playlist} and pt.track_id = ${track} and t.id = pt.track_id and ${seenBy(viewer)}
+          returning pt.id`.pipe(Effect.map((rows) => rows.length > 0))
 
     /**
      * A copy owned by `owner` holding the tracks the owner may see, in the
@@ -217,7 +253,7 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
             insert into playlist_tracks (playlist_id, track_id, position, duration_ms, added_by)
             select ${id}, pt.track_id, row_number() over (order by pt.position), pt.duration_ms, ${owner.id}
               from playlist_tracks pt join tracks t on t.id = pt.track_id
-             where pt.playlist_id = ${source} and t.deleted_at is null and ${visibleTo(owner)}`
+             where pt.playlist_id = ${source} and ${seenBy(owner)}`
           return id
         })
       )
@@ -265,6 +301,7 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
       remove,
       items,
       item,
+      concealedPositions,
       duplicate,
       collaboratorRole,
       collaborators,

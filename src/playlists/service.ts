@@ -12,6 +12,7 @@ import { Tracks } from "../tracks/service.js"
 import type { UserId } from "../users/schema.js"
 import { Users } from "../users/service.js"
 import { canEditTracks, canManage, canSee } from "./policy.js"
+import { insertionPoint, moveTarget } from "./positions.js"
 import { type PlaylistRow, PlaylistsRepo, toPlaylist, type Viewer } from "./repo.js"
 import { type CollaboratorRole, type CreatePlaylist, MAX_PLAYLIST_TRACKS, type PlaylistId, type UpdatePlaylist } from "./schema.js"
 
@@ -45,7 +46,7 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
 
     /** The playlist as this caller sees it; private ones of others are as missing as deleted ones. */
     const visible = (actor: Actor | undefined, id: PlaylistId) =>
-      Effect.flatMap(repo.findById(id, actor?.id ?? null), (row) =>
+      Effect.flatMap(repo.findById(id, viewerOf(actor)), (row) =>
         Option.isSome(row) && canSee(actor, row.value) ? Effect.succeed(row.value) : Effect.fail(playlistNotFound())
       )
 
@@ -91,22 +92,23 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
         const after = yield* decodeTimeCursor(request.cursor)
         yield* users.getPublic(owner)
         const all = actor !== undefined && (actor.id === owner || isAdmin(actor))
-        return playlistPage(yield* repo.listByOwner(owner, actor?.id ?? null, { all, after, limit: request.limit }), request.limit)
+        return playlistPage(yield* repo.listByOwner(owner, viewerOf(actor), { all, after, limit: request.limit }), request.limit)
       }).pipe(sqlErrors)
 
     const listOfActor = (list: "listFollowed" | "listShared") => (actor: Actor, request: PageRequest) =>
       Effect.gen(function* () {
         const after = yield* decodeTimeCursor(request.cursor)
-        return playlistPage(yield* repo[list](actor.id, { after, limit: request.limit }), request.limit)
+        return playlistPage(yield* repo[list]({ id: actor.id, admin: isAdmin(actor) }, { after, limit: request.limit }), request.limit)
       }).pipe(sqlErrors)
 
-    /** In order; tracks the caller may not see (someone's private track) are left out. */
+    /** In order; tracks the caller may not see (someone's private track) are left out, and not numbered. */
     const items = (actor: Actor | undefined, id: PlaylistId, request: PageRequest) =>
       Effect.gen(function* () {
         const after = yield* decodeNumberCursor(request.cursor)
         yield* visible(actor, id)
         const rows = yield* repo.items(id, viewerOf(actor), { afterPosition: Option.getOrElse(after, () => 0), limit: request.limit })
-        return pageOf(rows, request.limit, (last) => encodeNumberCursor(last.position))
+        const { items, next_cursor } = pageOf(rows, request.limit, (last) => encodeNumberCursor(last.storedPosition))
+        return { items: items.map((row) => row.item), next_cursor }
       }).pipe(sqlErrors)
 
     /** Runs an edit of the tracks under the playlist's lock; a playlist deleted meanwhile is 404. */
@@ -118,8 +120,8 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
 
     /**
      * Any track the caller can see, whatever its transcode state: a track
-     * still processing plays once it is ready. A position past the end (or
-     * none) appends.
+     * still processing plays once it is ready. The position is as the
+     * caller numbers the entries; one past their last (or none) appends.
      */
     const addTrack = (actor: Actor, id: PlaylistId, input: { track_id: TrackId; position?: number | undefined }) =>
       Effect.gen(function* () {
@@ -131,7 +133,8 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
           Effect.gen(function* () {
             if (Option.isSome(yield* repo.positionOf(id, track.id))) return yield* Conflict.of("that track is already in this playlist", "TRACK_ALREADY_IN_PLAYLIST")
             if (count >= MAX_PLAYLIST_TRACKS) return yield* Conflict.of(`a playlist holds at most ${MAX_PLAYLIST_TRACKS} tracks`, "PLAYLIST_FULL")
-            if (!(yield* repo.insertAt(id, track, Math.min(input.position ?? count + 1, count + 1), actor.id))) {
+            const concealed = yield* repo.concealedPositions(id, viewerOf(actor))
+            if (!(yield* repo.insertAt(id, track, insertionPoint(input.position, count, concealed), actor.id))) {
               return yield* NotFound.of("track not found", "TRACK_NOT_FOUND")
             }
           })
@@ -139,7 +142,7 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
         return yield* itemOf(id, track.id, actor)
       }).pipe(sqlErrors)
 
-    /** A position past the end moves the track last. */
+    /** The position is as the caller numbers the entries; one past their last moves the track last. */
     const moveTrack = (actor: Actor, id: PlaylistId, track: TrackId, position: number) =>
       Effect.gen(function* () {
         yield* editable(actor, id)
@@ -148,7 +151,7 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
         yield* underLock(id, (count) =>
           Effect.gen(function* () {
             const from = yield* Effect.flatMap(repo.positionOf(id, track), Option.match({ onNone: () => Effect.fail(notInPlaylist()), onSome: Effect.succeed }))
-            const to = Math.min(position, count)
+            const to = moveTarget(from, position, count, yield* repo.concealedPositions(id, viewerOf(actor)))
             if (to !== from) yield* repo.move(id, track, to)
           })
         )
@@ -158,7 +161,7 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
     const removeTrack = (actor: Actor, id: PlaylistId, track: TrackId) =>
       Effect.gen(function* () {
         yield* editable(actor, id)
-        const removed = yield* underLock(id, () => repo.remove(id, track))
+        const removed = yield* underLock(id, () => repo.remove(id, track, viewerOf(actor)))
         if (!removed) return yield* notInPlaylist()
       }).pipe(sqlErrors)
 

@@ -213,11 +213,13 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
 
     /**
      * Public playlists, and the viewer's own whatever their visibility (and
-     * those they collaborate on); admins find all. Deleted ones, never.
+     * those they collaborate on); admins find all. Deleted ones, never. The
+     * count leaves out tracks concealed from the viewer, as playlists do.
      */
     const playlists = (tsquery: string, viewer: Viewer, position: RankPosition | undefined, limit: number) =>
       sql<Omit<PlaylistHit, "type" | "rank"> & { rank: string }>`
-        select p.id, p.title, p.description, p.user_id as owner_id, u.username as owner_username, p.visibility, p.track_count,
+        select p.id, p.title, p.description, p.user_id as owner_id, u.username as owner_username, p.visibility,
+               p.track_count - (select count(*) from playlist_concealed_entries(p.id, ${viewer.id ?? null}, ${viewer.admin}))::integer as track_count,
                p.follower_count, ts_rank(p.search_vector, q.query)::text as rank
           from to_tsquery('simple', ${tsquery}) as q(query), playlists p join users u on u.id = p.user_id
          where p.search_vector @@ q.query and p.deleted_at is null and u.deleted_at is null

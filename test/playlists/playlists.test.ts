@@ -254,6 +254,111 @@ describe("playlists", () => {
     expect((await api("GET", `/playlists/${p.id}`, owner)).body.track_count).toBe(3)
   })
 
+  it("leaves tracks concealed from the reader out of counts, durations and numbering; editors place tracks among what they see", async () => {
+    const dir = NodePath.join(NodeOs.tmpdir(), `veza-playlists-${process.pid}`)
+    const [guest, helper] = await Promise.all([registerUser(server.baseUrl, { account_type: "creator" }), registerUser(server.baseUrl)])
+    const guestTrack = await upload(guest, dir, "public", "guest turning private")
+    const title = `concealed ${process.pid}`
+    const p = await createPlaylist(owner, { title, collaborative: true })
+    expect((await api("POST", `/playlists/${p.id}/collaborators`, owner, { user_id: helper.user.id })).status).toBe(201)
+    expect((await api("POST", `/playlists/${p.id}/follow`, guest)).status).toBe(204)
+    const [t0, t1, t2, t3] = tracks
+    const ownerSecretDuration = (await api("GET", `/tracks/${ownerPrivateTrack}`, owner)).body.duration_ms as number
+    for (const id of [t0!.id, ownerPrivateTrack, guestTrack.id, t1!.id, t2!.id]) await add(owner, p.id, id)
+    expect((await api("PATCH", `/tracks/${guestTrack.id}`, guest, { visibility: "private" })).status).toBe(200)
+
+    /** [track, position] as `who` pages through the entries one at a time. */
+    const numbered = async (who?: User) => {
+      const seen: Array<[string, number]> = []
+      let cursor: string | null = null
+      do {
+        const res: JsonResponse = await api("GET", `/playlists/${p.id}/tracks?limit=1${cursor === null ? "" : `&cursor=${cursor}`}`, who)
+        expect(res.status, JSON.stringify(res.body)).toBe(200)
+        seen.push(...res.body.items.map((i: any): [string, number] => [i.track.id, i.position]))
+        cursor = res.body.next_cursor
+      } while (cursor !== null)
+      return seen
+    }
+    const totals = async (who?: User) => {
+      const body = (await api("GET", `/playlists/${p.id}`, who)).body
+      return [body.track_count, body.total_duration_ms]
+    }
+    const sum = (...durations: Array<number>) => durations.reduce((a, b) => a + b, 0)
+    const publicOnes = sum(t0!.duration_ms, t1!.duration_ms, t2!.duration_ms)
+
+    expect(await totals(undefined)).toEqual([3, publicOnes])
+    expect(await totals(helper)).toEqual([3, publicOnes])
+    expect(await totals(owner)).toEqual([4, publicOnes + ownerSecretDuration])
+    expect(await totals(guest)).toEqual([4, publicOnes + guestTrack.duration_ms])
+    expect(await totals(admin)).toEqual([5, publicOnes + ownerSecretDuration + guestTrack.duration_ms])
+    expect(await numbered(undefined)).toEqual([[t0!.id, 1], [t1!.id, 2], [t2!.id, 3]])
+    expect(await numbered(guest)).toEqual([[t0!.id, 1], [guestTrack.id, 2], [t1!.id, 3], [t2!.id, 4]])
+    expect(await numbered(admin)).toEqual([[t0!.id, 1], [ownerPrivateTrack, 2], [guestTrack.id, 3], [t1!.id, 4], [t2!.id, 5]])
+
+    // Every way of listing playlists counts the same way.
+    const countIn = (items: Array<any>) => items.find((x) => x.id === p.id)?.track_count
+    expect(countIn((await api("GET", `/users/${owner.user.id}/playlists?limit=100`)).body.items)).toBe(3)
+    expect(countIn((await api("GET", `/users/${owner.user.id}/playlists?limit=100`, owner)).body.items)).toBe(4)
+    expect(countIn((await api("GET", "/playlists/shared", helper)).body.items)).toBe(3)
+    expect(countIn((await api("GET", "/playlists/followed", guest)).body.items)).toBe(4)
+    const searched = async (who?: User) =>
+      countIn((await http(server.baseUrl, "GET", `/api/v1/search?${new URLSearchParams({ q: title, type: "playlists" })}`, who === undefined ? {} : { token: who.access_token })).body.items)
+    expect(await searched(undefined)).toBe(3)
+    expect(await searched(guest)).toBe(4)
+    expect(await searched(admin)).toBe(5)
+
+    // The editor's positions are the ones they see: 2 lands between their first and second entries.
+    expect((await add(helper, p.id, t3!.id, 2)).position).toBe(2)
+    expect(await numbered(helper)).toEqual([[t0!.id, 1], [t3!.id, 2], [t1!.id, 3], [t2!.id, 4]])
+    expect((await api("PATCH", `/playlists/${p.id}/tracks/${t2!.id}`, helper, { position: 1 })).body.position).toBe(1)
+    expect((await api("PATCH", `/playlists/${p.id}/tracks/${t0!.id}`, helper, { position: 99 })).body.position).toBe(4)
+    expect((await api("PATCH", `/playlists/${p.id}/tracks/${t1!.id}`, helper, { position: 3 })).body.position).toBe(3)
+    expect(await numbered(helper)).toEqual([[t2!.id, 1], [t3!.id, 2], [t1!.id, 3], [t0!.id, 4]])
+    // What they cannot see they cannot touch, and the answer does not tell it is there.
+    expectError(await api("DELETE", `/playlists/${p.id}/tracks/${guestTrack.id}`, helper), 404, "TRACK_NOT_IN_PLAYLIST")
+    expectError(await api("PATCH", `/playlists/${p.id}/tracks/${ownerPrivateTrack}`, helper, { position: 1 }), 404, "TRACK_NOT_IN_PLAYLIST")
+    expect(await numbered(admin)).toEqual([[t2!.id, 1], [ownerPrivateTrack, 2], [guestTrack.id, 3], [t3!.id, 4], [t1!.id, 5], [t0!.id, 6]])
+    expect((await storedPositions(p.id)).map((r) => r.position)).toEqual([1, 2, 3, 4, 5, 6])
+
+    // A moderator's hide conceals like privacy does; the track's owner still sees it.
+    expect((await api("POST", `/admin/tracks/${t1!.id}/hide`, admin, { reason: "test" })).status).toBe(200)
+    expect(await totals(undefined)).toEqual([3, publicOnes - t1!.duration_ms + t3!.duration_ms])
+    expect((await numbered(undefined)).map(([, position]) => position)).toEqual([1, 2, 3])
+    expect((await totals(owner))[0]).toBe(5)
+    expect((await api("POST", `/admin/tracks/${t1!.id}/unhide`, admin)).status).toBe(200)
+    expect((await api("PATCH", `/tracks/${guestTrack.id}`, guest, { visibility: "unlisted" })).status).toBe(200)
+    expect(await totals(undefined)).toEqual([5, publicOnes + t3!.duration_ms + guestTrack.duration_ms])
+    expect((await numbered(undefined)).map(([id]) => id)).toEqual([t2!.id, guestTrack.id, t3!.id, t1!.id, t0!.id])
+  })
+
+  it("keeps each entry's concealment true to its track while visibility changes race with adds and copies", async () => {
+    const dir = NodePath.join(NodeOs.tmpdir(), `veza-playlists-${process.pid}`)
+    const flipper = await registerUser(server.baseUrl, { account_type: "creator" })
+    const flipping = await upload(flipper, dir, "public", "flipping")
+    const source = await createPlaylist(owner, { title: "source" })
+    await add(owner, source.id, tracks[0]!.id)
+    await add(owner, source.id, flipping.id)
+    const targets = await Promise.all(Array.from({ length: 8 }, (_, i) => createPlaylist(owner, { title: `target ${i}` })))
+    const ops: Array<() => Promise<JsonResponse>> = []
+    for (let i = 0; i < 8; i++) {
+      ops.push(() => api("PATCH", `/tracks/${flipping.id}`, flipper, { visibility: i % 2 === 0 ? "private" : "public" }))
+      ops.push(() => api("POST", `/playlists/${targets[i]!.id}/tracks`, owner, { track_id: flipping.id }))
+      ops.push(() => api("POST", `/playlists/${source.id}/duplicate`, admin))
+    }
+    const results = await Promise.all(ops.map((op) => op()))
+    // An add may come after the track turned private: then it is not found.
+    for (const r of results) expect([200, 201, 404], JSON.stringify(r.body)).toContain(r.status)
+    const untrue = await query(
+      db,
+      `select pt.playlist_id from playlist_tracks pt join tracks t on t.id = pt.track_id
+        where pt.track_id = $1 and pt.track_concealed <> (t.visibility = 'private' or t.hidden_at is not null)`,
+      [flipping.id]
+    )
+    expect(untrue).toEqual([])
+    const entries = await query<{ n: number }>(db, "select count(*)::int as n from playlist_tracks where track_id = $1", [flipping.id])
+    expect(entries[0]!.n).toBeGreaterThanOrEqual(9)
+  })
+
   it("refuses every track edit to others: 403 on a public playlist, 404 on a private one", async () => {
     const pub = await createPlaylist(owner, { collaborative: true })
     const priv = await createPlaylist(owner, { visibility: "private", collaborative: true })
