@@ -220,20 +220,25 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
       sql<Omit<PlaylistHit, "type" | "rank"> & { rank: string }>`
         select p.id, p.title, p.description, p.user_id as owner_id, u.username as owner_username, p.visibility,
                p.track_count - (select count(*) from playlist_concealed_entries(p.id, ${viewer.id ?? null}, ${viewer.admin}))::integer as track_count,
-               p.follower_count, ts_rank(p.search_vector, q.query)::text as rank
-          from to_tsquery('simple', ${tsquery}) as q(query), playlists p join users u on u.id = p.user_id
-         where p.search_vector @@ q.query and p.deleted_at is null and u.deleted_at is null
-           ${
-             viewer.admin
-               ? sql``
-               : viewer.id === undefined
-                 ? sql`and p.visibility = 'public'`
-                 : sql`and (p.visibility = 'public' or p.user_id = ${viewer.id}
-                            or exists (select 1 from playlist_collaborators c where c.playlist_id = p.id and c.user_id = ${viewer.id}))`
-           }
-           ${position === undefined ? sql`` : sql`and (ts_rank(p.search_vector, q.query), p.id) < (${position.rank}::real, ${position.id}::uuid)`}
-         order by ts_rank(p.search_vector, q.query) desc, p.id desc
-         limit ${rowLimit(limit + 1)}`.pipe(
+               p.follower_count, c.rank::text as rank
+          from (select p.id, ts_rank(p.search_vector, q.query) as rank
+                  from to_tsquery('simple', ${tsquery}) as q(query), playlists p
+                 where p.search_vector @@ q.query and p.deleted_at is null
+                   and (select u.deleted_at is null from users u where u.id = p.user_id)
+                   ${
+                     viewer.admin
+                       ? sql``
+                       : viewer.id === undefined
+                         ? sql`and p.visibility = 'public'`
+                         : sql`and (p.visibility = 'public' or p.user_id = ${viewer.id}
+                                    or exists (select 1 from playlist_collaborators c where c.playlist_id = p.id and c.user_id = ${viewer.id}))`
+                   }
+                   ${position === undefined ? sql`` : sql`and (ts_rank(p.search_vector, q.query), p.id) < (${position.rank}::real, ${position.id}::uuid)`}
+                 order by rank desc, p.id desc
+                 limit ${rowLimit(limit + 1)}) c
+          join playlists p on p.id = c.id
+          join users u on u.id = p.user_id
+         order by c.rank desc, c.id desc`.pipe(
         Effect.map((rows) =>
           rows.map((r): Ranked<PlaylistHit> => ({ hit: { type: "playlist", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } }))
         )

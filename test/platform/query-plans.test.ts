@@ -47,9 +47,9 @@ const readCaptured = (): Array<Captured> =>
 beforeAll(async () => {
   url = await freshDatabase("plans")
   await migrateDatabase(url)
-  // A tenth of the demo's tracks and likes, all of its users: with fewer users the planner
-  // rightly reads the whole (small) users table, which says nothing about 10k.
-  await seedDemo(url, { ...scaled(0.1), users: 10_000 })
+  // A tenth of the demo's tracks and likes, all of its users and playlists: with fewer the planner
+  // rightly reads the whole (small) table, which says nothing about the full size.
+  await seedDemo(url, { ...scaled(0.1), users: 10_000, playlists: 5_000 })
   NodeFs.writeFileSync(captureFile, "")
   server = await startServer({
     DATABASE_URL: url,
@@ -98,7 +98,8 @@ describe("query plans on a seeded library", () => {
     ]
     const searches = ["sunset", "mid", "night dr", "lo", "vega", "nova st"].flatMap((q) => [
       `/api/v1/search?type=tracks&q=${encodeURIComponent(q)}&limit=10`,
-      `/api/v1/search?type=users&q=${encodeURIComponent(q)}&limit=10`
+      `/api/v1/search?type=users&q=${encodeURIComponent(q)}&limit=10`,
+      `/api/v1/search?type=playlists&q=${encodeURIComponent(q)}&limit=10`
     ])
     const others = [
       `/api/v1/tracks/${track}/comments?limit=5`,
