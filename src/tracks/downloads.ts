@@ -31,6 +31,11 @@ const contentTypeOf = (filename: string) => AUDIO_TYPES[/\.([A-Za-z0-9]+)$/.exec
  * gets one from the API; the link itself needs no token, so it works in a
  * browser's download manager. The key is derived from JWT_SECRET for this
  * purpose only, so a link is neither a token nor an HLS link.
+ *
+ * A link given to someone other than the owner or an admin says so
+ * (`for=listener`, signed with it) and keeps working only while anyone may
+ * still download the track: made private, hidden by a moderator or no longer
+ * downloadable, its links stop at once instead of when they expire.
  */
 export class TrackDownloadLinks extends Effect.Service<TrackDownloadLinks>()("veza/TrackDownloadLinks", {
   effect: Effect.gen(function* () {
@@ -39,12 +44,15 @@ export class TrackDownloadLinks extends Effect.Service<TrackDownloadLinks>()("ve
     const signer = makeSigner(app.jwtSecret, "veza/track-downloads/v1")
     const base = Option.getOrElse(app.publicUrl, () => "").replace(/\/$/, "")
 
-    const sign = (trackId: string) => {
-      const { exp, sig } = signer.sign(trackId, config.downloadLinkTtlSeconds)
-      return { url: `${base}/downloads/tracks/${trackId}?exp=${exp}&sig=${sig}`, expires_at: new Date(exp * 1000) }
+    const subject = (trackId: string, listener: boolean) => (listener ? `${trackId}:listener` : trackId)
+
+    const sign = (trackId: string, options: { listener: boolean }) => {
+      const { exp, sig } = signer.sign(subject(trackId, options.listener), config.downloadLinkTtlSeconds)
+      return { url: `${base}/downloads/tracks/${trackId}?exp=${exp}&sig=${sig}${options.listener ? "&for=listener" : ""}`, expires_at: new Date(exp * 1000) }
     }
 
-    const verify = (trackId: string, exp: string | undefined, sig: string | undefined) => signer.verify(trackId, exp ?? null, sig ?? null)
+    const verify = (trackId: string, listener: boolean, exp: string | undefined, sig: string | undefined) =>
+      signer.verify(subject(trackId, listener), exp ?? null, sig ?? null)
     return { sign, verify } as const
   }),
   dependencies: [TrackLibraryConfig.Default]
@@ -70,10 +78,11 @@ export const TrackDownloadRoutes = HttpLayerRouter.use((router) =>
         const search = yield* HttpServerRequest.ParsedSearchParams
         const id = params["id"] ?? ""
         const one = (v: string | ReadonlyArray<string> | undefined) => (typeof v === "string" ? v : undefined)
-        if (!isUuid(id) || !links.verify(id, one(search["exp"]), one(search["sig"]))) {
+        const listener = one(search["for"]) === "listener"
+        if (!isUuid(id) || !links.verify(id, listener, one(search["exp"]), one(search["sig"]))) {
           return fail(403, "INVALID_LINK", "the download link is invalid or has expired; ask the API for a new one")
         }
-        const original = yield* repo.original(TrackId.make(id))
+        const original = yield* repo.original(TrackId.make(id), { downloadableByAnyone: listener })
         if (Option.isNone(original)) return fail(404, "NOT_FOUND", "track not found")
         const body = yield* storage.get(original.value.storage_key)
         if (Option.isNone(body)) return fail(404, "NOT_FOUND", "the original file is no longer stored")

@@ -296,10 +296,16 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
         Effect.map((rows) => rows.length > 0)
       )
 
-    /** Where the original upload lives, for a track that is not deleted. */
-    const original = (id: TrackId) =>
+    /**
+     * Where the original upload lives, for a track that is not deleted; with
+     * `downloadableByAnyone`, only while it is neither private nor hidden and
+     * its owner allows downloads.
+     */
+    const original = (id: TrackId, options: { downloadableByAnyone: boolean } = { downloadableByAnyone: false }) =>
       sql<{ storage_key: string; original_filename: string; file_size: number }>`
-        select storage_key, original_filename, file_size::float8 as file_size from tracks where id = ${id} and deleted_at is null`.pipe(
+        select storage_key, original_filename, file_size::float8 as file_size from tracks
+         where id = ${id} and deleted_at is null
+           ${options.downloadableByAnyone ? sql`and visibility <> 'private' and hidden_at is null and is_downloadable` : sql``}`.pipe(
         Effect.map((rows) => Option.fromNullable(rows[0]))
       )
 

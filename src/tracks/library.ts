@@ -269,7 +269,7 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
       Effect.gen(function* () {
         const track = yield* tracks.visibleRow(id, actor)
         if (!canDownload(actor, track)) return yield* Forbidden.of("the owner does not allow downloads of this track", "NOT_DOWNLOADABLE")
-        return downloads.sign(id)
+        return downloads.sign(id, { listener: !ownsOrAdmin(actor, track.creator_id) })
       }).pipe(sqlErrors)
 
     return { list, listJson, update, remove, setHidden, comment, setLike, addComment, comments, editComment, deleteComment, play, stats, history, share, shared, revokeShare, download } as const

@@ -509,6 +509,35 @@ describe("downloads", () => {
     expect((await download(`/downloads/tracks/not-a-uuid?exp=1&sig=x`)).status).toBe(403)
   }, 60_000)
 
+  it("a listener's link stops once the track turns private, is hidden or is no longer downloadable; the owner's keeps working", async () => {
+    const track = await newTrack(owner)
+    expectOk(await api("PATCH", `/tracks/${track.id}`, owner, { is_downloadable: true }))
+    const ownersLink = expectOk(await api("GET", `/tracks/${track.id}/download`, owner)).url
+    const listenersLink = () => api("GET", `/tracks/${track.id}/download`, stranger).then((res) => expectOk(res).url as string)
+    const changes: Array<[Record<string, unknown> | "hide", Record<string, unknown> | "unhide"]> = [
+      [{ visibility: "private" }, { visibility: "public" }],
+      [{ is_downloadable: false }, { is_downloadable: true }],
+      ["hide", "unhide"]
+    ]
+    for (const [change, undo] of changes) {
+      const link = await listenersLink()
+      expect((await download(link)).status).toBe(200)
+      // The link's scope is signed: dropping it does not make a listener's link an owner's.
+      const unscoped = new URL(link, server.baseUrl)
+      unscoped.searchParams.delete("for")
+      expect((await download(unscoped.toString())).status).toBe(403)
+      if (change === "hide") expectOk(await api("POST", `/admin/tracks/${track.id}/hide`, admin, { reason: "test" }))
+      else expectOk(await api("PATCH", `/tracks/${track.id}`, owner, change))
+      const refused = await download(link)
+      expect(refused.status, JSON.stringify(change)).toBe(404)
+      expect(JSON.parse(refused.bytes.toString()).error.code).toBe("NOT_FOUND")
+      expect((await download(ownersLink)).status).toBe(200)
+      if (undo === "unhide") expectOk(await api("POST", `/admin/tracks/${track.id}/unhide`, admin))
+      else expectOk(await api("PATCH", `/tracks/${track.id}`, owner, undo))
+      expect((await download(link)).status).toBe(200)
+    }
+  }, 60_000)
+
   it("a private track cannot be downloaded by others, even when downloadable (404)", async () => {
     const track = await newTrack(owner, { visibility: "private" })
     expectOk(await api("PATCH", `/tracks/${track.id}`, owner, { is_downloadable: true }))
