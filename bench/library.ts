@@ -1,5 +1,6 @@
 /**
- * Track get, list and search on a seeded library (`scripts/seed-demo.ts`):
+ * Track get, list and search, and playlist get, entries and search, on a
+ * seeded library (`scripts/seed-demo.ts`):
  * each endpoint at 10 connections, next to the bare SQL the server ran for it
  * (captured from the server, replayed with `pg` at the same concurrency).
  *
@@ -44,6 +45,13 @@ const scenarios = async (db: string) => {
     )
     return rows[0] === undefined ? undefined : encodeTimeCursor(rows[0].at, rows[0].id)
   }
+  // The public playlist with the most entries concealed from an anonymous reader: each read subtracts and renumbers them.
+  const playlist = (await query<{ id: string }>(
+    db,
+    `select pt.playlist_id as id from playlist_tracks pt join playlists p on p.id = pt.playlist_id
+      where pt.track_concealed and p.visibility = 'public' and p.deleted_at is null
+      group by pt.playlist_id order by count(*) desc, pt.playlist_id limit 1`
+  ))[0]?.id
   const deep = await deepCursor("", 5000)
   const deepGenre = await deepCursor("and lower(t.genre) = 'house'", 1000)
   return [
@@ -63,7 +71,14 @@ const scenarios = async (db: string) => {
     // Two letters match the whole word only (~1k tracks: "Lo-Fi"), not every word starting with them.
     { name: "search 'lo'", path: "/api/v1/search?type=tracks&q=lo" },
     // The broadest three-letter prefix of the seed ("track" in a quarter of the descriptions).
-    { name: "search 'tra'", path: "/api/v1/search?type=tracks&q=tra" }
+    { name: "search 'tra'", path: "/api/v1/search?type=tracks&q=tra" },
+    { name: "search playlists 'night'", path: "/api/v1/search?type=playlists&q=night" },
+    ...(playlist === undefined
+      ? []
+      : [
+          { name: "playlist get", path: `/api/v1/playlists/${playlist}` },
+          { name: "playlist tracks", path: `/api/v1/playlists/${playlist}/tracks?limit=50` }
+        ])
   ]
 }
 
@@ -100,8 +115,8 @@ const captureStatements = async (db: string, paths: ReadonlyArray<string>) => {
       if (res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(body)}`)
       if (body.items !== undefined && body.items.length === 0) throw new Error(`${path}: no items — is the database seeded?`)
       // The readiness probe and background workers run their own statements; keep the request's (reads of
-      // tracks: the transcode worker's claim, which also names `tracks t`, was caught in some runs and replayed).
-      captured.set(path, read().slice(before).filter((s) => /\btracks t\b/.test(s.text) && !/\b(update|insert|delete)\b/i.test(s.text)))
+      // tracks or playlists: the transcode worker's claim, which also names `tracks t`, was caught in some runs and replayed).
+      captured.set(path, read().slice(before).filter((s) => /\b(tracks t|playlists p)\b/.test(s.text) && !/\b(update|insert|delete)\b/i.test(s.text)))
     }
   } finally {
     await stop(server)

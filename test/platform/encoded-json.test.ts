@@ -1,6 +1,6 @@
 /**
  * The hot reads that skip their success schema's encode (`encodedJson`:
- * track get and search; track lists, written as JSON by PostgreSQL) must
+ * search and a playlist's entries; track get and lists, written as JSON by PostgreSQL) must
  * still write exactly the bytes the schema would. Checked on real rows over HTTP: each body is decoded with the
  * endpoint's schema (an unknown field is an error), encoded back and
  * stringified, and must come out byte for byte as it was sent. A field out
@@ -11,6 +11,7 @@ import { Effect, Schema } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import { DEMO_LOGINS, DEMO_PASSWORD, demoTrackId, demoUserId, migrateDatabase, scaled, seedDemo } from "../../scripts/seed-demo.js"
 import { makeRpcClient } from "veza/client"
+import { PlaylistItemPage } from "../../src/playlists/schema.js"
 import { SearchResults } from "../../src/search/schema.js"
 import { TrackListParams } from "../../src/tracks/api.js"
 import { Track, TrackPage } from "../../src/tracks/schema.js"
@@ -173,6 +174,23 @@ describe("hot reads written without the schema encode", () => {
     }
     const seen = await schemaBytes(Track, `/api/v1/tracks/${demoTrackId(2)}`)
     expect(seen.transcode).toBeUndefined()
+  })
+
+  it("a playlist's entries are byte for byte the PlaylistItemPage encoding", async () => {
+    const [playlist] = await query<{ id: string }>(
+      url,
+      `select pt.playlist_id as id from playlist_tracks pt join playlists p on p.id = pt.playlist_id
+        where p.visibility = 'public' group by pt.playlist_id order by count(*) desc, pt.playlist_id limit 1`
+    )
+    // The forms the seed does not give: an entry whose adder is gone, a track without artist or genre.
+    await query(url, "update playlist_tracks set added_by = null where playlist_id = $1 and position = 1", [playlist!.id])
+    await query(url, "update tracks set artist = null, genre = null where id = (select track_id from playlist_tracks where playlist_id = $1 and position = 2)", [playlist!.id])
+    for (const who of [undefined, "listener", "admin"] as const) {
+      const items = await pages(PlaylistItemPage, `/api/v1/playlists/${playlist!.id}/tracks?limit=3`, who)
+      expect(items.length).toBeGreaterThan(3)
+      expect(items.some((i) => i.added_by === null)).toBe(true)
+      expect(items.some((i) => i.track.artist === null && i.track.genre === null)).toBe(true)
+    }
   })
 
   it("search results are byte for byte the SearchResults encoding, for each kind of hit", async () => {
