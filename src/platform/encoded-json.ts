@@ -19,3 +19,10 @@ export const encodedJson =
 
 /** The SQL for `column` as `Date#toJSON` writes it (UTC, milliseconds, `Z`): what `Schema.Date` encodes to. */
 export const isoMillisColumn = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+
+/**
+ * A 200 answer whose JSON text PostgreSQL wrote in the endpoint's success
+ * schema's encoded shape; a test checks its bytes against the schema, as for
+ * `encodedJson`.
+ */
+export const jsonText = (text: string): HttpServerResponse.HttpServerResponse => HttpServerResponse.text(text, { contentType: "application/json" })

@@ -1,6 +1,7 @@
 import { SqlClient, type Statement } from "@effect/sql"
 import { Effect, Option } from "effect"
 import { rowLimit, type TimeCursor, timeCursorColumn } from "../platform/cursor.js"
+import { isoMillisColumn } from "../platform/encoded-json.js"
 import type { TrackId, Visibility } from "../tracks/schema.js"
 import type { UserId } from "../users/schema.js"
 import type { Collaborator, CollaboratorRole, Playlist, PlaylistId, PlaylistItem, TrackSummary } from "./schema.js"
@@ -19,8 +20,6 @@ export interface Viewer {
 interface ItemRow {
   /** Where the reader sees the entry: entries concealed from them are not numbered. */
   readonly position: number
-  /** Where the entry is among all of them: what a page's cursor holds. */
-  readonly stored_position: number
   readonly added_by: UserId | null
   readonly added_at: Date
   readonly track_id: TrackId
@@ -53,6 +52,7 @@ const toItem = (r: ItemRow): PlaylistItem => ({
 
 export const toPlaylist = ({ cursor_at: _, ...playlist }: PlaylistRow): Playlist => playlist
 
+/** An entry, and where it is among all of them: what a page's cursor holds. */
 export interface PlaylistItemRow {
   readonly item: PlaylistItem
   readonly storedPosition: number
@@ -203,30 +203,55 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
     /** Whether `viewer` sees entry pt of track t: a track private or hidden to them is concealed. */
     const seenBy = (viewer: Viewer) => (viewer.admin ? sql`true` : sql`(not pt.track_concealed or t.creator_id = ${viewer.id})`)
 
+    const isoMillis = (column: string) => sql.literal(isoMillisColumn(column))
+    const seenPosition = sql`pt.position - (select count(*) from concealed where entry_position < pt.position)::integer`
+
     /**
-     * The entries `viewer` sees, numbered as they see them: each one's
+     * The entries `viewer` sees (pt, t), as `columns`, each with its stored
+     * position; `seenPosition` numbers them as the viewer sees them: the
      * position less the concealed entries before it. One statement, so the
-     * numbering and the entries come from one snapshot.
+     * numbering and the entries come from one snapshot; the concealed ones
+     * are read once (materialized), not again for every entry.
      */
-    const entries = (playlist: PlaylistId, viewer: Viewer, where: Statement.Fragment, rest: Statement.Fragment = sql``) =>
-      sql<ItemRow>`
-        with concealed as (select entry_position from playlist_concealed_entries(${playlist}, ${viewer.id}, ${viewer.admin}))
-        select pt.position - (select count(*) from concealed where entry_position < pt.position)::integer as position,
-               pt.position as stored_position, pt.added_by, pt.added_at, t.id as track_id, t.creator_id, t.title, t.artist, t.genre,
-               t.visibility, t.status, t.duration_ms, t.created_at
+    const entries = <Row extends object>(playlist: PlaylistId, viewer: Viewer, columns: Statement.Fragment, where: Statement.Fragment, rest: Statement.Fragment = sql``) =>
+      sql<Row & { stored_position: number }>`
+        with concealed as materialized (select entry_position from playlist_concealed_entries(${playlist}, ${viewer.id}, ${viewer.admin}))
+        select ${columns}, pt.position as stored_position
           from playlist_tracks pt join tracks t on t.id = pt.track_id
          where pt.playlist_id = ${playlist} and ${seenBy(viewer)} and ${where}
-         ${rest}`.pipe(
-        Effect.map((rows) => rows.map((r): PlaylistItemRow => ({ item: toItem(r), storedPosition: r.stored_position })))
-      )
+         ${rest}`
+
+    const itemColumns = sql`${seenPosition} as position, pt.added_by, pt.added_at, t.id as track_id, t.creator_id, t.title, t.artist, t.genre,
+                            t.visibility, t.status, t.duration_ms, t.created_at`
+
+    /**
+     * Each entry as its JSON text, fields named and ordered as `toItem`
+     * writes them (test/platform/encoded-json.test.ts compares the two):
+     * parsing 13 columns per entry into a row and stringifying it again was
+     * most of the server's work for a page.
+     */
+    const itemJsonColumn = sql`(select row_to_json(e)::text
+                                  from (select ${seenPosition} as position, pt.added_by, ${isoMillis("pt.added_at")} as added_at,
+                                               (select row_to_json(s)
+                                                  from (select t.id, t.creator_id, t.title, t.artist, t.genre, t.visibility, t.status, t.duration_ms,
+                                                               ${isoMillis("t.created_at")} as created_at) s) as track) e) as json`
+
+    const pageOrder = (options: { afterPosition: number; limit: number }) =>
+      [sql`pt.position > ${options.afterPosition}`, sql`order by pt.position limit ${rowLimit(options.limit + 1)}`] as const
 
     /** A page of the entries `viewer` sees, after the stored position `afterPosition`. */
     const items = (playlist: PlaylistId, viewer: Viewer, options: { afterPosition: number; limit: number }) =>
-      entries(playlist, viewer, sql`pt.position > ${options.afterPosition}`, sql`order by pt.position limit ${rowLimit(options.limit + 1)}`)
+      entries<ItemRow>(playlist, viewer, itemColumns, ...pageOrder(options)).pipe(
+        Effect.map((rows) => rows.map((r): PlaylistItemRow => ({ item: toItem(r), storedPosition: r.stored_position })))
+      )
+
+    /** `items`, each entry as JSON text. */
+    const itemsJson = (playlist: PlaylistId, viewer: Viewer, options: { afterPosition: number; limit: number }) =>
+      entries<{ json: string }>(playlist, viewer, itemJsonColumn, ...pageOrder(options))
 
     /** One entry as `viewer` may see it: a track that turned private or hidden since it was added is not shown. */
     const item = (playlist: PlaylistId, track: TrackId, viewer: Viewer) =>
-      entries(playlist, viewer, sql`pt.track_id = ${track}`).pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => r.item)))
+      entries<ItemRow>(playlist, viewer, itemColumns, sql`pt.track_id = ${track}`).pipe(Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toItem)))
 
     /** The stored positions of the entries concealed from `viewer`, in order. */
     const concealedPositions = (playlist: PlaylistId, viewer: Viewer) =>
@@ -300,6 +325,7 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
       move,
       remove,
       items,
+      itemsJson,
       item,
       concealedPositions,
       duplicate,

@@ -101,15 +101,34 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
         return playlistPage(yield* repo[list]({ id: actor.id, admin: isAdmin(actor) }, { after, limit: request.limit }), request.limit)
       }).pipe(sqlErrors)
 
-    /** In order; tracks the caller may not see (someone's private track) are left out, and not numbered. */
-    const items = (actor: Actor | undefined, id: PlaylistId, request: PageRequest) =>
+    /** A page of entries read by `read`; the cursor holds the last one's stored position. */
+    const entriesPage = <R, E, Rq>(
+      actor: Actor | undefined,
+      id: PlaylistId,
+      request: PageRequest,
+      read: (viewer: Viewer, options: { afterPosition: number; limit: number }) => Effect.Effect<ReadonlyArray<R>, E, Rq>,
+      storedPosition: (row: R) => number
+    ) =>
       Effect.gen(function* () {
         const after = yield* decodeNumberCursor(request.cursor)
         yield* visible(actor, id)
-        const rows = yield* repo.items(id, viewerOf(actor), { afterPosition: Option.getOrElse(after, () => 0), limit: request.limit })
-        const { items, next_cursor } = pageOf(rows, request.limit, (last) => encodeNumberCursor(last.storedPosition))
-        return { items: items.map((row) => row.item), next_cursor }
-      }).pipe(sqlErrors)
+        const rows = yield* read(viewerOf(actor), { afterPosition: Option.getOrElse(after, () => 0), limit: request.limit })
+        return pageOf(rows, request.limit, (last) => encodeNumberCursor(storedPosition(last)))
+      })
+
+    /** In order; tracks the caller may not see (someone's private track) are left out, and not numbered. */
+    const items = (actor: Actor | undefined, id: PlaylistId, request: PageRequest) =>
+      entriesPage(actor, id, request, (viewer, options) => repo.items(id, viewer, options), (row) => row.storedPosition).pipe(
+        Effect.map(({ items, next_cursor }) => ({ items: items.map((row) => row.item), next_cursor })),
+        sqlErrors
+      )
+
+    /** `items`' answer as JSON text, its entries written by PostgreSQL (HTTP's read; RPC encodes `items`' value). */
+    const itemsJson = (actor: Actor | undefined, id: PlaylistId, request: PageRequest) =>
+      entriesPage(actor, id, request, (viewer, options) => repo.itemsJson(id, viewer, options), (row) => row.stored_position).pipe(
+        Effect.map(({ items, next_cursor }) => `{"items":[${items.map((row) => row.json).join(",")}],"next_cursor":${JSON.stringify(next_cursor)}}`),
+        sqlErrors
+      )
 
     /** Runs an edit of the tracks under the playlist's lock; a playlist deleted meanwhile is 404. */
     const underLock = <A, E, R>(id: PlaylistId, body: (trackCount: number) => Effect.Effect<A, E, R>) =>
@@ -217,6 +236,7 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
       listFollowed: listOfActor("listFollowed"),
       listShared: listOfActor("listShared"),
       items,
+      itemsJson,
       addTrack,
       moveTrack,
       removeTrack,

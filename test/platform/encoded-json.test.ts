@@ -1,6 +1,6 @@
 /**
  * The hot reads that skip their success schema's encode (`encodedJson`:
- * search and a playlist's entries; track get and lists, written as JSON by PostgreSQL) must
+ * search; track get and lists and a playlist's entries, written as JSON by PostgreSQL) must
  * still write exactly the bytes the schema would. Checked on real rows over HTTP: each body is decoded with the
  * endpoint's schema (an unknown field is an error), encoded back and
  * stringified, and must come out byte for byte as it was sent. A field out
@@ -11,7 +11,7 @@ import { Effect, Schema } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import { DEMO_LOGINS, DEMO_PASSWORD, demoTrackId, demoUserId, migrateDatabase, scaled, seedDemo } from "../../scripts/seed-demo.js"
 import { makeRpcClient } from "veza/client"
-import { PlaylistItemPage } from "../../src/playlists/schema.js"
+import { PlaylistId, type PlaylistItem, PlaylistItemPage } from "../../src/playlists/schema.js"
 import { SearchResults } from "../../src/search/schema.js"
 import { TrackListParams } from "../../src/tracks/api.js"
 import { Track, TrackPage } from "../../src/tracks/schema.js"
@@ -176,20 +176,45 @@ describe("hot reads written without the schema encode", () => {
     expect(seen.transcode).toBeUndefined()
   })
 
-  it("a playlist's entries are byte for byte the PlaylistItemPage encoding", async () => {
+  it("a playlist's entries are byte for byte the PlaylistItemPage encoding, and the pages RPC answers", async () => {
     const [playlist] = await query<{ id: string }>(
       url,
       `select pt.playlist_id as id from playlist_tracks pt join playlists p on p.id = pt.playlist_id
         where p.visibility = 'public' group by pt.playlist_id order by count(*) desc, pt.playlist_id limit 1`
     )
-    // The forms the seed does not give: an entry whose adder is gone, a track without artist or genre.
-    await query(url, "update playlist_tracks set added_by = null where playlist_id = $1 and position = 1", [playlist!.id])
-    await query(url, "update tracks set artist = null, genre = null where id = (select track_id from playlist_tracks where playlist_id = $1 and position = 2)", [playlist!.id])
+    const id = playlist!.id
+    // The forms the seed does not give: an entry whose adder is gone, a track without artist or genre, a title to escape,
+    // and a track concealed from all but its owner and admins (the others' positions close up).
+    const trackAt = (position: number) => `(select track_id from playlist_tracks where playlist_id = '${id}' and position = ${position})`
+    await query(url, "update playlist_tracks set added_by = null where playlist_id = $1 and position = 1", [id])
+    await query(url, `update tracks set artist = null, genre = null where id = ${trackAt(2)}`)
+    await query(url, `update tracks set title = $1 where id = ${trackAt(3)}`, ['Café "Noir" \\ </script> \u2028 ☕\ttab'])
+    await query(url, `update tracks set visibility = 'private' where id = ${trackAt(4)}`)
+    const rpcPage = (cursor: string | null, who?: keyof typeof tokens) =>
+      Effect.runPromise(
+        Effect.gen(function* () {
+          const client = yield* makeRpcClient({ baseUrl: server.baseUrl, ...(who === undefined ? {} : { accessToken: tokens[who] }) })
+          return yield* client.playlists.tracks({ id: PlaylistId.make(id), limit: 3, ...(cursor === null ? {} : { cursor }) })
+        }).pipe(Effect.scoped)
+      )
     for (const who of [undefined, "listener", "admin"] as const) {
-      const items = await pages(PlaylistItemPage, `/api/v1/playlists/${playlist!.id}/tracks?limit=3`, who)
+      const items: Array<PlaylistItem> = []
+      let cursor: string | null = null
+      do {
+        const page: typeof PlaylistItemPage.Type = await schemaBytes(PlaylistItemPage, `/api/v1/playlists/${id}/tracks?limit=3${cursor === null ? "" : `&cursor=${cursor}`}`, who)
+        expect(JSON.stringify(Schema.encodeSync(PlaylistItemPage)(await rpcPage(cursor, who)))).toBe(JSON.stringify(Schema.encodeSync(PlaylistItemPage)(page)))
+        items.push(...page.items)
+        cursor = page.next_cursor
+      } while (cursor !== null)
       expect(items.length).toBeGreaterThan(3)
+      expect(items.map((i) => i.position)).toEqual(items.map((_, k) => k + 1))
       expect(items.some((i) => i.added_by === null)).toBe(true)
       expect(items.some((i) => i.track.artist === null && i.track.genre === null)).toBe(true)
+      expect(items.some((i) => i.track.title.includes("\u2028"))).toBe(true)
+      const privateOnes = items.filter((i) => i.track.visibility === "private")
+      if (who === "admin") expect(privateOnes.length).toBeGreaterThan(0)
+      // Others see only their own.
+      else expect(privateOnes.filter((i) => i.track.creator_id !== (who === "listener" ? demoUserId(2) : null))).toEqual([])
     }
   })
 
