@@ -49,11 +49,12 @@ CREATE TRIGGER trg_tracks_conceal_playlist_entries AFTER UPDATE OF visibility, h
 -- The entries of a playlist a reader does not see: none for admins; a
 -- track's owner sees their own. Lists subtract them from the counts, and a
 -- page numbers its entries without them. A set-returning SQL function, so
--- PostgreSQL inlines it into the query that calls it.
+-- PostgreSQL inlines it into the query that calls it; for an anonymous reader
+-- it reads the index alone, without looking up the tracks' owners.
 CREATE OR REPLACE FUNCTION playlist_concealed_entries(playlist uuid, reader uuid, reader_is_admin boolean)
   RETURNS TABLE (entry_position integer, duration_ms integer) AS $$
   SELECT pt.position, pt.duration_ms
-    FROM playlist_tracks pt JOIN tracks t ON t.id = pt.track_id
+    FROM playlist_tracks pt
    WHERE pt.playlist_id = playlist AND pt.track_concealed AND NOT reader_is_admin
-     AND t.creator_id IS DISTINCT FROM reader;
+     AND (reader IS NULL OR NOT EXISTS (SELECT 1 FROM tracks t WHERE t.id = pt.track_id AND t.creator_id = reader));
 $$ LANGUAGE sql STABLE;

@@ -224,7 +224,7 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
           from (select p.id, ts_rank(p.search_vector, q.query) as rank
                   from to_tsquery('simple', ${tsquery}) as q(query), playlists p
                  where p.search_vector @@ q.query and p.deleted_at is null
-                   and (select u.deleted_at is null from users u where u.id = p.user_id)
+                   and not exists (select 1 from users u where u.id = p.user_id and u.deleted_at is not null)
                    ${
                      viewer.admin
                        ? sql``
