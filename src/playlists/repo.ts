@@ -4,6 +4,7 @@ import { rowLimit, type TimeCursor, timeCursorColumn } from "../platform/cursor.
 import { isoMillisColumn } from "../platform/encoded-json.js"
 import type { TrackId, Visibility } from "../tracks/schema.js"
 import type { UserId } from "../users/schema.js"
+import type { PlaylistAccess } from "./policy.js"
 import type { Collaborator, CollaboratorRole, Playlist, PlaylistId, PlaylistItem, TrackSummary } from "./schema.js"
 
 export interface PlaylistRow extends Playlist {
@@ -92,6 +93,13 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
           left join playlist_collaborators c on c.playlist_id = p.id and c.user_id = ${viewer.id}
           ${concealedFrom(viewer)}
          where p.deleted_at is null and ${where}`
+
+    /** What deciding whether `viewer` may read the playlist needs, without its counts. */
+    const access = (id: PlaylistId, viewer: UserId | null) =>
+      sql<PlaylistAccess>`
+        select p.visibility, p.is_collaborative as collaborative, case when p.user_id = ${viewer} then 'owner' else c.role::text end as my_role
+          from playlists p left join playlist_collaborators c on c.playlist_id = p.id and c.user_id = ${viewer}
+         where p.id = ${id} and p.deleted_at is null`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
 
     const findById = (id: PlaylistId, viewer: Viewer) =>
       select(viewer, sql`p.id = ${id}`).pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
@@ -312,6 +320,7 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
       sql`delete from playlist_follows where playlist_id = ${playlist} and user_id = ${user}`.pipe(Effect.asVoid)
 
     return {
+      access,
       findById,
       listByOwner,
       listFollowed,

@@ -50,6 +50,12 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
         Option.isSome(row) && canSee(actor, row.value) ? Effect.succeed(row.value) : Effect.fail(playlistNotFound())
       )
 
+    /** `visible`'s check alone, for reads of what a playlist holds (its entries, its collaborators). */
+    const readable = (actor: Actor | undefined, id: PlaylistId) =>
+      Effect.flatMap(repo.access(id, actor?.id ?? null), (row) =>
+        Option.isSome(row) && canSee(actor, row.value) ? Effect.void : Effect.fail(playlistNotFound())
+      )
+
     const managed = (actor: Actor, id: PlaylistId) =>
       Effect.flatMap(visible(actor, id), (p) =>
         canManage(actor, p) ? Effect.succeed(p) : Effect.fail(Forbidden.of("only the playlist's owner may do this"))
@@ -111,7 +117,7 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
     ) =>
       Effect.gen(function* () {
         const after = yield* decodeNumberCursor(request.cursor)
-        yield* visible(actor, id)
+        yield* readable(actor, id)
         const rows = yield* read(viewerOf(actor), { afterPosition: Option.getOrElse(after, () => 0), limit: request.limit })
         return pageOf(rows, request.limit, (last) => encodeNumberCursor(storedPosition(last)))
       })
@@ -194,7 +200,7 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
       }).pipe(sqlErrors)
 
     const collaborators = (actor: Actor | undefined, id: PlaylistId) =>
-      Effect.zipRight(visible(actor, id), repo.collaborators(id)).pipe(sqlErrors)
+      Effect.zipRight(readable(actor, id), repo.collaborators(id)).pipe(sqlErrors)
 
     /** Adds a collaborator or changes their role; only a new one is notified. */
     const invite = (actor: Actor, id: PlaylistId, input: { user_id: UserId; role: CollaboratorRole }) =>
