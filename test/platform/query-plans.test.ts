@@ -11,11 +11,11 @@
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { pathToFileURL } from "node:url"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { DEMO_LOGINS, DEMO_PASSWORD, demoTrackId, demoUserId, migrateDatabase, scaled, seedDemo } from "../../scripts/seed-demo.js"
 import { freshDatabase } from "../support/database.js"
+import { type Captured, capturingSql, type PlanNode, planOf, readCaptured } from "../support/query-plans.js"
 import { http, type RunningServer, startServer } from "../support/server.js"
 
 /** The tables the seed fills: a sequential scan of any of them is a failure. */
@@ -24,25 +24,9 @@ const BIG_TABLES = new Set([
   "follows", "playlists", "playlist_tracks", "playlist_follows", "track_search_keys", "track_tags"
 ])
 
-interface Captured {
-  readonly text: string
-  readonly values: ReadonlyArray<unknown>
-}
-
-interface PlanNode {
-  readonly "Node Type": string
-  readonly "Relation Name"?: string
-  readonly "Index Name"?: string
-  readonly Plans?: ReadonlyArray<PlanNode>
-}
-
-const nodes = (n: PlanNode): Array<PlanNode> => [n, ...(n.Plans ?? []).flatMap(nodes)]
-
 let url: string
 let server: RunningServer
 const captureFile = NodePath.join(NodeOs.tmpdir(), `veza-plans-${process.pid}.jsonl`)
-const readCaptured = (): Array<Captured> =>
-  NodeFs.readFileSync(captureFile, "utf8").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Captured)
 
 beforeAll(async () => {
   url = await freshDatabase("plans")
@@ -51,18 +35,14 @@ beforeAll(async () => {
   // rightly reads the whole (small) table, which says nothing about the full size.
   await seedDemo(url, { ...scaled(0.1), users: 10_000, playlists: 5_000 })
   NodeFs.writeFileSync(captureFile, "")
-  server = await startServer({
-    DATABASE_URL: url,
-    NODE_OPTIONS: `--import ${pathToFileURL(NodePath.resolve("scripts/capture-sql.mjs")).href}`,
-    VEZA_CAPTURE_SQL: captureFile
-  })
+  server = await startServer({ DATABASE_URL: url, ...capturingSql(captureFile) })
 }, 120_000)
 
 afterAll(() => NodeFs.rmSync(captureFile, { force: true }))
 
 /** GETs a list, then its next page when there is one; returns the statements both sent. */
 const listStatements = async (path: string, token?: string) => {
-  const before = readCaptured().length
+  const before = readCaptured(captureFile).length
   const first = await http<{ items?: Array<unknown>; next_cursor?: string | null }>(server.baseUrl, "GET", path, token === undefined ? {} : { token })
   expect(first.status, `${path}: ${JSON.stringify(first.body)}`).toBe(200)
   if (first.body.next_cursor) {
@@ -70,7 +50,7 @@ const listStatements = async (path: string, token?: string) => {
     const next = await http(server.baseUrl, "GET", `${path}${sep}cursor=${encodeURIComponent(first.body.next_cursor)}`, token === undefined ? {} : { token })
     expect(next.status, JSON.stringify(next.body)).toBe(200)
   }
-  return readCaptured().slice(before)
+  return readCaptured(captureFile).slice(before)
 }
 
 describe("query plans on a seeded library", () => {
@@ -125,8 +105,7 @@ describe("query plans on a seeded library", () => {
     try {
       for (const { path, as, s } of statements) {
         if (!/^\s*(select|with)\b/i.test(s.text)) continue
-        const rows = (await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`explain (format json) ${s.text}`, s.values as Array<unknown>)).rows
-        const plan = nodes(rows[0]!["QUERY PLAN"][0]!.Plan)
+        const plan = await planOf(client, s)
         explained.set(`${as} ${path}`, [...(explained.get(`${as} ${path}`) ?? []), ...plan])
         for (const n of plan) {
           if (n["Node Type"] === "Seq Scan" && BIG_TABLES.has(n["Relation Name"] ?? "")) {

@@ -6,7 +6,9 @@ import { registerUser } from "../support/accounts.js"
 import { generateAudio } from "../support/audio.js"
 import { MAX_PREFIX_WORDS } from "../../src/search/repo.js"
 import { COMMON_WORD_TRACKS } from "../../src/search/service.js"
+import pg from "pg"
 import { freshDatabase, query } from "../support/database.js"
+import { capturingSql, planOf, readCaptured } from "../support/query-plans.js"
 import { http, type JsonResponse, type RunningServer, startServer, tempDataDir } from "../support/server.js"
 import { uploadTrack, waitForTrack } from "../support/tracks.js"
 
@@ -418,6 +420,7 @@ describe("a search of several common words, led by the keys of the rarest", () =
   let led: RunningServer
   let creator: User
   const count = COMMON_WORD_TRACKS * 2 + 1000
+  const captureFile = NodePath.join(NodeOs.tmpdir(), `veza-led-search-${process.pid}.jsonl`)
   /** Tokens for the second server (each server signs its own): by user id. */
   const tokens = new Map<string, string>()
   const ledSearch = (params: Record<string, string>, who?: User) =>
@@ -439,7 +442,7 @@ describe("a search of several common words, led by the keys of the rarest", () =
       [creator.user.id, count]
     )
     await query(db, "analyze track_search_keys")
-    led = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir() })
+    led = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), ...capturingSql(captureFile) })
     for (const who of [creator, other]) {
       const login = await http(led.baseUrl, "POST", "/api/v1/auth/login", { body: { email: who.email, password: who.password } })
       expect(login.status, JSON.stringify(login.body)).toBe(200)
@@ -449,6 +452,7 @@ describe("a search of several common words, led by the keys of the rarest", () =
 
   afterAll(async () => {
     await led?.stop()
+    NodeFs.rmSync(captureFile, { force: true })
   })
 
   const walk = (q: string, who?: User) => allPages(ledSearch, q, "50", who)
@@ -478,6 +482,29 @@ describe("a search of several common words, led by the keys of the rarest", () =
     expect(mine.seen.length).toBeGreaterThan(anonymous.seen.length)
     expect((await walk("quok nimbus", other)).seen).toEqual(anonymous.seen)
   }, 120_000)
+
+  it("reads the leading word's keys in rank order and probes the others' by index, on every page", async () => {
+    const before = readCaptured(captureFile).length
+    const first = await ledSearch({ q: "quok nimbus", limit: "20" })
+    expect(first.status, JSON.stringify(first.body)).toBe(200)
+    expect((await ledSearch({ q: "quok nimbus", limit: "20", cursor: first.body.next_cursor })).status).toBe(200)
+    // The request's reads of the keys (not the statistics the server refreshes every 5 minutes).
+    const statements = readCaptured(captureFile).slice(before).filter((c) => /from track_search_keys/.test(c.text))
+    expect(statements.length).toBeGreaterThanOrEqual(2)
+    const client = new pg.Client({ connectionString: db })
+    await client.connect()
+    try {
+      for (const statement of statements) {
+        const plan = await planOf(client, statement)
+        expect(plan.filter((n) => n["Node Type"] === "Seq Scan").map((n) => n["Relation Name"])).toEqual([])
+        const indexes = plan.map((n) => n["Index Name"])
+        expect(indexes).toContain("idx_track_search_keys_key_rank")
+        expect(indexes).toContain("idx_track_search_keys_track_key")
+      }
+    } finally {
+      await client.end()
+    }
+  })
 
   it("a search with a rarer word keeps the GIN path, and a cursor keeps the path of its first page", async () => {
     const rare = await ledSearch({ q: "quokka 12", limit: "5" })
