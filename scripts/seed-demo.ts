@@ -182,6 +182,11 @@ const statements = (n: SeedSizes, passwordHash: string) => {
     ["track_search_keys", `select refresh_track_search_keys(array(select id from tracks))`],
     // And their rows by tag (migration 0016).
     ["track_tags", `select refresh_track_tags(array(select id from tracks))`],
+    // And their words, which a search of several words turns its prefixes into (migration 0017).
+    ["search lexemes", `
+      insert into track_search_lexemes (lexeme)
+      select distinct w from tracks t, unnest(tsvector_to_array(t.search_vector)) w order by 1
+      on conflict do nothing`],
     // What a published track has: its finished transcode and a three-rung ladder (the HLS files themselves do not exist).
     ["transcode_jobs", `
       insert into transcode_jobs (id, track_id, status, attempts, max_attempts, progress, started_at, finished_at, created_at, updated_at)
@@ -270,7 +275,8 @@ const TRIGGERED_TABLES = ["tracks", "track_likes", "track_comments", "track_play
 
 /**
  * What the triggers would have kept: each counter next to a count of its
- * rows. Every number must be 0. Run inside the seed transaction (it rolls
+ * rows, every word of the tracks in the search vocabulary, each playlist
+ * entry's concealment. Every number must be 0. Run inside the seed transaction (it rolls
  * back otherwise) and usable on any database afterwards.
  */
 export const COUNTER_CHECK = `
@@ -288,6 +294,8 @@ export const COUNTER_CHECK = `
          or total_duration_ms <> coalesce((select sum(duration_ms) from playlist_tracks pt where pt.playlist_id = l.id), 0)
          or follower_count <> (select count(*) from playlist_follows f where f.playlist_id = l.id)
          or exists (select 1 from playlist_tracks pt where pt.playlist_id = l.id and pt.position > l.track_count))::int as playlists_off,
+    (select count(*) from (select w from tracks t, unnest(tsvector_to_array(t.search_vector)) w
+                           except select lexeme from track_search_lexemes) missing)::int as lexemes_missing,
     (select count(*) from playlist_tracks pt join tracks t on t.id = pt.track_id
       where pt.track_concealed <> (t.visibility = 'private' or t.hidden_at is not null))::int as entries_off`
 
