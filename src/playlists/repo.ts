@@ -56,7 +56,7 @@ export const toPlaylist = ({ cursor_at: _, ...playlist }: PlaylistRow): Playlist
 /** An entry, and where it is among all of them: what a page's cursor holds. */
 export interface PlaylistItemRow {
   readonly item: PlaylistItem
-  readonly storedPosition: number
+  readonly stored_position: number
 }
 
 export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/PlaylistsRepo", {
@@ -250,7 +250,7 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
     /** A page of the entries `viewer` sees, after the stored position `afterPosition`. */
     const items = (playlist: PlaylistId, viewer: Viewer, options: { afterPosition: number; limit: number }) =>
       entries<ItemRow>(playlist, viewer, itemColumns, ...pageOrder(options)).pipe(
-        Effect.map((rows) => rows.map((r): PlaylistItemRow => ({ item: toItem(r), storedPosition: r.stored_position })))
+        Effect.map((rows) => rows.map((r): PlaylistItemRow => ({ item: toItem(r), stored_position: r.stored_position })))
       )
 
     /** `items`, each entry as JSON text. */

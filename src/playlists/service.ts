@@ -108,30 +108,29 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
       }).pipe(sqlErrors)
 
     /** A page of entries read by `read`; the cursor holds the last one's stored position. */
-    const entriesPage = <R, E, Rq>(
+    const entriesPage = <R extends { readonly stored_position: number }, E, Rq>(
       actor: Actor | undefined,
       id: PlaylistId,
       request: PageRequest,
-      read: (viewer: Viewer, options: { afterPosition: number; limit: number }) => Effect.Effect<ReadonlyArray<R>, E, Rq>,
-      storedPosition: (row: R) => number
+      read: (viewer: Viewer, options: { afterPosition: number; limit: number }) => Effect.Effect<ReadonlyArray<R>, E, Rq>
     ) =>
       Effect.gen(function* () {
         const after = yield* decodeNumberCursor(request.cursor)
         yield* readable(actor, id)
         const rows = yield* read(viewerOf(actor), { afterPosition: Option.getOrElse(after, () => 0), limit: request.limit })
-        return pageOf(rows, request.limit, (last) => encodeNumberCursor(storedPosition(last)))
+        return pageOf(rows, request.limit, (last) => encodeNumberCursor(last.stored_position))
       })
 
     /** In order; tracks the caller may not see (someone's private track) are left out, and not numbered. */
     const items = (actor: Actor | undefined, id: PlaylistId, request: PageRequest) =>
-      entriesPage(actor, id, request, (viewer, options) => repo.items(id, viewer, options), (row) => row.storedPosition).pipe(
+      entriesPage(actor, id, request, (viewer, options) => repo.items(id, viewer, options)).pipe(
         Effect.map(({ items, next_cursor }) => ({ items: items.map((row) => row.item), next_cursor })),
         sqlErrors
       )
 
     /** `items`' answer as JSON text, its entries written by PostgreSQL (HTTP's read; RPC encodes `items`' value). */
     const itemsJson = (actor: Actor | undefined, id: PlaylistId, request: PageRequest) =>
-      entriesPage(actor, id, request, (viewer, options) => repo.itemsJson(id, viewer, options), (row) => row.stored_position).pipe(
+      entriesPage(actor, id, request, (viewer, options) => repo.itemsJson(id, viewer, options)).pipe(
         Effect.map(({ items, next_cursor }) => `{"items":[${items.map((row) => row.json).join(",")}],"next_cursor":${JSON.stringify(next_cursor)}}`),
         sqlErrors
       )
