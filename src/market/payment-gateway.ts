@@ -1,4 +1,5 @@
-import { Context, Data, Effect, Layer } from "effect"
+import { Config, Context, Data, Effect, Layer } from "effect"
+import { oneLine, StartupError } from "../platform/config.js"
 
 export interface Charge {
   readonly orderId: string
@@ -29,13 +30,26 @@ export interface PaymentGatewayService {
  */
 export class PaymentGateway extends Context.Tag("veza/PaymentGateway")<PaymentGateway, PaymentGatewayService>() {}
 
+const sandboxOutcome = Config.literal("settle", "decline")("SANDBOX_PAYMENTS").pipe(Config.withDefault("settle" as const))
+
 /**
  * The default gateway, `sandbox`: NO MONEY MOVES. Every charge is settled
  * at once and successfully, with a reference `sandbox_<order id>`, so the
  * whole purchase flow (orders, downloads, reviews) works without a provider
- * account. Never run a real shop on it: see docs/payments.md.
+ * account. With `SANDBOX_PAYMENTS=decline` it declines every charge instead,
+ * for trying what a buyer sees when a payment fails. Never run a real shop
+ * on it: see docs/payments.md.
  */
-export const SandboxPaymentGateway = Layer.succeed(PaymentGateway, {
-  name: "sandbox",
-  charge: (charge) => Effect.succeed({ provider: "sandbox", reference: `sandbox_${charge.orderId}` })
-})
+export const SandboxPaymentGateway = Layer.effect(
+  PaymentGateway,
+  Effect.map(
+    Effect.mapError(sandboxOutcome, (e) => new StartupError({ message: `configuration error: ${oneLine(String(e))}` })),
+    (outcome): PaymentGatewayService => ({
+      name: "sandbox",
+      charge: (charge) =>
+        outcome === "settle"
+          ? Effect.succeed({ provider: "sandbox", reference: `sandbox_${charge.orderId}` })
+          : Effect.fail(new PaymentDeclined({ provider: "sandbox", reason: "declined by the sandbox (SANDBOX_PAYMENTS=decline)" }))
+    })
+  )
+)

@@ -279,11 +279,15 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
     const lockProducts = (ids: ReadonlyArray<ProductId>) =>
       sql`select id from products where id = any(${[...ids].sort()}::uuid[]) order by id for update`.pipe(Effect.asVoid)
 
-    /** Licences among these that the buyer already holds through a paid order. */
+    /**
+     * Licences among these that the buyer holds through a paid order, or is
+     * paying for in a pending one: two checkouts at once under different
+     * keys (a double click) would otherwise both be charged.
+     */
     const ownedLicenses = (buyer: UserId, licenses: ReadonlyArray<LicenseId>) =>
       sql<{ license_id: LicenseId }>`
         select distinct i.license_id from order_items i join orders o on o.id = i.order_id
-         where o.buyer_id = ${buyer} and o.status = 'paid' and i.license_id = any(${licenses}::uuid[])`.pipe(
+         where o.buyer_id = ${buyer} and o.status in ('paid', 'pending') and i.license_id = any(${licenses}::uuid[])`.pipe(
         Effect.map((rows) => new Set(rows.map((r) => r.license_id)))
       )
 
@@ -306,12 +310,16 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
       sql`update product_licenses set exclusive_order_id = ${order}
            where id = any(${licenses}::uuid[]) and type = 'exclusive' and exclusive_order_id is null returning id`.pipe(Effect.map((rows) => rows.length))
 
-    const clearCart = (buyer: UserId, products: ReadonlyArray<ProductId>) =>
-      sql`delete from cart_items where user_id = ${buyer} and product_id = any(${products}::uuid[])`.pipe(Effect.asVoid)
-
+    /** The order is paid, and its products leave the buyer's cart (a declined one leaves the cart as it was, to try again). */
     const markPaid = (id: OrderId, provider: string, reference: string) =>
-      sql`update orders set status = 'paid', paid_at = now(), payment_provider = ${provider}, payment_reference = ${reference}
-           where id = ${id} and status = 'pending'`.pipe(Effect.asVoid)
+      sql`
+        with paid as (
+          update orders set status = 'paid', paid_at = now(), payment_provider = ${provider}, payment_reference = ${reference}
+           where id = ${id} and status = 'pending'
+          returning id, buyer_id
+        )
+        delete from cart_items c using paid, order_items i
+         where i.order_id = paid.id and c.user_id = paid.buyer_id and c.product_id = i.product_id`.pipe(Effect.asVoid)
 
     /** A declined payment gives its exclusive licences back. */
     const markFailed = (id: OrderId, provider: string) =>
@@ -379,7 +387,6 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
       ownedLicenses,
       insertOrder,
       claimExclusives,
-      clearCart,
       markPaid,
       markFailed,
       expirePendingOrders,

@@ -288,7 +288,6 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
           if (exclusives.length > 0 && (yield* repo.claimExclusives(orderId, exclusives)) !== exclusives.length) {
             return yield* Conflict.of("an exclusive licence in this order has just been sold", "EXCLUSIVE_SOLD")
           }
-          yield* repo.clearCart(actor.id, ids)
           return Either.right(orderId)
         })
       )

@@ -2,7 +2,7 @@ import * as NodeCrypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
 import { generateAudio } from "../support/audio.js"
 import { freshDatabase, query } from "../support/database.js"
@@ -334,6 +334,19 @@ describe("checkout", () => {
     expect(theirs.body.id).not.toBe(first.body.id)
   })
 
+  it("one buyer checking out one licence at once under several keys buys it once", async () => {
+    const s = await seller()
+    const b = await listener()
+    const p = await createProduct(s)
+    const items = [{ product_id: p.id, license_id: licenseOf(p, "basic").id }]
+    const all = await Promise.all(Array.from({ length: 8 }, () => checkout(b, items)))
+    expect(all.filter((r) => r.status === 201).map((r) => r.body.status)).toEqual(["paid"])
+    for (const r of all.filter((r) => r.status !== 201)) expectError(r, 409, "ALREADY_PURCHASED")
+    const orders = await query(db, "select status from orders where buyer_id = $1", [b.user.id])
+    expect(orders).toEqual([{ status: "paid" }])
+    expect((await api("GET", `/marketplace/products/${p.id}`)).body.sale_count).toBe(1)
+  })
+
   it("refuses what cannot be bought, in the error envelope", async () => {
     const s = await seller()
     const b = await listener()
@@ -529,5 +542,52 @@ describe("reviews", () => {
     const product = (await api("GET", `/marketplace/products/${p.id}`)).body
     const average = Math.round((ratings.reduce((a, b) => a + b, 0) / ratings.length) * 100) / 100
     expect(product).toMatchObject({ review_count: buyers.length, average_rating: average })
+  })
+})
+
+describe("a declined payment (SANDBOX_PAYMENTS=decline)", () => {
+  // Its own server on the same database, its sandbox declining every charge; accounts are made through it.
+  let declining: RunningServer
+  beforeAll(async () => {
+    declining = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), SANDBOX_PAYMENTS: "decline" })
+  })
+  afterAll(async () => {
+    await declining?.stop()
+  })
+  const call = <T = any>(method: string, path: string, who?: User, body?: unknown, headers: Record<string, string> = {}) =>
+    http<T>(declining.baseUrl, method, `/api/v1${path}`, { headers, ...(who === undefined ? {} : { token: who.access_token }), ...(body === undefined ? {} : { body }) })
+
+  it("fails the order, releases its exclusive licence, keeps the cart, and grants nothing", async () => {
+    const s = await registerUser(declining.baseUrl, { account_type: "producer" })
+    const b = await registerUser(declining.baseUrl)
+    const created = await call("POST", "/marketplace/products", s, { title: "Declined beat", type: "beat", licenses: LICENSES })
+    expect(created.status, JSON.stringify(created.body)).toBe(201)
+    const p = created.body
+    const exclusive = { product_id: p.id, license_id: licenseOf(p, "exclusive").id }
+    expect((await call("POST", "/marketplace/cart/items", b, exclusive)).status).toBe(201)
+    const key = NodeCrypto.randomUUID()
+    const res = await call("POST", "/marketplace/orders", b, { items: [exclusive] }, { "idempotency-key": key })
+    expect(res.status, JSON.stringify(res.body)).toBe(201)
+    expect(res.body).toMatchObject({ status: "failed", payment_provider: "sandbox", payment_reference: null, paid_at: null })
+    // The same key answers the same failed order; trying again is a new key, and the licence is free for it.
+    expect((await call("POST", "/marketplace/orders", b, { items: [exclusive] }, { "idempotency-key": key })).body).toEqual(res.body)
+    expect(licenseOf((await call("GET", `/marketplace/products/${p.id}`)).body, "exclusive").sold_out).toBe(false)
+    expect((await call("GET", "/marketplace/cart", b)).body.items.map((i: any) => i.product_id)).toEqual([p.id])
+    const again = await call("POST", "/marketplace/orders", b, { items: [exclusive] }, { "idempotency-key": NodeCrypto.randomUUID() })
+    expect(again.status, JSON.stringify(again.body)).toBe(201)
+    expect(again.body.status).toBe("failed")
+    // Nothing was bought: no sale, no download, no review, no "order paid" for either side.
+    expect((await call("GET", `/marketplace/products/${p.id}`)).body.sale_count).toBe(0)
+    expectError(await call("GET", `/marketplace/download/${p.id}`, b), 403, "NOT_PURCHASED")
+    expectError(await call("POST", `/marketplace/products/${p.id}/reviews`, b, { rating: 5 }), 403, "NOT_A_BUYER")
+    for (const who of [b, s]) {
+      expect((await call("GET", "/notifications", who)).body.items.filter((n: any) => n.type === "order_paid")).toEqual([])
+    }
+    // The settling server sells the same licence to the same buyer.
+    const login = await api("POST", "/auth/login", undefined, { email: b.email, password: b.password })
+    expect(login.status, JSON.stringify(login.body)).toBe(200)
+    const paid = await buy({ ...b, access_token: login.body.access_token }, p, "exclusive")
+    expect(paid.status).toBe("paid")
+    expect((await api("GET", "/marketplace/cart", { ...b, access_token: login.body.access_token })).body.items).toEqual([])
   })
 })
