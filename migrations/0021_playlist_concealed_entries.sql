@@ -35,6 +35,10 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER trg_playlist_tracks_set_concealed BEFORE INSERT ON playlist_tracks
   FOR EACH ROW EXECUTE FUNCTION playlist_tracks_set_concealed();
 
+-- One track's entries per row changed. A statement changing the visibility of
+-- several tracks at once would hold those tracks while waiting on entries an
+-- add in flight holds, and that add may wait to share-lock one of them:
+-- change tracks' visibility one at a time (the API does).
 CREATE OR REPLACE FUNCTION tracks_conceal_playlist_entries() RETURNS trigger AS $$
 BEGIN
   UPDATE playlist_tracks SET track_concealed = (NEW.visibility = 'private' OR NEW.hidden_at IS NOT NULL)

@@ -21,10 +21,16 @@ export const insertionPoint = (position: number | undefined, count: number, conc
 
 /**
  * Where the entry stored at `from` goes for the reader to see it at
- * `position` (past their last: last): just before the entry that is then
- * their `position`-th, counted without the entry itself.
+ * `position` (past their last: last). It moves as little as it can among the
+ * entries concealed from the reader, which keep their places: moving up, it
+ * lands just before the entry that is their `position`-th; moving down, just
+ * after the one that is then their (`position` − 1)-th.
  */
 export const moveTarget = (from: number, position: number, count: number, concealed: ReadonlyArray<number>) => {
+  const seenFrom = from - concealed.filter((c) => c < from).length
+  const target = Math.min(position, count - concealed.length)
+  if (target === seenFrom) return from
+  // The stored positions of the concealed entries once the moving entry is taken out.
   const others = concealed.map((c) => (c > from ? c - 1 : c))
-  return position > count - 1 - concealed.length ? count : storedPositionOf(position, others)
+  return target < seenFrom ? storedPositionOf(target, others) : storedPositionOf(target - 1, others) + 1
 }

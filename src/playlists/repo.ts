@@ -53,10 +53,10 @@ const toItem = (r: ItemRow): PlaylistItem => ({
 
 export const toPlaylist = ({ cursor_at: _, ...playlist }: PlaylistRow): Playlist => playlist
 
-/** An entry, and where it is among all of them: what a page's cursor holds. */
+/** An entry, and its position as the reader sees it: what a page's cursor holds. */
 export interface PlaylistItemRow {
   readonly item: PlaylistItem
-  readonly stored_position: number
+  readonly seen_position: number
 }
 
 export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/PlaylistsRepo", {
@@ -158,6 +158,9 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
 
     const softDelete = (id: PlaylistId) => sql`update playlists set deleted_at = now() where id = ${id} and deleted_at is null`.pipe(Effect.asVoid)
 
+    /** Whether `viewer` sees entry pt of track t: a track private or hidden to them is concealed. */
+    const seenBy = (viewer: Viewer) => (viewer.admin ? sql`true` : sql`(not pt.track_concealed or t.creator_id = ${viewer.id})`)
+
     /**
      * Runs `body` holding the playlist's row lock: every edit of a playlist's
      * tracks goes through here, so they apply one after another and positions
@@ -171,8 +174,11 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
         )
       )
 
-    const positionOf = (playlist: PlaylistId, track: TrackId) =>
-      sql<{ position: number }>`select position from playlist_tracks where playlist_id = ${playlist} and track_id = ${track}`.pipe(
+    /** The entry's stored position, if `viewer` sees it. */
+    const positionOf = (playlist: PlaylistId, track: TrackId, viewer: Viewer) =>
+      sql<{ position: number }>`
+        select pt.position from playlist_tracks pt join tracks t on t.id = pt.track_id
+         where pt.playlist_id = ${playlist} and pt.track_id = ${track} and ${seenBy(viewer)}`.pipe(
         Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => r.position))
       )
 
@@ -208,25 +214,22 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
           from current
          where pt.playlist_id = ${playlist} and pt.position between least(current.at, ${to}) and greatest(current.at, ${to})`.pipe(Effect.asVoid)
 
-    /** Whether `viewer` sees entry pt of track t: a track private or hidden to them is concealed. */
-    const seenBy = (viewer: Viewer) => (viewer.admin ? sql`true` : sql`(not pt.track_concealed or t.creator_id = ${viewer.id})`)
-
     const isoMillis = (column: string) => sql.literal(isoMillisColumn(column))
     const seenPosition = sql`pt.position - (select count(*) from concealed where entry_position < pt.position)::integer`
 
     /**
-     * The entries `viewer` sees (pt, t), as `columns`, each with its stored
-     * position; `seenPosition` numbers them as the viewer sees them: the
-     * position less the concealed entries before it. One statement, so the
-     * numbering and the entries come from one snapshot; the concealed ones
-     * are read once (materialized), not again for every entry.
+     * The entries `viewer` sees (pt, t), as `columns`, each with its
+     * position as the viewer sees it (`seenPosition`: the stored position
+     * less the concealed entries before it). One statement, so the numbering
+     * and the entries come from one snapshot; the concealed ones are read
+     * once (materialized), not again for every entry.
      */
     const entries = <Row extends object>(playlist: PlaylistId, viewer: Viewer, columns: Statement.Fragment, where: Statement.Fragment, rest: Statement.Fragment = sql``) =>
-      sql<Row & { stored_position: number }>`
+      sql<Row & { seen_position: number }>`
         with concealed as materialized (select entry_position from playlist_concealed_entries(${playlist}, ${viewer.id}, ${viewer.admin}))
-        select ${columns}, pt.position as stored_position
+        select ${columns}, ${seenPosition} as seen_position
           from playlist_tracks pt join tracks t on t.id = pt.track_id
-         where pt.playlist_id = ${playlist} and ${seenBy(viewer)} and ${where}
+         where pt.playlist_id = ${playlist} and t.deleted_at is null and ${seenBy(viewer)} and ${where}
          ${rest}`
 
     const itemColumns = sql`${seenPosition} as position, pt.added_by, pt.added_at, t.id as track_id, t.creator_id, t.title, t.artist, t.genre,
@@ -244,13 +247,19 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
                                                   from (select t.id, t.creator_id, t.title, t.artist, t.genre, t.visibility, t.status, t.duration_ms,
                                                                ${isoMillis("t.created_at")} as created_at) s) as track) e) as json`
 
+    /**
+     * After the viewer's `afterPosition`-th entry: the cursor holds the
+     * position they see, never the stored one (which would tell how many
+     * entries are concealed before it). A stored position is never below the
+     * seen one, so the first test bounds the index scan.
+     */
     const pageOrder = (options: { afterPosition: number; limit: number }) =>
-      [sql`pt.position > ${options.afterPosition}`, sql`order by pt.position limit ${rowLimit(options.limit + 1)}`] as const
+      [sql`pt.position > ${options.afterPosition} and ${seenPosition} > ${options.afterPosition}`, sql`order by pt.position limit ${rowLimit(options.limit + 1)}`] as const
 
-    /** A page of the entries `viewer` sees, after the stored position `afterPosition`. */
+    /** A page of the entries `viewer` sees, after their `afterPosition`-th. */
     const items = (playlist: PlaylistId, viewer: Viewer, options: { afterPosition: number; limit: number }) =>
       entries<ItemRow>(playlist, viewer, itemColumns, ...pageOrder(options)).pipe(
-        Effect.map((rows) => rows.map((r): PlaylistItemRow => ({ item: toItem(r), stored_position: r.stored_position })))
+        Effect.map((rows) => rows.map((r): PlaylistItemRow => ({ item: toItem(r), seen_position: r.seen_position })))
       )
 
     /** `items`, each entry as JSON text. */
@@ -282,11 +291,14 @@ export class PlaylistsRepo extends Effect.Service<PlaylistsRepo>()("veza/Playlis
       sql.withTransaction(
         Effect.gen(function* () {
           const id = yield* insert(owner.id, { ...copy, collaborative: false })
+          // As an add does: a track deleted meanwhile is waited for and left out, not copied after it left every playlist.
+          yield* sql`select t.id from playlist_tracks pt join tracks t on t.id = pt.track_id
+                      where pt.playlist_id = ${source} and t.deleted_at is null order by t.id for share of t`
           yield* sql`
             insert into playlist_tracks (playlist_id, track_id, position, duration_ms, added_by)
             select ${id}, pt.track_id, row_number() over (order by pt.position), pt.duration_ms, ${owner.id}
               from playlist_tracks pt join tracks t on t.id = pt.track_id
-             where pt.playlist_id = ${source} and ${seenBy(owner)}`
+             where pt.playlist_id = ${source} and t.deleted_at is null and ${seenBy(owner)}`
           return id
         })
       )

@@ -107,8 +107,8 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
         return playlistPage(yield* repo[list]({ id: actor.id, admin: isAdmin(actor) }, { after, limit: request.limit }), request.limit)
       }).pipe(sqlErrors)
 
-    /** A page of entries read by `read`; the cursor holds the last one's stored position. */
-    const entriesPage = <R extends { readonly stored_position: number }, E, Rq>(
+    /** A page of entries read by `read`; the cursor holds the last one's position as the caller sees it. */
+    const entriesPage = <R extends { readonly seen_position: number }, E, Rq>(
       actor: Actor | undefined,
       id: PlaylistId,
       request: PageRequest,
@@ -118,7 +118,7 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
         const after = yield* decodeNumberCursor(request.cursor)
         yield* readable(actor, id)
         const rows = yield* read(viewerOf(actor), { afterPosition: Option.getOrElse(after, () => 0), limit: request.limit })
-        return pageOf(rows, request.limit, (last) => encodeNumberCursor(last.stored_position))
+        return pageOf(rows, request.limit, (last) => encodeNumberCursor(last.seen_position))
       })
 
     /** In order; tracks the caller may not see (someone's private track) are left out, and not numbered. */
@@ -155,7 +155,7 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
         )
         yield* underLock(id, (count) =>
           Effect.gen(function* () {
-            if (Option.isSome(yield* repo.positionOf(id, track.id))) return yield* Conflict.of("that track is already in this playlist", "TRACK_ALREADY_IN_PLAYLIST")
+            if (Option.isSome(yield* repo.positionOf(id, track.id, viewerOf(actor)))) return yield* Conflict.of("that track is already in this playlist", "TRACK_ALREADY_IN_PLAYLIST")
             if (count >= MAX_PLAYLIST_TRACKS) return yield* Conflict.of(`a playlist holds at most ${MAX_PLAYLIST_TRACKS} tracks`, "PLAYLIST_FULL")
             const concealed = yield* repo.concealedPositions(id, viewerOf(actor))
             if (!(yield* repo.insertAt(id, track, insertionPoint(input.position, count, concealed), actor.id))) {
@@ -170,12 +170,12 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
     const moveTrack = (actor: Actor, id: PlaylistId, track: TrackId, position: number) =>
       Effect.gen(function* () {
         yield* editable(actor, id)
-        // An entry the caller cannot see (its track turned private or was hidden) is not theirs to move.
-        yield* itemOf(id, track, actor)
+        const viewer = viewerOf(actor)
         yield* underLock(id, (count) =>
           Effect.gen(function* () {
-            const from = yield* Effect.flatMap(repo.positionOf(id, track), Option.match({ onNone: () => Effect.fail(notInPlaylist()), onSome: Effect.succeed }))
-            const to = moveTarget(from, position, count, yield* repo.concealedPositions(id, viewerOf(actor)))
+            // An entry the caller cannot see (its track turned private or was hidden) is not theirs to move; read under the lock, with the rest.
+            const from = yield* Effect.flatMap(repo.positionOf(id, track, viewer), Option.match({ onNone: () => Effect.fail(notInPlaylist()), onSome: Effect.succeed }))
+            const to = moveTarget(from, position, count, yield* repo.concealedPositions(id, viewer))
             if (to !== from) yield* repo.move(id, track, to)
           })
         )

@@ -41,7 +41,8 @@ export class TrackDownloadLinks extends Effect.Service<TrackDownloadLinks>()("ve
   effect: Effect.gen(function* () {
     const app = yield* AppConfig
     const config = yield* TrackLibraryConfig
-    const signer = makeSigner(app.jwtSecret, "veza/track-downloads/v1")
+    // v2 since links carry their scope: a v1 link, which never said whom it was given to, no longer verifies.
+    const signer = makeSigner(app.jwtSecret, "veza/track-downloads/v2")
     const base = Option.getOrElse(app.publicUrl, () => "").replace(/\/$/, "")
 
     const subject = (trackId: string, listener: boolean) => (listener ? `${trackId}:listener` : trackId)
