@@ -77,6 +77,25 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
     }
 
     /**
+     * The end of a ranking subquery over `alias` (users u, playlists p)
+     * matched against `q.query`: the hits after the cursor's, best first,
+     * one more than a page.
+     */
+    const rankedPage = (alias: "u" | "p", position: RankPosition | undefined, limit: number) => {
+      const table = sql.literal(alias)
+      return sql`
+        ${position === undefined ? sql`` : sql`and (ts_rank(${table}.search_vector, q.query), ${table}.id) < (${position.rank}::real, ${position.id}::uuid)`}
+        order by rank desc, ${table}.id desc
+        limit ${rowLimit(limit + 1)}`
+    }
+
+    /** Rows of a ranked search as hits of `type`, each with the position a cursor after it holds. */
+    const rankedHits =
+      <T extends string>(type: T) =>
+      <R extends { id: string; rank: string }>(rows: ReadonlyArray<R>) =>
+        rows.map((r) => ({ hit: { type, ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } }))
+
+    /**
      * Private and unlisted tracks are found only by their owner (and admins);
      * others find public tracks that are ready to play. Deleted ones (and
      * those of deleted accounts), never.
@@ -168,7 +187,7 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
           from (${rankedTracks(words, tsquery, viewer, position, limit, driver)}) c
           join tracks t on t.id = c.id
          order by c.rank desc, c.id desc`.pipe(
-        Effect.map((rows) => rows.map((r): Ranked<TrackHit> => ({ hit: { type: "track", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } })))
+        Effect.map((rows): Array<Ranked<TrackHit>> => rankedHits("track")(rows))
       )
 
     /**
@@ -201,14 +220,10 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
                   from to_tsquery('simple', ${tsquery}) as q(query), users u
                  where u.search_vector @@ q.query and u.deleted_at is null and u.is_active and not u.is_banned
                    ${viewer.admin ? sql`` : viewer.id === undefined ? sql`and ${visibleProfile}` : sql`and (u.id = ${viewer.id} or ${visibleProfile})`}
-                   ${position === undefined ? sql`` : sql`and (ts_rank(u.search_vector, q.query), u.id) < (${position.rank}::real, ${position.id}::uuid)`}
-                 order by rank desc, u.id desc
-                 limit ${rowLimit(limit + 1)}) c
+                   ${rankedPage("u", position, limit)}) c
           join users u on u.id = c.id
           join user_profiles p on p.user_id = c.id
-         order by c.rank desc, c.id desc`.pipe(
-        Effect.map((rows) => rows.map((r): Ranked<UserHit> => ({ hit: { type: "user", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } })))
-      )
+         order by c.rank desc, c.id desc`.pipe(Effect.map((rows): Array<Ranked<UserHit>> => rankedHits("user")(rows)))
     }
 
     /**
@@ -233,16 +248,10 @@ export class SearchRepo extends Effect.Service<SearchRepo>()("veza/SearchRepo", 
                          : sql`and (p.visibility = 'public' or p.user_id = ${viewer.id}
                                     or exists (select 1 from playlist_collaborators c where c.playlist_id = p.id and c.user_id = ${viewer.id}))`
                    }
-                   ${position === undefined ? sql`` : sql`and (ts_rank(p.search_vector, q.query), p.id) < (${position.rank}::real, ${position.id}::uuid)`}
-                 order by rank desc, p.id desc
-                 limit ${rowLimit(limit + 1)}) c
+                   ${rankedPage("p", position, limit)}) c
           join playlists p on p.id = c.id
           join users u on u.id = p.user_id
-         order by c.rank desc, c.id desc`.pipe(
-        Effect.map((rows) =>
-          rows.map((r): Ranked<PlaylistHit> => ({ hit: { type: "playlist", ...r, rank: Number(r.rank) }, position: { rank: r.rank, id: r.id } }))
-        )
-      )
+         order by c.rank desc, c.id desc`.pipe(Effect.map((rows): Array<Ranked<PlaylistHit>> => rankedHits("playlist")(rows)))
 
     return { tracks, tracksJson, users, playlists } as const
   })
