@@ -120,6 +120,8 @@ export class Chat extends Effect.Service<Chat>()("veza/Chat", {
         const { room, membership } = yield* readable(actor, id)
         if (!canInvite(actor, room.type, membership)) return yield* Forbidden.of("only moderators can add members to this room")
         if (!(yield* repo.userExists(user))) return yield* NotFound.of("user not found", "USER_NOT_FOUND")
+        // A block keeps the two apart in rooms as in DMs: neither adds the other anywhere.
+        if (yield* blocks.isBlocked(actor.id, user)) return yield* Forbidden.of("one of you has blocked the other", "BLOCKED")
         const target = yield* membershipOf(id, user)
         if (target?.banned) return yield* Conflict.of("that user is banned from this room; unban them first", "BANNED")
         if (!(yield* repo.addMember(id, user, "member"))) return yield* Conflict.of("that user is already a member", "ALREADY_MEMBER")

@@ -146,6 +146,7 @@ export class TrackLibrary extends Effect.Service<TrackLibrary>()("veza/TrackLibr
           if (parent.value.parent_id !== null) {
             return yield* Unprocessable.of("threads are one level deep: reply to the top-level comment instead", "THREAD_TOO_DEEP")
           }
+          if (yield* blocks.isBlocked(parent.value.user_id, actor.id)) return yield* Forbidden.of("you cannot reply to this user", "BLOCKED")
         }
         const inserted = yield* repo.insertComment({ track: id, user: actor.id, parent: parentId, positionMs, content: input.content })
         if (Option.isNone(inserted)) return yield* Unprocessable.of("parent_id is not a comment on this track", "INVALID_PARENT")

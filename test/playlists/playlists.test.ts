@@ -463,11 +463,20 @@ describe("playlists", () => {
     expectError(await api("DELETE", `/playlists/${p.id}/collaborators/${viewer.user.id}`, owner), 404, "COLLABORATOR_NOT_FOUND")
   })
 
-  it("does not invite across a block", async () => {
+  it("does not invite across a block, and a block ends a collaboration", async () => {
     const p = await createPlaylist(owner, { collaborative: true })
     const blocker = await registerUser(server.baseUrl)
     expect((await api("POST", `/users/${owner.user.id}/block`, blocker)).status).toBe(204)
     expectError(await api("POST", `/playlists/${p.id}/collaborators`, owner, { user_id: blocker.user.id }), 403, "BLOCKED")
+    // A block ends a collaboration made before it, either way: the blocked editor no longer sees the private playlist.
+    const priv = await createPlaylist(owner, { visibility: "private", collaborative: true })
+    const partner = await registerUser(server.baseUrl)
+    expect((await api("POST", `/playlists/${priv.id}/collaborators`, owner, { user_id: partner.user.id })).status).toBe(201)
+    await add(partner, priv.id, tracks[0]!.id)
+    expect((await api("POST", `/users/${partner.user.id}/block`, owner)).status).toBe(204)
+    expectError(await api("GET", `/playlists/${priv.id}`, partner), 404, "PLAYLIST_NOT_FOUND")
+    expectError(await api("POST", `/playlists/${priv.id}/tracks`, partner, { track_id: tracks[1]!.id }), 404, "PLAYLIST_NOT_FOUND")
+    expect((await api("GET", `/playlists/${priv.id}/collaborators`, owner)).body.items).toEqual([])
   })
 
   it("duplicates into a private copy of what the caller can see", async () => {

@@ -85,7 +85,7 @@ describe("notifications from other domains", () => {
 })
 
 describe("blocks reach comments and chat", () => {
-  it("a blocked user cannot comment on the blocker's tracks, open a DM with them or keep writing in an old one", async () => {
+  it("a blocked user cannot comment on the blocker's tracks or reply to their comments, open a DM, keep writing in an old one or add them to a room", async () => {
     const [artist, troll] = await Promise.all([user({ account_type: "creator" }), user()])
     const track = await readyTrack(artist)
     const t = await ChatClient.connect(server.baseUrl, troll.access_token)
@@ -100,6 +100,21 @@ describe("blocks reach comments and chat", () => {
     expect(comment.body.error.code).toBe("BLOCKED")
     expect(await t.request({ type: "send", room_id: dm.room_id, client_id: newClientId(), content: "still here" })).toMatchObject({ type: "error", code: "BLOCKED" })
     expect(await t.request({ type: "dm_open", user_id: artist.user.id })).toMatchObject({ type: "error", code: "BLOCKED" })
+    // Nor a room: neither adds the other to one.
+    const room = await api("POST", "/chat/rooms", troll, { name: `trap ${newClientId()}`, type: "private" })
+    expect(room.status, JSON.stringify(room.body)).toBe(201)
+    const added = await api("POST", `/chat/rooms/${room.body.id}/members`, troll, { user_id: artist.user.id })
+    expect([added.status, added.body.error?.code]).toEqual([403, "BLOCKED"])
+    const members = await api("GET", `/chat/rooms/${room.body.id}/members`, troll)
+    expect(members.body.items.map((m: any) => m.user_id)).toEqual([troll.user.id])
+    // Nor a reply to the blocker's comment on someone else's track.
+    const third = await user({ account_type: "creator" })
+    const elsewhere = await readyTrack(third)
+    const said = await api("POST", `/tracks/${elsewhere.id}/comments`, artist, { content: "love this" })
+    expect(said.status, JSON.stringify(said.body)).toBe(201)
+    const reply = await api("POST", `/tracks/${elsewhere.id}/comments`, troll, { content: "spam", parent_id: said.body.id })
+    expect([reply.status, reply.body.error?.code]).toEqual([403, "BLOCKED"])
+    expect((await api("POST", `/tracks/${elsewhere.id}/comments`, troll, { content: "a comment of my own" })).status).toBe(201)
     // No notification crosses a block either.
     expect((await api("POST", `/tracks/${track.id}/like`, troll)).status).toBe(200)
     await waitUntil("the like to be counted", async () => (await api("GET", `/tracks/${track.id}`, artist)).body.like_count === 1)
