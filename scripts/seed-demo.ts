@@ -261,7 +261,7 @@ const statements = (n: SeedSizes, passwordHash: string) => {
          set track_count = (select count(*) from tracks t where t.creator_id = p.user_id and t.deleted_at is null and t.visibility <> 'private'),
              follower_count = (select count(*) from follows f where f.following_id = p.user_id),
              following_count = (select count(*) from follows f where f.follower_id = p.user_id),
-             playlist_count = (select count(*) from playlists l where l.user_id = p.user_id and l.deleted_at is null)`],
+             playlist_count = (select count(*) from playlists l where l.user_id = p.user_id and l.deleted_at is null and l.visibility = 'public')`],
     ["recount playlists", `
       update playlists l
          set track_count = (select count(*) from playlist_tracks pt where pt.playlist_id = l.id),
@@ -294,7 +294,7 @@ export const COUNTER_CHECK = `
       where track_count <> (select count(*) from tracks t where t.creator_id = p.user_id and t.deleted_at is null and t.visibility <> 'private')
          or follower_count <> (select count(*) from follows f where f.following_id = p.user_id)
          or following_count <> (select count(*) from follows f where f.follower_id = p.user_id)
-         or playlist_count <> (select count(*) from playlists l where l.user_id = p.user_id and l.deleted_at is null))::int as profiles_off,
+         or playlist_count <> (select count(*) from playlists l where l.user_id = p.user_id and l.deleted_at is null and l.visibility = 'public'))::int as profiles_off,
     (select count(*) from playlists l
       where track_count <> (select count(*) from playlist_tracks pt where pt.playlist_id = l.id)
          or total_duration_ms <> coalesce((select sum(duration_ms) from playlist_tracks pt where pt.playlist_id = l.id), 0)

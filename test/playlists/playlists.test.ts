@@ -101,6 +101,14 @@ describe("playlists", () => {
       following: false
     })
     expect(await profileCount(owner)).toBe(before + 1)
+    // Only public playlists are counted: the count is what anyone may list on the profile.
+    const hidden = await createPlaylist(owner, { visibility: "private" })
+    await createPlaylist(owner, { visibility: "unlisted" })
+    expect(await profileCount(owner)).toBe(before + 1)
+    expect((await api("PATCH", `/playlists/${hidden.id}`, owner, { visibility: "public" })).status).toBe(200)
+    expect(await profileCount(owner)).toBe(before + 2)
+    expect((await api("PATCH", `/playlists/${hidden.id}`, owner, { visibility: "unlisted" })).status).toBe(200)
+    expect(await profileCount(owner)).toBe(before + 1)
 
     expectError(await api("POST", "/playlists", owner, { title: "   " }), 400, "VALIDATION_ERROR")
     expectError(await api("POST", "/playlists", owner, { title: "x".repeat(256) }), 400, "VALIDATION_ERROR")
@@ -172,6 +180,7 @@ describe("playlists", () => {
     expectError(await api("PATCH", `/playlists/${pub.id}`, undefined, { title: "anon" }), 401)
 
     const patched = await api("PATCH", `/playlists/${pub.id}`, owner, { title: "renamed", description: null, visibility: "unlisted", collaborative: true })
+    await api("PATCH", `/playlists/${pub.id}`, owner, { visibility: "public" })
     expect(patched.status, JSON.stringify(patched.body)).toBe(200)
     expect(patched.body).toMatchObject({ title: "renamed", description: null, visibility: "unlisted", collaborative: true })
     expectError(await api("PATCH", `/playlists/${pub.id}`, owner, { title: "" }), 400, "VALIDATION_ERROR")
