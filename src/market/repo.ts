@@ -66,6 +66,8 @@ export interface SaleLine {
   readonly price_cents: number
   readonly currency: string
   readonly exclusive_taken: boolean
+  /** The product sells a track that is deleted or hidden since: there is nothing to deliver. */
+  readonly track_gone: boolean
 }
 
 interface OrderRow extends Omit<Order, "total_cents"> {
@@ -237,7 +239,9 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
     const saleLines = (products: ReadonlyArray<ProductId>) =>
       sql<SaleLine>`
         select p.id as product_id, p.seller_id, p.title, p.type as product_type, p.status, p.deleted_at is not null as deleted,
-               l.id as license_id, l.type as license_type, l.price_cents, l.currency, l.exclusive_order_id is not null as exclusive_taken
+               l.id as license_id, l.type as license_type, l.price_cents, l.currency, l.exclusive_order_id is not null as exclusive_taken,
+               p.track_id is not null
+                 and not exists (select 1 from tracks t where t.id = p.track_id and t.deleted_at is null and t.hidden_at is null) as track_gone
           from products p join product_licenses l on l.product_id = p.id and l.withdrawn_at is null
          where p.id = any(${products}::uuid[])`
 

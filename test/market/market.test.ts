@@ -487,6 +487,21 @@ describe("downloads", () => {
     expect((await fetch(server.baseUrl + res.body.url)).status).toBe(404)
   })
 
+  it("a product whose track is hidden or deleted is not sold: there would be nothing to deliver", async () => {
+    const s = await seller()
+    const moderator = await admin()
+    const song = await generateAudio(work, { seconds: 1, format: "wav", name: "Gone.wav" })
+    const track = await uploadTrack(server.baseUrl, s.access_token, { path: song })
+    const p = await createProduct(s, { track_id: track.body.id })
+    expect((await api("POST", `/admin/tracks/${track.body.id}/hide`, moderator, { reason: "claim" })).status).toBe(200)
+    expectError(await checkout(await listener(), [{ product_id: p.id, license_id: licenseOf(p, "basic").id }]), 409, "NOT_ON_SALE")
+    expect((await api("POST", `/admin/tracks/${track.body.id}/unhide`, moderator)).status).toBe(200)
+    await buy(await listener(), p)
+    expect((await api("DELETE", `/tracks/${track.body.id}`, s)).status).toBe(204)
+    expectError(await checkout(await listener(), [{ product_id: p.id, license_id: licenseOf(p, "premium").id }]), 409, "NOT_ON_SALE")
+    expect((await api("GET", `/marketplace/products/${p.id}`)).body.sale_count).toBe(1)
+  })
+
   it("a product selling a track downloads the track's original; no files is a 409", async () => {
     const s = await seller()
     const b = await listener()
