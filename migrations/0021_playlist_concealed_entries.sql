@@ -36,9 +36,13 @@ CREATE TRIGGER trg_playlist_tracks_set_concealed BEFORE INSERT ON playlist_track
   FOR EACH ROW EXECUTE FUNCTION playlist_tracks_set_concealed();
 
 -- One track's entries per row changed. A statement changing the visibility of
--- several tracks at once would hold those tracks while waiting on entries an
--- add in flight holds, and that add may wait to share-lock one of them:
--- change tracks' visibility one at a time (the API does).
+-- several tracks at once (a ban, migration 0025) holds those tracks while it
+-- updates their entries; an add in flight to a playlist holding two of them
+-- may hold an entry it needs and wait to share-lock a track it holds.
+-- PostgreSQL breaks such a deadlock by failing one of the two, which the API
+-- answers 503 DATABASE_CONFLICT, to retry; the statement should lock its
+-- tracks in id order first, as 0025 does, so such statements do not
+-- deadlock among themselves.
 CREATE OR REPLACE FUNCTION tracks_conceal_playlist_entries() RETURNS trigger AS $$
 BEGIN
   UPDATE playlist_tracks SET track_concealed = (NEW.visibility = 'private' OR NEW.hidden_at IS NOT NULL)

@@ -68,6 +68,8 @@ export interface SaleLine {
   readonly exclusive_taken: boolean
   /** The product sells a track that is deleted or hidden since: there is nothing to deliver. */
   readonly track_gone: boolean
+  /** Its seller is banned: nothing of theirs is sold while the ban lasts. */
+  readonly seller_banned: boolean
 }
 
 interface OrderRow extends Omit<Order, "total_cents"> {
@@ -206,7 +208,7 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
       return sql<ProductRow>`
         select ${productColumns} from products p
          where p.deleted_at is null
-           ${own ? sql`` : sql`and p.status = 'active'`}
+           ${own ? sql`` : sql`and p.status = 'active' and not exists (select 1 from users u where u.id = p.seller_id and u.is_banned)`}
            ${options.sellerId === undefined ? sql`` : sql`and p.seller_id = ${options.sellerId}`}
            ${options.type === undefined ? sql`` : sql`and p.type = ${options.type}`}
            ${options.after === undefined ? sql`` : sql`and (p.created_at, p.id) < (${options.after.at}::timestamptz, ${options.after.id}::uuid)`}
@@ -241,7 +243,8 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
         select p.id as product_id, p.seller_id, p.title, p.type as product_type, p.status, p.deleted_at is not null as deleted,
                l.id as license_id, l.type as license_type, l.price_cents, l.currency, l.exclusive_order_id is not null as exclusive_taken,
                p.track_id is not null
-                 and not exists (select 1 from tracks t where t.id = p.track_id and t.deleted_at is null and t.hidden_at is null) as track_gone
+                 and not exists (select 1 from tracks t where t.id = p.track_id and t.deleted_at is null and t.hidden_at is null) as track_gone,
+               exists (select 1 from users u where u.id = p.seller_id and u.is_banned) as seller_banned
           from products p join product_licenses l on l.product_id = p.id and l.withdrawn_at is null
          where p.id = any(${products}::uuid[])`
 

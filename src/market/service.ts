@@ -269,6 +269,7 @@ export class Market extends Effect.Service<Market>()("veza/Market", {
             if (line === undefined) return yield* NotFound.of(`licence ${item.license_id} is not one of product ${item.product_id}'s`, "LICENSE_NOT_FOUND")
             if (line.seller_id === actor.id) return yield* Unprocessable.of("you cannot buy your own product", "OWN_PRODUCT")
             if (line.track_gone) return yield* Conflict.of(`"${line.title}" sells a track that is no longer available`, "NOT_ON_SALE")
+            if (line.seller_banned) return yield* Conflict.of(`"${line.title}" is not on sale`, "NOT_ON_SALE")
             if (ofProduct.some((l) => l.exclusive_taken)) return yield* Conflict.of(`"${line.title}" has been sold with an exclusive licence`, "EXCLUSIVE_SOLD")
             chosen.push(line)
           }
