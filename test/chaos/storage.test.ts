@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
 import { generateAudio } from "../support/audio.js"
 import { freshDatabase, query } from "../support/database.js"
-import { S3_BUCKET, s3Env, startS3rver } from "../support/s3.js"
+import { discardTornWrites, S3_BUCKET, s3Env, startS3rver } from "../support/s3.js"
 import { http, startServer, tempDataDir, waitUntil } from "../support/server.js"
 import { crawlHls, uploadTrack, waitForTrack } from "../support/tracks.js"
 import { figure, interposer, scratchDir } from "./support.js"
@@ -88,6 +88,8 @@ describe("S3 stopped mid-publish", () => {
       const masterDuring = await fetch(server.baseUrl + first.hls_url)
       expect([200, 503]).toContain(masterDuring.status)
 
+      // The kill may have cut a write short, which S3 would not have stored at all.
+      const tornWrites = discardTornWrites(s3dir)
       s3 = await startS3rver(s3dir, S3_BUCKET, s3Port)
       const restartedAt = Date.now()
       // The first publication plays, file by file, whatever the retry is doing.
@@ -107,12 +109,14 @@ describe("S3 stopped mid-publish", () => {
       await waitUntil("the cut attempt's objects to be deleted", () => !attemptsStored(s3dir, trackId).includes(cutAttempt), 15_000).catch(async (e) => {
         const retired = await query(db, "select prefix, delete_after, now() as now from hls_retired_prefixes where track_id = $1", [trackId])
         const warnings = server.stdout.filter((l) => /WARN|ERROR|retired|sweep|prefix/i.test(l)).slice(-30)
-        throw new Error(`${e.message}; retired rows ${JSON.stringify(retired)}; log ${warnings.join("\n")}`)
+        const left = NodeFs.readdirSync(NodePath.join(s3dir, S3_BUCKET, "hls", trackId, cutAttempt), { recursive: true }).slice(0, 60)
+        throw new Error(`${e.message}; retired rows ${JSON.stringify(retired)}; files left ${JSON.stringify(left)}; log ${warnings.slice(-3).join("\n")}`)
       })
       expect(attemptsStored(s3dir, trackId).sort()).toEqual([firstAttempt, newAttempt].sort())
 
       figure("s3-stop-mid-publish", {
         outage_ms: restartedAt - stoppedAt,
+        torn_writes_discarded: tornWrites.length,
         cut_attempt_error: String(failedAttempt.last_error).slice(0, 80),
         attempts_until_published: done.transcode.attempts,
         published_after_s3_back_ms: publishedAfterMs,

@@ -1,5 +1,7 @@
 import * as NodeChildProcess from "node:child_process"
+import * as NodeFs from "node:fs"
 import { createRequire } from "node:module"
+import * as NodePath from "node:path"
 
 export const S3_BUCKET = "veza-test"
 
@@ -48,3 +50,32 @@ export const s3Env = (port: number, bucket = S3_BUCKET): Record<string, string> 
   S3_SECRET_ACCESS_KEY: "S3RVER",
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true"
 })
+
+/**
+ * What an s3rver killed mid-PUT leaves that S3 never does: it writes an
+ * object's body, then its checksum, then its metadata file, each in place, so
+ * a kill can leave a body without metadata or a metadata file cut short
+ * (which every later listing of that prefix answers with 500). S3's PUT is
+ * atomic: an interrupted one stores nothing. This removes such objects from
+ * `directory`, as S3 would never have had them; call it between a kill and
+ * the restart. Answers the keys' files it removed.
+ */
+export const discardTornWrites = (directory: string) => {
+  const removed: Array<string> = []
+  for (const entry of NodeFs.readdirSync(directory, { recursive: true })) {
+    const file = NodePath.join(directory, String(entry))
+    if (!file.endsWith("._S3rver_object")) continue
+    const metadata = file.replace(/\._S3rver_object$/, "._S3rver_metadata.json")
+    let whole = false
+    try {
+      JSON.parse(NodeFs.readFileSync(metadata, "utf8"))
+      whole = NodeFs.existsSync(`${file}.md5`)
+    } catch {
+      whole = false
+    }
+    if (whole) continue
+    for (const part of [file, `${file}.md5`, metadata]) NodeFs.rmSync(part, { force: true })
+    removed.push(String(entry))
+  }
+  return removed
+}
