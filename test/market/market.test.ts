@@ -62,6 +62,14 @@ const buy = async (who: User, product: any, type = "basic") => {
   return res.body
 }
 
+/** A product selling a track the seller uploads, named `filename`. */
+const productSellingTrack = async (who: User, filename: string) => {
+  const song = await generateAudio(work, { seconds: 1, format: "wav", name: filename })
+  const track = await uploadTrack(server.baseUrl, who.access_token, { path: song })
+  expect(track.status, JSON.stringify(track.body)).toBe(201)
+  return { song, track, product: await createProduct(who, { track_id: track.body.id }) }
+}
+
 const uploadFile = async (who: User | undefined, productId: string, content: Buffer | string, name = "kit.zip", type = "application/zip") => {
   const form = new FormData()
   form.append("file", new Blob([content], { type }), name)
@@ -490,9 +498,7 @@ describe("downloads", () => {
   it("a product whose track is hidden or deleted is not sold: there would be nothing to deliver", async () => {
     const s = await seller()
     const moderator = await admin()
-    const song = await generateAudio(work, { seconds: 1, format: "wav", name: "Gone.wav" })
-    const track = await uploadTrack(server.baseUrl, s.access_token, { path: song })
-    const p = await createProduct(s, { track_id: track.body.id })
+    const { track, product: p } = await productSellingTrack(s, "Gone.wav")
     expect((await api("POST", `/admin/tracks/${track.body.id}/hide`, moderator, { reason: "claim" })).status).toBe(200)
     expectError(await checkout(await listener(), [{ product_id: p.id, license_id: licenseOf(p, "basic").id }]), 409, "NOT_ON_SALE")
     expect((await api("POST", `/admin/tracks/${track.body.id}/unhide`, moderator)).status).toBe(200)
@@ -505,9 +511,7 @@ describe("downloads", () => {
   it("a product selling a track downloads the track's original; no files is a 409", async () => {
     const s = await seller()
     const b = await listener()
-    const song = await generateAudio(work, { seconds: 1, format: "wav", name: "Original Take.wav" })
-    const track = await uploadTrack(server.baseUrl, s.access_token, { path: song })
-    const p = await createProduct(s, { track_id: track.body.id })
+    const { song, product: p } = await productSellingTrack(s, "Original Take.wav")
     await buy(b, p, "premium")
     const res = await api("GET", `/marketplace/download/${p.id}`, b)
     expect(res.body.files).toEqual([expect.objectContaining({ id: "track", filename: "Original Take.wav" })])
