@@ -39,7 +39,8 @@ export interface HistoryRow extends TrackRow {
 
 export interface PurgeRow {
   readonly id: string
-  readonly original_key: string
+  /** None when buyers keep the original (migration 0026). */
+  readonly original_key: string | null
   readonly hls_prefix: string
   readonly attempts: number
 }
@@ -161,9 +162,16 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
           yield* sql`
             update transcode_jobs set status = 'failed', last_error = 'track deleted', finished_at = now()
              where track_id = ${id} and status = 'queued'`
+          // The products selling it are locked as a checkout locks them: one in flight commits its order
+          // first (and is seen here), or reads the track deleted and refuses (see MarketRepo.saleLines).
+          yield* sql`select 1 from products where track_id = ${id} order by id for update`
           yield* sql`
             insert into track_storage_purges (track_id, original_key, hls_prefix)
-            values (${id}, ${deleted[0]!.storage_key}, ${`hls/${id}/`})`
+            select ${id},
+                   case when exists (select 1 from products p join order_items i on i.product_id = p.id join orders o on o.id = i.order_id
+                                      where p.track_id = ${id} and o.status in ('paid', 'pending'))
+                        then null else ${deleted[0]!.storage_key} end,
+                   ${`hls/${id}/`}`
           return true
         })
       )

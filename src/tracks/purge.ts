@@ -4,8 +4,9 @@ import { TrackLibraryConfig } from "./config.js"
 import { LibraryRepo, PURGE_BATCH } from "./library-repo.js"
 
 /**
- * Removes the files of deleted tracks: their original and everything under
- * their HLS folder (every publication, the current one included). The queue
+ * Removes the files of deleted tracks: their original (unless buyers of a
+ * product selling it keep it) and everything under their HLS folder (every
+ * publication, the current one included). The queue
  * lives in PostgreSQL, so a restart or a failing storage only delays it, and
  * any number of API nodes may sweep together.
  */
@@ -15,7 +16,10 @@ export const TrackPurgeLive = Layer.scopedDiscard(
     const storage = yield* Storage
     const config = yield* TrackLibraryConfig
     const sweep = repo.sweepPurges(
-      (row) => Effect.zipRight(storage.delete(row.original_key), storage.deletePrefix(row.hls_prefix)).pipe(Effect.asVoid),
+      (row) =>
+        Effect.zipRight(row.original_key === null ? Effect.void : storage.delete(row.original_key), storage.deletePrefix(row.hls_prefix)).pipe(
+          Effect.asVoid
+        ),
       config.purgeRetryBaseMs
     )
     yield* Effect.forkScoped(

@@ -214,7 +214,11 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
      * Where the track's original upload is stored, for features that hand it
      * out (marketplace downloads); whoever calls decides who may have it.
      */
-    /** Nothing for a deleted track, or one a moderator hid: it is not to be handed out. */
+    /**
+     * Nothing for a track a moderator hid, nor for a deleted one unless a
+     * product selling it was bought (its original was kept for the buyers,
+     * migration 0026): it is not to be handed out.
+     */
     const originalFile = (id: TrackId) =>
       Effect.map(repo.original(id), Option.map((r) => ({ key: r.storage_key, filename: r.original_filename, size: r.file_size }))).pipe(sqlErrors)
 

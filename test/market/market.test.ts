@@ -6,15 +6,23 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { registerUser } from "../support/accounts.js"
 import { generateAudio } from "../support/audio.js"
 import { freshDatabase, query } from "../support/database.js"
-import { http, type JsonResponse, type RunningServer, startServer, tempDataDir } from "../support/server.js"
+import { http, type JsonResponse, type RunningServer, startServer, tempDataDir, waitUntil } from "../support/server.js"
 import { uploadTrack } from "../support/tracks.js"
 
 const db = await freshDatabase("market")
 let server: RunningServer
+const dataDir = tempDataDir()
 const work = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "veza-market-"))
 
 beforeAll(async () => {
-  server = await startServer({ DATABASE_URL: db, DATA_DIR: tempDataDir(), DB_POOL_MAX: "20", MARKET_PENDING_ORDER_TTL_SECONDS: "60", MARKET_PENDING_ORDER_SWEEP_MS: "200" })
+  server = await startServer({
+    DATABASE_URL: db,
+    DATA_DIR: dataDir,
+    DB_POOL_MAX: "20",
+    MARKET_PENDING_ORDER_TTL_SECONDS: "60",
+    MARKET_PENDING_ORDER_SWEEP_MS: "200",
+    TRACK_PURGE_INTERVAL_MS: "200"
+  })
 })
 
 type User = Awaited<ReturnType<typeof registerUser>>
@@ -498,14 +506,38 @@ describe("downloads", () => {
   it("a product whose track is hidden or deleted is not sold: there would be nothing to deliver", async () => {
     const s = await seller()
     const moderator = await admin()
-    const { track, product: p } = await productSellingTrack(s, "Gone.wav")
+    const { song, track, product: p } = await productSellingTrack(s, "Gone.wav")
     expect((await api("POST", `/admin/tracks/${track.body.id}/hide`, moderator, { reason: "claim" })).status).toBe(200)
     expectError(await checkout(await listener(), [{ product_id: p.id, license_id: licenseOf(p, "basic").id }]), 409, "NOT_ON_SALE")
     expect((await api("POST", `/admin/tracks/${track.body.id}/unhide`, moderator)).status).toBe(200)
-    await buy(await listener(), p)
+    const buyer = await listener()
+    await buy(buyer, p)
     expect((await api("DELETE", `/tracks/${track.body.id}`, s)).status).toBe(204)
     expectError(await checkout(await listener(), [{ product_id: p.id, license_id: licenseOf(p, "premium").id }]), 409, "NOT_ON_SALE")
     expect((await api("GET", `/marketplace/products/${p.id}`)).body.sale_count).toBe(1)
+    // The buyer keeps the original they paid for: the deleted track's files are purged, but not that one.
+    await waitUntil("the deleted track's files to be purged", async () =>
+      (await query(db, "select 1 from track_storage_purges where track_id = $1", [track.body.id])).length === 0
+    )
+    const res = await api("GET", `/marketplace/download/${p.id}`, buyer)
+    expect(res.status, JSON.stringify(res.body)).toBe(200)
+    const got = await fetch(server.baseUrl + res.body.files.find((f: any) => f.id === "track").url)
+    expect(got.status).toBe(200)
+    expect(Buffer.from(await got.arrayBuffer()).equals(NodeFs.readFileSync(song))).toBe(true)
+  })
+
+  it("a deleted track nobody bought takes its original with it, even when a product sold it", async () => {
+    const s = await seller()
+    const { track, product: p } = await productSellingTrack(s, "Unsold.wav")
+    const [{ storage_key }] = await query<{ storage_key: string }>(db, "select storage_key from tracks where id = $1", [track.body.id])
+    const stored = NodePath.join(dataDir, "storage", storage_key!)
+    expect(NodeFs.existsSync(stored)).toBe(true)
+    expect((await api("DELETE", `/tracks/${track.body.id}`, s)).status).toBe(204)
+    await waitUntil("the deleted track's files to be purged", async () =>
+      (await query(db, "select 1 from track_storage_purges where track_id = $1", [track.body.id])).length === 0
+    )
+    expect(NodeFs.existsSync(stored)).toBe(false)
+    expectError(await api("GET", `/marketplace/download/${p.id}`, s), 409, "NO_FILES")
   })
 
   it("a product selling a track downloads the track's original; no files is a 409", async () => {
