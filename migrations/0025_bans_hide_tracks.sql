@@ -23,15 +23,20 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER trg_users_ban_hides_tracks AFTER UPDATE OF is_banned ON users
   FOR EACH ROW WHEN (OLD.is_banned IS DISTINCT FROM NEW.is_banned) EXECUTE FUNCTION users_ban_hides_tracks();
 
--- A moderator who unhides such a track while the ban lasts takes it out of the ban's hands.
-CREATE OR REPLACE FUNCTION tracks_unhidden_leave_ban() RETURNS trigger AS $$
+-- A track inserted as its creator is banned (an upload that began before
+-- the ban) is hidden by it too: the creator's row is share-locked, so the
+-- ban either commits first and is read here, or waits and then hides it.
+CREATE OR REPLACE FUNCTION tracks_born_under_ban() RETURNS trigger AS $$
 BEGIN
-  NEW.hidden_by_ban := false;
+  IF (SELECT u.is_banned FROM users u WHERE u.id = NEW.creator_id FOR SHARE) AND NEW.hidden_at IS NULL THEN
+    NEW.hidden_at := now();
+    NEW.hidden_by_ban := true;
+  END IF;
   RETURN NEW;
 END;
 $$ LANGUAGE plpgsql;
-CREATE TRIGGER trg_tracks_unhidden_leave_ban BEFORE UPDATE OF hidden_at ON tracks
-  FOR EACH ROW WHEN (NEW.hidden_at IS NULL AND OLD.hidden_by_ban) EXECUTE FUNCTION tracks_unhidden_leave_ban();
+CREATE TRIGGER trg_tracks_born_under_ban BEFORE INSERT ON tracks
+  FOR EACH ROW EXECUTE FUNCTION tracks_born_under_ban();
 
 -- Accounts banned before this migration.
 UPDATE tracks t SET hidden_at = now(), hidden_by_ban = true

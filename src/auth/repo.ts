@@ -168,9 +168,14 @@ export class AuthRepo extends Effect.Service<AuthRepo>()("veza/AuthRepo", {
 
     /** False when the account is gone or already in that state. */
     const setBanned = (userId: UserId, banned: boolean) =>
-      sql`update users set is_banned = ${banned} where id = ${userId} and deleted_at is null and is_banned <> ${banned} returning id`.pipe(
-        Effect.map((rows) => rows.length > 0)
-      )
+      sql.withTransaction(
+        Effect.zipRight(
+          // The ban's trigger (migration 0025) rewrites the user's tracks: they are locked first, as a write to a
+          // track locks it before share-locking its creator (search keys, 0014), so neither waits on the other in turn.
+          sql`select id from tracks where creator_id = ${userId} and deleted_at is null order by id for update`,
+          sql`update users set is_banned = ${banned} where id = ${userId} and deleted_at is null and is_banned <> ${banned} returning id`
+        )
+      ).pipe(Effect.map((rows) => rows.length > 0))
 
     const bumpTokenVersion = (userId: UserId) =>
       sql`update users set token_version = token_version + 1 where id = ${userId}`

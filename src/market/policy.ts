@@ -16,5 +16,5 @@ export const managesProduct = (actor: Actor | undefined, product: { readonly sel
  * Active products are on the shelf for everyone; drafts and withdrawn ones
  * exist only for their seller and admins (others get 404).
  */
-export const canSeeProduct = (actor: Actor | undefined, product: { readonly seller_id: string; readonly status: ProductStatus }) =>
-  product.status === "active" || managesProduct(actor, product)
+export const canSeeProduct = (actor: Actor | undefined, product: { readonly seller_id: string; readonly status: ProductStatus; readonly seller_banned: boolean }) =>
+  (product.status === "active" && !product.seller_banned) || managesProduct(actor, product)

@@ -20,12 +20,14 @@ import { rowLimit, type TimeCursor, timeCursorColumn } from "../platform/cursor.
 
 export interface ProductRow extends Omit<Product, "files" | "licenses"> {
   readonly deleted: boolean
+  /** Its seller is banned: only they (and admins) see it while the ban lasts. */
+  readonly seller_banned: boolean
   readonly licenses: ReadonlyArray<Product["licenses"][number]>
   readonly files: ReadonlyArray<{ id: ProductFileId; filename: string; content_type: string; size_bytes: number; created_at: string }>
   readonly cursor_at: string
 }
 
-export const toProduct = ({ deleted: _deleted, cursor_at: _cursor, ...r }: ProductRow): Product => ({
+export const toProduct = ({ deleted: _deleted, seller_banned: _banned, cursor_at: _cursor, ...r }: ProductRow): Product => ({
   ...r,
   files: r.files.map((f) => ({ ...f, created_at: new Date(f.created_at) }))
 })
@@ -90,6 +92,7 @@ const PRODUCT_COLUMNS = `
   p.id, p.seller_id, p.track_id, p.title, p.type, p.description, p.tags, p.genre, p.bpm, p.musical_key, p.status,
   p.sale_count, p.review_count, p.average_rating::float8 as average_rating, p.created_at, p.updated_at,
   p.deleted_at is not null as deleted,
+  exists (select 1 from users u where u.id = p.seller_id and u.is_banned) as seller_banned,
   ${timeCursorColumn("p.created_at")} as cursor_at,
   coalesce((select json_agg(json_build_object('id', l.id, 'type', l.type, 'price_cents', l.price_cents, 'currency', l.currency,
                                               'terms', l.terms, 'sold_out', l.exclusive_order_id is not null) order by l.type)

@@ -165,13 +165,14 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
           // The products selling it are locked as a checkout locks them: one in flight commits its order
           // first (and is seen here), or reads the track deleted and refuses (see MarketRepo.saleLines).
           yield* sql`select 1 from products where track_id = ${id} order by id for update`
+          const [kept] = yield* sql<{ original_kept: boolean }>`
+            update tracks set original_kept = exists (
+                     select 1 from products p join order_items i on i.product_id = p.id join orders o on o.id = i.order_id
+                      where p.track_id = ${id} and o.status in ('paid', 'pending'))
+             where id = ${id} returning original_kept`
           yield* sql`
             insert into track_storage_purges (track_id, original_key, hls_prefix)
-            select ${id},
-                   case when exists (select 1 from products p join order_items i on i.product_id = p.id join orders o on o.id = i.order_id
-                                      where p.track_id = ${id} and o.status in ('paid', 'pending'))
-                        then null else ${deleted[0]!.storage_key} end,
-                   ${`hls/${id}/`}`
+            values (${id}, ${kept!.original_kept ? null : deleted[0]!.storage_key}, ${`hls/${id}/`})`
           return true
         })
       )
@@ -192,11 +193,22 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
       c.id, c.track_id, c.user_id, u.username, c.parent_id, c.position_ms, c.content, c.edited_at, c.created_at,
       ${sql.literal(timeCursorColumn("c.created_at"))} as cursor_at`
 
-    /** False when the track is gone or already in that state. */
+    /**
+     * A moderator's hide or unhide; false when the track is gone or already
+     * in that state. A track its creator's ban hid is the moderator's once
+     * they hide it (lifting the ban leaves it hidden); one they unhide while
+     * the ban lasts goes back to the ban, hidden until it is lifted.
+     */
     const setHidden = (id: TrackId, hidden: boolean) =>
-      sql`update tracks set hidden_at = ${hidden ? sql`now()` : sql`null`}
-           where id = ${id} and deleted_at is null and ${hidden ? sql`hidden_at is null` : sql`hidden_at is not null`}
-           returning id`.pipe(Effect.map((rows) => rows.length > 0))
+      (hidden
+        ? sql`update tracks set hidden_at = coalesce(hidden_at, now()), hidden_by_ban = false
+               where id = ${id} and deleted_at is null and (hidden_at is null or hidden_by_ban)
+               returning id`
+        : sql`update tracks t set hidden_at = case when u.is_banned then t.hidden_at end, hidden_by_ban = u.is_banned
+                from users u
+               where t.id = ${id} and u.id = t.creator_id and t.deleted_at is null and t.hidden_at is not null
+               returning t.id`
+      ).pipe(Effect.map((rows) => rows.length > 0))
 
     const commentById = (id: CommentId) =>
       sql<CommentRow>`

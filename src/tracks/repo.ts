@@ -245,10 +245,7 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
     const original = (id: TrackId) =>
       sql<{ storage_key: string; original_filename: string; file_size: number }>`
         select t.storage_key, t.original_filename, t.file_size::float8 as file_size from tracks t
-         where t.id = ${id} and t.hidden_at is null
-           and (t.deleted_at is null
-                or exists (select 1 from products p join order_items i on i.product_id = p.id join orders o on o.id = i.order_id
-                            where p.track_id = t.id and o.status = 'paid'))`.pipe(
+         where t.id = ${id} and (t.hidden_at is null or t.hidden_by_ban) and (t.deleted_at is null or t.original_kept)`.pipe(
         Effect.map((rows) => Option.fromNullable(rows[0]))
       )
 

@@ -216,8 +216,9 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
      */
     /**
      * Nothing for a track a moderator hid, nor for a deleted one unless a
-     * product selling it was bought (its original was kept for the buyers,
-     * migration 0026): it is not to be handed out.
+     * product selling it had been bought (its original was kept for the
+     * buyers, migration 0026): it is not to be handed out. A creator's ban
+     * does not take from buyers what they paid for.
      */
     const originalFile = (id: TrackId) =>
       Effect.map(repo.original(id), Option.map((r) => ({ key: r.storage_key, filename: r.original_filename, size: r.file_size }))).pipe(sqlErrors)

@@ -413,7 +413,18 @@ describe("moderation actions", () => {
     const word = unique("banned")
     const [first, second] = [await newTrack(spammer, `${word} one`), await newTrack(spammer, `${word} two`)]
     const fan = await registerUser(server.baseUrl)
-    const products = [expectOk(await api("POST", "/marketplace/products", spammer, { title: `${word} kit`, type: "sample_pack", licenses: [{ type: "basic", price_cents: 500, currency: "EUR" }] }), 201)]
+    const product = expectOk(
+      await api("POST", "/marketplace/products", spammer, { title: `${word} beat`, type: "beat", track_id: second.id, licenses: [{ type: "basic", price_cents: 500, currency: "EUR" }] }),
+      201
+    )
+    const order = (who: User) =>
+      http(server.baseUrl, "POST", "/api/v1/marketplace/orders", {
+        token: who.access_token,
+        headers: { "idempotency-key": unique("ban") },
+        body: { items: [{ product_id: product.id, license_id: product.licenses[0].id }] }
+      })
+    const buyer = await registerUser(server.baseUrl)
+    expect(expectOk(await order(buyer), 201).status).toBe("paid")
     const visibleTo = async (who?: User) => {
       const listed = expectOk(await api("GET", `/tracks?user_id=${spammer.user.id}`, who)).items.map((t: any) => t.id)
       const found = expectOk(await api("GET", `/search?type=tracks&q=${word}`, who)).items.map((t: any) => t.id)
@@ -428,17 +439,19 @@ describe("moderation actions", () => {
     for (const who of [fan, undefined]) expect(await visibleTo(who)).toEqual({ listed: [], found: [], got: [404, 404] })
     expect(expectOk(await api("GET", `/users/${spammer.user.id}`)).track_count).toBe(0)
     expect((await visibleTo(admin)).got).toEqual([200, 200])
-    // Nothing of theirs is sold or listed in the marketplace meanwhile.
-    expect(products.length).toBe(1)
+    // Nothing of theirs is shown or sold in the marketplace meanwhile; what was bought stays the buyer's.
     expect(expectOk(await api("GET", `/marketplace/products?seller_id=${spammer.user.id}`, fan)).items).toEqual([])
-    const order = await http(server.baseUrl, "POST", "/api/v1/marketplace/orders", {
-      token: fan.access_token,
-      headers: { "idempotency-key": unique("ban") },
-      body: { items: [{ product_id: products[0].id, license_id: products[0].licenses[0].id }] }
-    })
-    expect([order.status, order.body.error?.code]).toEqual([409, "NOT_ON_SALE"])
+    expectError(await api("GET", `/marketplace/products/${product.id}`, fan), 404, "PRODUCT_NOT_FOUND")
+    expectError(await api("POST", "/marketplace/cart/items", fan, { product_id: product.id, license_id: product.licenses[0].id }), 404, "PRODUCT_NOT_FOUND")
+    expectError(await order(fan), 409, "NOT_ON_SALE")
+    const bought = expectOk(await api("GET", `/marketplace/download/${product.id}`, buyer))
+    expect(bought.files.map((f: any) => f.id)).toEqual(["track"])
+    expect((await fetch(server.baseUrl + bought.url)).status).toBe(200)
+    // A moderator's unhide while the ban lasts leaves the track to the ban: hidden until it is lifted.
+    expectOk(await api("POST", `/admin/tracks/${second.id}/unhide`, admin))
+    expect((await api("GET", `/tracks/${second.id}`, fan)).status).toBe(404)
     expectOk(await api("POST", `/admin/users/${spammer.user.id}/unban`, admin))
-    expect(expectOk(await api("GET", `/marketplace/products?seller_id=${spammer.user.id}`, fan)).items.map((p: any) => p.id)).toEqual([products[0].id])
+    expect(expectOk(await api("GET", `/marketplace/products?seller_id=${spammer.user.id}`, fan)).items.map((p: any) => p.id)).toEqual([product.id])
     expect(await visibleTo(fan)).toEqual({ listed: [second.id], found: [second.id], got: [404, 200] })
     expect(expectOk(await api("GET", `/users/${spammer.user.id}`)).track_count).toBe(1)
   }, 60_000)
