@@ -211,7 +211,8 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
       return sql<ProductRow>`
         select ${productColumns} from products p
          where p.deleted_at is null
-           ${own ? sql`` : sql`and p.status = 'active' and not exists (select 1 from users u where u.id = p.seller_id and u.is_banned)`}
+           ${own ? sql`` : sql`and p.status = 'active' and not exists (select 1 from users u where u.id = p.seller_id and u.is_banned)
+                                and (p.track_id is null or exists (select 1 from tracks t where t.id = p.track_id and t.deleted_at is null and t.hidden_at is null))`}
            ${options.sellerId === undefined ? sql`` : sql`and p.seller_id = ${options.sellerId}`}
            ${options.type === undefined ? sql`` : sql`and p.type = ${options.type}`}
            ${options.after === undefined ? sql`` : sql`and (p.created_at, p.id) < (${options.after.at}::timestamptz, ${options.after.id}::uuid)`}

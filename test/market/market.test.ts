@@ -515,6 +515,7 @@ describe("downloads", () => {
     expect((await api("DELETE", `/tracks/${track.body.id}`, s)).status).toBe(204)
     expectError(await checkout(await listener(), [{ product_id: p.id, license_id: licenseOf(p, "premium").id }]), 409, "NOT_ON_SALE")
     expect((await api("GET", `/marketplace/products/${p.id}`)).body.sale_count).toBe(1)
+    expect((await api("GET", `/marketplace/products?seller_id=${s.user.id}`)).body.items).toEqual([])
     // The buyer keeps the original they paid for: the deleted track's files are purged, but not that one.
     await waitUntil("the deleted track's files to be purged", async () =>
       (await query(db, "select 1 from track_storage_purges where track_id = $1", [track.body.id])).length === 0
