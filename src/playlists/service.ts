@@ -207,11 +207,18 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
         const playlist = yield* managed(actor, id)
         if (input.user_id === playlist.owner_id) return yield* Unprocessable.of("the owner is not a collaborator of their own playlist", "OWNER_NOT_COLLABORATOR")
         yield* users.getPublic(input.user_id)
-        if (yield* blocks.isBlocked(playlist.owner_id, input.user_id)) return yield* Forbidden.of("one of you has blocked the other", "BLOCKED")
-        const added = yield* repo.upsertCollaborator(id, input.user_id, input.role, actor.id)
+        // The collaborator is read back under the pair's lock: a block right after may remove them, not before we answer.
+        const invited = Effect.gen(function* () {
+          const added = yield* repo.upsertCollaborator(id, input.user_id, input.role, actor.id)
+          const collaborator = (yield* repo.collaborators(id)).find((c) => c.user_id === input.user_id)!
+          return { added, collaborator }
+        })
+        const { added, collaborator } = yield* Effect.flatMap(
+          blocks.unlessBlocked(playlist.owner_id, input.user_id, invited),
+          Option.match({ onNone: () => Effect.fail(Forbidden.of("one of you has blocked the other", "BLOCKED")), onSome: Effect.succeed })
+        )
         if (added) yield* notifications.notify(input.user_id, "playlist_invite", actor.id, { playlist_id: id, title: playlist.title, role: input.role })
-        const all = yield* repo.collaborators(id)
-        return all.find((c) => c.user_id === input.user_id)!
+        return collaborator
       }).pipe(sqlErrors)
 
     /** The owner (or an admin) removes anyone; a collaborator may leave. */

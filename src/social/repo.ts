@@ -150,6 +150,7 @@ export class SocialRepo extends Effect.Service<SocialRepo>()("veza/SocialRepo", 
 
     return {
       isBlocked,
+      pairLocked,
       relationship,
       follow,
       unfollow,

@@ -486,6 +486,14 @@ describe("playlists", () => {
     expectError(await api("GET", `/playlists/${priv.id}`, partner), 404, "PLAYLIST_NOT_FOUND")
     expectError(await api("POST", `/playlists/${priv.id}/tracks`, partner, { track_id: tracks[1]!.id }), 404, "PLAYLIST_NOT_FOUND")
     expect((await api("GET", `/playlists/${priv.id}/collaborators`, owner)).body.items).toEqual([])
+
+    // An invitation and a block landing together: whichever comes first, no collaboration outlives the block.
+    const racers = await Promise.all(Array.from({ length: 12 }, () => registerUser(server.baseUrl)))
+    const results = await Promise.all(
+      racers.flatMap((r) => [api("POST", `/playlists/${priv.id}/collaborators`, owner, { user_id: r.user.id }), api("POST", `/users/${owner.user.id}/block`, r)])
+    )
+    for (const res of results) expect([201, 204, 403], JSON.stringify(res.body)).toContain(res.status)
+    expect((await api("GET", `/playlists/${priv.id}/collaborators`, owner)).body.items).toEqual([])
   })
 
   it("duplicates into a private copy of what the caller can see", async () => {
