@@ -219,7 +219,13 @@ const settled = async () => {
   let last = await snap.take()
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100))
-    const [busy] = await query<{ n: number }>(db, "select count(*)::int as n from transcode_jobs where status in ('queued', 'running')")
+    // A sweep holding a purge row commits its removal only once the files are gone: under load that outlasts one
+    // quiet interval, so a due purge still counts as work in progress.
+    const [busy] = await query<{ n: number }>(
+      db,
+      `select ((select count(*) from transcode_jobs where status in ('queued', 'running'))
+             + (select count(*) from track_storage_purges where run_after <= now()))::int as n`
+    )
     const now = await snap.take()
     if (busy!.n === 0 && snap.diff(last, now).length === 0) return now
     last = now
