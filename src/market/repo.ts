@@ -88,11 +88,16 @@ export interface StoredOrder {
   readonly cursorAt: string
 }
 
+/** Of product p: its seller is banned, so nothing of theirs is shown to others or sold. */
+const SELLER_BANNED = `exists (select 1 from users u where u.id = p.seller_id and u.is_banned)`
+/** Of product p: it sells no track, or one neither deleted nor hidden; otherwise there is nothing to deliver. */
+const TRACK_AVAILABLE = `(p.track_id is null or exists (select 1 from tracks t where t.id = p.track_id and t.deleted_at is null and t.hidden_at is null))`
+
 const PRODUCT_COLUMNS = `
   p.id, p.seller_id, p.track_id, p.title, p.type, p.description, p.tags, p.genre, p.bpm, p.musical_key, p.status,
   p.sale_count, p.review_count, p.average_rating::float8 as average_rating, p.created_at, p.updated_at,
   p.deleted_at is not null as deleted,
-  exists (select 1 from users u where u.id = p.seller_id and u.is_banned) as seller_banned,
+  ${SELLER_BANNED} as seller_banned,
   ${timeCursorColumn("p.created_at")} as cursor_at,
   coalesce((select json_agg(json_build_object('id', l.id, 'type', l.type, 'price_cents', l.price_cents, 'currency', l.currency,
                                               'terms', l.terms, 'sold_out', l.exclusive_order_id is not null) order by l.type)
@@ -211,8 +216,7 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
       return sql<ProductRow>`
         select ${productColumns} from products p
          where p.deleted_at is null
-           ${own ? sql`` : sql`and p.status = 'active' and not exists (select 1 from users u where u.id = p.seller_id and u.is_banned)
-                                and (p.track_id is null or exists (select 1 from tracks t where t.id = p.track_id and t.deleted_at is null and t.hidden_at is null))`}
+           ${own ? sql`` : sql`and p.status = 'active' and not ${sql.literal(SELLER_BANNED)} and ${sql.literal(TRACK_AVAILABLE)}`}
            ${options.sellerId === undefined ? sql`` : sql`and p.seller_id = ${options.sellerId}`}
            ${options.type === undefined ? sql`` : sql`and p.type = ${options.type}`}
            ${options.after === undefined ? sql`` : sql`and (p.created_at, p.id) < (${options.after.at}::timestamptz, ${options.after.id}::uuid)`}
@@ -246,9 +250,7 @@ export class MarketRepo extends Effect.Service<MarketRepo>()("veza/MarketRepo", 
       sql<SaleLine>`
         select p.id as product_id, p.seller_id, p.title, p.type as product_type, p.status, p.deleted_at is not null as deleted,
                l.id as license_id, l.type as license_type, l.price_cents, l.currency, l.exclusive_order_id is not null as exclusive_taken,
-               p.track_id is not null
-                 and not exists (select 1 from tracks t where t.id = p.track_id and t.deleted_at is null and t.hidden_at is null) as track_gone,
-               exists (select 1 from users u where u.id = p.seller_id and u.is_banned) as seller_banned
+               not ${sql.literal(TRACK_AVAILABLE)} as track_gone, ${sql.literal(SELLER_BANNED)} as seller_banned
           from products p join product_licenses l on l.product_id = p.id and l.withdrawn_at is null
          where p.id = any(${products}::uuid[])`
 

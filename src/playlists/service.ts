@@ -24,7 +24,8 @@ export interface PageRequest {
   readonly limit: number
 }
 
-const viewerOf = (actor: Actor | undefined): Viewer => ({ id: actor?.id ?? null, admin: actor !== undefined && isAdmin(actor) })
+const signedInViewer = (actor: Actor) => ({ id: actor.id, admin: isAdmin(actor) })
+const viewerOf = (actor: Actor | undefined): Viewer => (actor === undefined ? { id: null, admin: false } : signedInViewer(actor))
 
 const playlistPage = (rows: ReadonlyArray<PlaylistRow>, limit: number) => {
   const { items, next_cursor } = pageOf(rows, limit, (last) => encodeTimeCursor(last.cursor_at, last.id))
@@ -104,7 +105,7 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
     const listOfActor = (list: "listFollowed" | "listShared") => (actor: Actor, request: PageRequest) =>
       Effect.gen(function* () {
         const after = yield* decodeTimeCursor(request.cursor)
-        return playlistPage(yield* repo[list]({ id: actor.id, admin: isAdmin(actor) }, { after, limit: request.limit }), request.limit)
+        return playlistPage(yield* repo[list](signedInViewer(actor), { after, limit: request.limit }), request.limit)
       }).pipe(sqlErrors)
 
     /** A page of entries read by `read`; the cursor holds the last one's position as the caller sees it. */
@@ -194,7 +195,7 @@ export class Playlists extends Effect.Service<Playlists>()("veza/Playlists", {
       Effect.gen(function* () {
         const source = yield* visible(actor, id)
         const title = [...`${source.title} (copy)`].slice(0, 255).join("")
-        const copy = yield* repo.duplicate(id, { id: actor.id, admin: isAdmin(actor) }, { title, description: source.description, visibility: "private" })
+        const copy = yield* repo.duplicate(id, signedInViewer(actor), { title, description: source.description, visibility: "private" })
         return yield* reload(actor, copy)
       }).pipe(sqlErrors)
 

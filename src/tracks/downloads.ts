@@ -7,7 +7,7 @@ import { AppConfig } from "../platform/config.js"
 import { makeSigner } from "../platform/signed-links.js"
 import { Storage } from "../platform/storage.js"
 import { TrackLibraryConfig } from "./config.js"
-import { LibraryRepo } from "./library-repo.js"
+import { TracksRepo } from "./repo.js"
 import { TrackId } from "./schema.js"
 import { isUuid } from "../platform/text.js"
 
@@ -69,7 +69,7 @@ const fail = (status: number, code: string, message: string) => HttpServerRespon
 export const TrackDownloadRoutes = HttpLayerRouter.use((router) =>
   Effect.gen(function* () {
     const links = yield* TrackDownloadLinks
-    const repo = yield* LibraryRepo
+    const repo = yield* TracksRepo
     const storage = yield* Storage
     yield* router.add(
       "GET",
@@ -83,7 +83,7 @@ export const TrackDownloadRoutes = HttpLayerRouter.use((router) =>
         if (!isUuid(id) || !links.verify(id, listener, one(search["exp"]), one(search["sig"]))) {
           return fail(403, "INVALID_LINK", "the download link is invalid or has expired; ask the API for a new one")
         }
-        const original = yield* repo.original(TrackId.make(id), { downloadableByAnyone: listener })
+        const original = yield* repo.original(TrackId.make(id), listener ? "listener" : "owner")
         if (Option.isNone(original)) return fail(404, "NOT_FOUND", "track not found")
         const body = yield* storage.get(original.value.storage_key)
         if (Option.isNone(body)) return fail(404, "NOT_FOUND", "the original file is no longer stored")

@@ -317,19 +317,6 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
       )
 
     /**
-     * Where the original upload lives, for a track that is not deleted; with
-     * `downloadableByAnyone`, only while it is neither private nor hidden and
-     * its owner allows downloads.
-     */
-    const original = (id: TrackId, options: { downloadableByAnyone: boolean } = { downloadableByAnyone: false }) =>
-      sql<{ storage_key: string; original_filename: string; file_size: number }>`
-        select storage_key, original_filename, file_size::float8 as file_size from tracks
-         where id = ${id} and deleted_at is null
-           ${options.downloadableByAnyone ? sql`and visibility <> 'private' and hidden_at is null and is_downloadable` : sql``}`.pipe(
-        Effect.map((rows) => Option.fromNullable(rows[0]))
-      )
-
-    /**
      * Removes the storage of deleted tracks that is due, a few rows at a
      * time, each locked until its files are gone: a failure reschedules it
      * with backoff, and two sweepers never work on the same row. A track
@@ -381,7 +368,6 @@ export class LibraryRepo extends Effect.Service<LibraryRepo>()("veza/TrackLibrar
       createShare,
       sharedTrackId,
       revokeShare,
-      original,
       sweepPurges
     } as const
   }),

@@ -122,6 +122,9 @@ export const toTrack = (r: TrackRow, includeTranscode: boolean): Track => ({
   updated_at: r.updated_at
 })
 
+/** Who a track's original is handed to (see `TracksRepo.original`). */
+export type OriginalReader = "owner" | "listener" | "buyer"
+
 export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -242,12 +245,23 @@ export class TracksRepo extends Effect.Service<TracksRepo>()("veza/TracksRepo", 
         )
       )
 
-    const original = (id: TrackId) =>
+    /**
+     * Where a track's original upload lives, if it may be handed `to`:
+     * - `owner` (the owner's or an admin's download link): while the track is not deleted;
+     * - `listener` (anyone else's link): while anyone may still download it, neither private nor hidden and downloadable;
+     * - `buyer` (a marketplace product selling it): unless a moderator hid it, or it was deleted without a buyer
+     *   (whose original was then purged, migration 0026); a creator's ban does not take what buyers paid for.
+     */
+    const original = (id: TrackId, to: OriginalReader) =>
       sql<{ storage_key: string; original_filename: string; file_size: number }>`
         select t.storage_key, t.original_filename, t.file_size::float8 as file_size from tracks t
-         where t.id = ${id} and (t.hidden_at is null or t.hidden_by_ban) and (t.deleted_at is null or t.original_kept)`.pipe(
-        Effect.map((rows) => Option.fromNullable(rows[0]))
-      )
+         where t.id = ${id} and ${
+           to === "owner"
+             ? sql`t.deleted_at is null`
+             : to === "listener"
+               ? sql`t.deleted_at is null and t.visibility <> 'private' and t.hidden_at is null and t.is_downloadable`
+               : sql`(t.hidden_at is null or t.hidden_by_ban) and (t.deleted_at is null or t.original_kept)`
+         }`.pipe(Effect.map((rows) => Option.fromNullable(rows[0])))
 
     return { selectTracks, selectTrackJson, findById, findJsonById, insertWithJob, requeue, access, original } as const
   })

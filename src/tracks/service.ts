@@ -211,17 +211,11 @@ export class Tracks extends Effect.Service<Tracks>()("veza/Tracks", {
       }).pipe(sqlErrors)
 
     /**
-     * Where the track's original upload is stored, for features that hand it
-     * out (marketplace downloads); whoever calls decides who may have it.
-     */
-    /**
-     * Nothing for a track a moderator hid, nor for a deleted one unless a
-     * product selling it had been bought (its original was kept for the
-     * buyers, migration 0026): it is not to be handed out. A creator's ban
-     * does not take from buyers what they paid for.
+     * Where the track's original upload is stored, for the marketplace's
+     * buyers (see `TracksRepo.original`); whoever calls decides who is one.
      */
     const originalFile = (id: TrackId) =>
-      Effect.map(repo.original(id), Option.map((r) => ({ key: r.storage_key, filename: r.original_filename, size: r.file_size }))).pipe(sqlErrors)
+      Effect.map(repo.original(id, "buyer"), Option.map((r) => ({ key: r.storage_key, filename: r.original_filename, size: r.file_size }))).pipe(sqlErrors)
 
     return { upload, get, getJson, visibleRow, signedStreamUrl, streamUrl, retranscode, originalFile } as const
   }),
